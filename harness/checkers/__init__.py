@@ -1,0 +1,34 @@
+"""Checkers: pure functions of a history -> Verdict. No I/O, no clocks, no randomness.
+
+Registry name -> "module:function"; every function has the signature
+`check(history: list[Op], **options) -> Verdict`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from harness.errors import SpecError
+from harness.history import Op
+from harness.verdict import Verdict
+
+REGISTRY = {
+    "set": "harness.checkers.set:check",
+    "linearizable": "harness.checkers.linearizable:check",
+    "list-append": "harness.checkers.elle:check",
+    "bank": "harness.checkers.bank:check",
+}
+
+
+def get(name: str) -> Callable[..., Verdict]:
+    target = REGISTRY.get(name)
+    if target is None:
+        raise SpecError(f"--checker {name!r} is not one of: {', '.join(REGISTRY)}")
+    module, fn = target.split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def check(name: str, history: list[Op], **options: Any) -> Verdict:
+    return get(name)(history, **options)

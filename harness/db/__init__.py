@@ -1,0 +1,100 @@
+"""Database definitions: how to bring a cluster of one database up on a provider, find its
+primary, fail over, and connect clients. One module per database, registered by name."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from typing import Any, Literal
+
+from harness.cluster import Cluster
+from harness.errors import SpecError
+from harness.spec import TestSpec
+
+Topology = Literal["primary-replica", "peer-to-peer"]
+
+# name -> "module:Class"; a new database is a module plus a line here.
+REGISTRY = {
+    "postgres": "harness.db.postgres:Postgres",
+    "galera": "harness.db.galera:Galera",
+    "mongodb": "harness.db.mongodb:MongoDB",
+    "cassandra": "harness.db.cassandra:Cassandra",
+}
+
+
+class Database(ABC):
+    name: str
+    topology: Topology
+    modes: tuple[str, ...]
+    providers: tuple[str, ...] = ("local",)
+    workloads: tuple[str, ...] = ()
+    faults: tuple[str, ...] = ("partition", "kill", "pause")
+
+    def __init__(self, spec: TestSpec) -> None:
+        self.spec = spec
+
+    def validate(self) -> None:
+        """Raise SpecError naming the flag when the spec asks for what this database lacks."""
+        s = self.spec
+        if s.mode not in self.modes:
+            raise SpecError(f"--mode {s.mode!r} is not one of {self.name}'s: {', '.join(self.modes)}")
+        if s.workload not in self.workloads:
+            raise SpecError(
+                f"--workload {s.workload!r} is not supported on {self.name}; "
+                f"supported: {', '.join(self.workloads)}"
+            )
+        for f in s.nemesis:
+            if f not in self.faults:
+                why = " (peer-to-peer: there is no primary to fail over)" if f == "failover" else ""
+                raise SpecError(f"--nemesis {f!r} does not apply to {self.name}{why}")
+
+    @abstractmethod
+    def required_binaries(self) -> list[tuple[str, str]]:
+        """(path or command, what to install) pairs the local provider needs."""
+
+    @abstractmethod
+    def setup(self, cluster: Cluster) -> None:
+        """Install/configure/start every node; return when the cluster serves clients."""
+
+    def start(self, cluster: Cluster, node: str) -> None:
+        """Bring a killed node back (default: restart the same service)."""
+        cluster.start(node)
+
+    def primary(self, cluster: Cluster) -> str | None:
+        """The node that currently takes writes (None for peer-to-peer, or when unknown)."""
+        return None
+
+    def failover(self, cluster: Cluster, how: str) -> dict[str, Any]:
+        """Database-aware fault: kill or isolate the primary and promote a replica."""
+        raise SpecError(f"--nemesis failover does not apply to {self.name}")
+
+    def end_failover(self, cluster: Cluster, state: dict[str, Any]) -> dict[str, Any]:
+        """Let the old primary come back (as a replica)."""
+        return {}
+
+    @abstractmethod
+    def recover(self, cluster: Cluster, timeout: float) -> dict[str, Any]:
+        """After heal: wait (bounded) until the cluster serves and replicas caught up.
+        Returns what was observed (primary, lag, nodes up)."""
+
+    @abstractmethod
+    def client(self, cluster: Cluster, process: int) -> Any:
+        """A client for the spec's workload (see workloads/<name>.py for its protocol)."""
+
+    def classify(self, exc: BaseException) -> Literal["fail", "info"]:
+        """Was the op certainly not applied (fail) or may it have been (info)?"""
+        return "info"
+
+
+def get(spec: TestSpec) -> Database:
+    target = REGISTRY.get(spec.db)
+    if target is None:
+        raise SpecError(f"--db {spec.db!r} is not one of: {', '.join(REGISTRY)}")
+    module, cls = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        raise SpecError(f"--db {spec.db}: its definition is not available ({e.name})") from None
+    db: Database = getattr(mod, cls)(spec)
+    db.validate()
+    return db

@@ -1,0 +1,66 @@
+"""Verdicts: what a checker concludes, with the minimal evidence for each anomaly."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Validity = bool | Literal["unknown"]
+
+
+@dataclass
+class Anomaly:
+    type: str  # e.g. "lost-write", "stale-read", "G2-item"
+    ops: list[int]  # indices of the ops that prove it
+    explanation: str  # one or two sentences a database engineer understands
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Verdict:
+    checker: str
+    valid: Validity
+    anomalies: list[Anomaly] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)  # checker-specific figures
+    notes: list[str] = field(default_factory=list)  # e.g. "time budget ran out after ..."
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(a.type for a in self.anomalies))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["counts"] = self.counts
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
+        return cls(
+            checker=d["checker"],
+            valid=d["valid"],
+            anomalies=[Anomaly(**a) for a in d.get("anomalies", [])],
+            stats=d.get("stats", {}),
+            notes=d.get("notes", []),
+        )
+
+
+def worst(values: list[Validity]) -> Validity:
+    """false beats unknown beats true."""
+    if any(v is False for v in values):
+        return False
+    if any(v == "unknown" for v in values):
+        return "unknown"
+    return True
+
+
+def compose(verdicts: list[Verdict]) -> dict[str, Any]:
+    return {
+        "valid": worst([v.valid for v in verdicts]),
+        "checkers": {v.checker: v.to_dict() for v in verdicts},
+    }
+
+
+def exit_code(valid: Validity) -> int:
+    """0 valid, 1 anomalies found, 2 unknown."""
+    return 0 if valid is True else 1 if valid is False else 2

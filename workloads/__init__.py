@@ -1,0 +1,71 @@
+"""Workloads: one module per workload, with its op generator, the client protocol a database
+must implement for it, and the checkers that judge it. Registered by name."""
+
+from __future__ import annotations
+
+import importlib
+import random
+from abc import ABC, abstractmethod
+from typing import Any
+
+from harness.errors import SpecError
+from harness.spec import TestSpec
+
+REGISTRY = {
+    "set": "workloads.set:SetWorkload",
+    "register": "workloads.register:RegisterWorkload",
+    "append": "workloads.append:AppendWorkload",
+    "bank": "workloads.bank:BankWorkload",
+    "counter": "workloads.counter:CounterWorkload",
+    "conflicts": "workloads.conflicts:ConflictsWorkload",
+}
+
+
+class Fail(Exception):
+    """Raised by a client when the database certainly did not apply the op."""
+
+
+class Workload(ABC):
+    name: str
+    checkers: tuple[str, ...]  # names in harness.checkers.REGISTRY
+    read_only: frozenset[str] = frozenset()  # fs with no effect: an indeterminate one is a fail
+
+    def __init__(self, spec: TestSpec, rng: random.Random) -> None:
+        self.spec = spec
+        self.rng = rng
+
+    @abstractmethod
+    def next_op(self, process: int) -> tuple[str, Any]:
+        """(f, value) of the next op for this worker. Called from worker threads."""
+
+    def final_ops(self) -> list[tuple[str, Any]]:
+        """Ops run once against every reachable node after the cluster healed."""
+        return []
+
+    def checker_options(self) -> dict[str, Any]:
+        return {}
+
+
+class Client(ABC):
+    """What a database gives a worker: invoke one op, return the completion value.
+
+    Raise Fail for a definite rejection; any other exception is classified by the database
+    definition (fail if certainly not applied, info otherwise)."""
+
+    @abstractmethod
+    def invoke(self, f: str, value: Any) -> Any: ...
+
+    def close(self) -> None:  # noqa: B027
+        pass
+
+
+def get(spec: TestSpec, rng: random.Random) -> Workload:
+    target = REGISTRY.get(spec.workload)
+    if target is None:
+        raise SpecError(f"--workload {spec.workload!r} is not one of: {', '.join(REGISTRY)}")
+    module, cls = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        raise SpecError(f"--workload {spec.workload}: not available ({e.name})") from None
+    return getattr(mod, cls)(spec, rng)
