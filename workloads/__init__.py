@@ -55,6 +55,11 @@ class Client(ABC):
     @abstractmethod
     def invoke(self, f: str, value: Any) -> Any: ...
 
+    def abort(self) -> None:  # noqa: B027
+        """Called from the watchdog thread when an op overran spec.op_timeout: make the blocked
+        invoke() raise soon (e.g. shut the socket down). Never ask the server to cancel: a
+        cancelled commit may still have been applied, and the op is recorded as info anyway."""
+
     def close(self) -> None:  # noqa: B027
         pass
 
