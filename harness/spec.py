@@ -22,6 +22,8 @@ ISOLATION = ("read-committed", "repeatable-read", "serializable")
 
 @dataclass(frozen=True)
 class TestSpec:
+    __test__ = False  # not a pytest test class, despite the name
+
     db: str = "postgres"
     mode: str = "async"
     provider: str = "local"

@@ -1,0 +1,106 @@
+"""One command for a fresh machine: install what is missing, then run the main job or the tests.
+
+    sudo python3 -m harness.quickstart          # a real 3-node Postgres test with a report
+    sudo python3 -m harness.quickstart test     # the test suite (what CI runs)
+
+Standard library only: it runs before the package and its dependencies are installed.
+It installs Debian's iproute2, iptables, postgresql (and, for the test suite, mariadb-server,
+galera-4, rsync and chromium), then the Python package (into the running interpreter, or into
+./.venv when that interpreter is externally managed, as Debian's is)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_BIN = Path(os.environ.get("SPLITBRAIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
+MAIN_JOB = [
+    "run", "--db", "postgres", "--mode", "async", "--workload", "set",
+    "--nemesis", "partition,kill,failover", "--time", "45", "--concurrency", "10",
+    "--seed", "7", "--fault-interval", "6", "--results", str(ROOT / "results"),
+]
+
+
+def say(msg: str) -> None:
+    print(f"[quickstart] {msg}", file=sys.stderr, flush=True)
+
+
+def apt_install(packages: list[str]) -> None:
+    if not packages:
+        return
+    if shutil.which("apt-get") is None:
+        sys.exit(f"quickstart: please install {' '.join(packages)} (no apt-get on this machine)")
+    say(f"apt-get install {' '.join(packages)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def system_packages(for_tests: bool) -> list[str]:
+    want = []
+    if shutil.which("ip") is None:
+        want.append("iproute2")
+    if shutil.which("iptables") is None:
+        want.append("iptables")
+    if not (PG_BIN / "postgres").exists():
+        want.append("postgresql-15")
+    if for_tests:
+        if not Path("/usr/sbin/mariadbd").exists():
+            want.append("mariadb-server")
+        if not Path("/usr/lib/galera/libgalera_smm.so").exists():
+            want.append("galera-4")
+        if shutil.which("rsync") is None:
+            want.append("rsync")
+        if shutil.which("chromium") is None:
+            want.append("chromium")
+    return want
+
+
+def python() -> str:
+    """The interpreter that has splitbrain installed (installing it if needed)."""
+    marker = Path(sysconfig.get_paths()["stdlib"]) / "EXTERNALLY-MANAGED"
+    py = sys.executable
+    if marker.exists() and sys.prefix == sys.base_prefix:
+        venv = ROOT / ".venv"
+        fresh = not (venv / "bin" / "python").exists()
+        if fresh and subprocess.run([py, "-m", "venv", str(venv)]).returncode != 0:
+            apt_install(["python3-venv"])
+            subprocess.run([py, "-m", "venv", str(venv)], check=True)
+        py = str(venv / "bin" / "python")
+    check = subprocess.run([py, "-c", "import harness.runner, pytest, ruff"], cwd="/",
+                           capture_output=True)
+    if check.returncode != 0:
+        say(f"pip install -e {ROOT}[dev]")
+        subprocess.run([py, "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], check=True)
+    return py
+
+
+def main(argv: list[str]) -> int:
+    what = argv[0] if argv else "run"
+    if what not in ("run", "test", "install"):
+        print("usage: python3 -m harness.quickstart [run|test|install] [extra args]", file=sys.stderr)
+        return 3
+    if os.geteuid() != 0:
+        print("quickstart: run as root (sudo): the local provider creates network namespaces",
+              file=sys.stderr)
+        return 4
+    apt_install(system_packages(for_tests=what == "test"))
+    py = python()
+    if what == "install":
+        return 0
+    if what == "test":
+        cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv[1:]]
+    else:
+        cmd = [py, "-m", "harness.cli", *MAIN_JOB, *argv[1:]]
+    say(" ".join(cmd))
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

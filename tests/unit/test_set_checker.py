@@ -1,0 +1,100 @@
+from harness.checkers.set import check
+from tests.builder import H
+
+
+def final(h: H, t: float, node: str, content: list) -> H:
+    return h.call(t, t + 0.01, f"final-{node}", "final-read", None, content, node=node)
+
+
+def test_all_acknowledged_adds_present_is_valid():
+    h = H().call(0, 0.1, 0, "add", [0, 1]).call(0.2, 0.3, 1, "add", [0, 2])
+    h.call(0.4, 0.5, 0, "read", [0, None], [0, [1, 2]])
+    final(h, 1, "n1", [[0, [1, 2]]])
+    final(h, 1, "n2", [[0, [1, 2]]])
+    v = check(h.ops)
+    assert v.valid is True, v.anomalies
+    assert v.stats["acknowledged"] == 2 and v.stats["lost"] == 0
+
+
+def test_acknowledged_add_missing_from_final_reads_is_lost():
+    h = H().call(0, 0.1, 0, "add", [0, 1]).call(0.2, 0.3, 1, "add", [0, 2])
+    final(h, 1, "n1", [[0, [1]]])
+    v = check(h.ops)
+    assert v.valid is False
+    assert v.counts == {"lost-write": 1}
+    lost = v.anomalies[0]
+    assert lost.data["value"] == 2
+    assert 3 in lost.ops  # the ok of the add proves it was acknowledged
+    assert "acknowledged at 0.30 s" in lost.explanation
+
+
+def test_failed_and_indeterminate_adds_are_not_lost():
+    h = H().call(0, 0.1, 0, "add", [0, 1], typ="fail").call(0, 0.1, 1, "add", [0, 2], typ="info")
+    h.invoke(0.2, 2, "add", [0, 3])  # never completed
+    final(h, 1, "n1", [[0, [2]]])
+    v = check(h.ops)
+    assert v.valid is True, v.anomalies
+    assert v.stats["recovered"] == 1
+
+
+def test_failed_add_that_shows_up_is_reported():
+    h = H().call(0, 0.1, 0, "add", [0, 1], typ="fail")
+    final(h, 1, "n1", [[0, [1]]])
+    v = check(h.ops)
+    assert v.counts == {"failed-add-visible": 1}
+
+
+def test_stale_read_reports_how_stale():
+    h = H().call(0, 1.0, 0, "add", [0, 7])
+    h.call(3.5, 3.6, 1, "read", [0, None], [0, []], node="n2")
+    final(h, 5, "n1", [[0, [7]]])
+    v = check(h.ops)
+    assert v.counts == {"stale-read": 1}
+    a = v.anomalies[0]
+    assert abs(a.data["staleness_s"] - 2.5) < 1e-9
+    assert "on n2" in a.explanation and "2.50 s stale" in a.explanation
+
+
+def test_read_concurrent_with_add_may_miss_it():
+    h = H().invoke(0, 0, "add", [0, 7])
+    h.call(0.5, 2.0, 1, "read", [0, None], [0, []])
+    h.ok(1.0, 0, "add", [0, 7])
+    final(h, 5, "n1", [[0, [7]]])
+    assert check(h.ops).valid is True
+
+
+def test_lost_element_is_not_also_a_stale_read():
+    h = H().call(0, 1.0, 0, "add", [0, 7])
+    h.call(2, 2.1, 1, "read", [0, None], [0, []])
+    final(h, 5, "n1", [[0, []]])
+    assert check(h.ops).counts == {"lost-write": 1}
+
+
+def test_unexpected_element():
+    h = H().call(0, 0.1, 0, "read", [0, None], [0, [99]])
+    final(h, 1, "n1", [[0, []]])
+    assert check(h.ops).counts == {"unexpected": 1}
+
+
+def test_divergent_final_reads():
+    h = H().call(0, 0.1, 0, "add", [0, 1])
+    final(h, 1, "n1", [[0, [1]]])
+    final(h, 1, "n2", [[0, []]])
+    v = check(h.ops)
+    assert v.counts == {"divergence": 1}
+    assert v.anomalies[0].data["missing"] == ["n2"]
+
+
+def test_no_final_read_means_unknown():
+    h = H().call(0, 0.1, 0, "add", [0, 1])
+    v = check(h.ops)
+    assert v.valid == "unknown"
+    assert v.notes
+
+
+def test_nemesis_ops_are_ignored():
+    h = H().invoke(0, "nemesis", "start-partition", {"shape": "halves"})
+    h.info(0.01, "nemesis", "start-partition", {"shape": "halves"})
+    h.call(0, 0.1, 0, "add", [0, 1])
+    final(h, 1, "n1", [[0, [1]]])
+    assert check(h.ops).valid is True
