@@ -19,6 +19,8 @@ REGISTRY = {
     "linearizable": "harness.checkers.linearizable:check",
     "list-append": "harness.checkers.elle:check",
     "bank": "harness.checkers.bank:check",
+    "counter": "harness.checkers.counter:check",
+    "conflicts": "harness.checkers.conflicts:check",
 }
 
 

@@ -1,0 +1,178 @@
+"""Cassandra definition: knobs, skewed client timestamps, and error classification against
+cassandra-driver's real exception types (no Cassandra server runs here)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from cassandra import (
+    ConsistencyLevel,
+    InvalidRequest,
+    OperationTimedOut,
+    ReadFailure,
+    ReadTimeout,
+    Unavailable,
+    WriteFailure,
+    WriteTimeout,
+)
+from cassandra.cluster import NoHostAvailable
+from cassandra.connection import ConnectionShutdown
+from cassandra.policies import WriteType
+from cassandra.protocol import OverloadedErrorMessage
+
+from harness.db import get
+from harness.db.cassandra import Cassandra
+from harness.db.cassandra_clients import (
+    Knobs,
+    RegisterClient,
+    SkewedTimestamps,
+    classify,
+    clock_offset_ms,
+)
+from harness.errors import SpecError
+from harness.spec import TestSpec
+from workloads import Fail
+
+Q = ConsistencyLevel.QUORUM
+
+
+def spec(**kw) -> TestSpec:
+    base = {
+        "db": "cassandra",
+        "mode": "quorum",
+        "provider": "compose",
+        "workload": "conflicts",
+        "nemesis": ("partition",),
+    }
+    return TestSpec(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    "exc, want",
+    [
+        (
+            WriteTimeout(
+                "timed out",
+                consistency=Q,
+                required_responses=2,
+                received_responses=1,
+                write_type=WriteType.SIMPLE,
+            ),
+            "info",
+        ),
+        (
+            WriteTimeout(
+                "cas timed out",
+                consistency=ConsistencyLevel.SERIAL,
+                required_responses=2,
+                received_responses=0,
+                write_type=WriteType.CAS,
+            ),
+            "info",
+        ),
+        (
+            WriteFailure(
+                "replica failed",
+                consistency=Q,
+                required_responses=2,
+                received_responses=1,
+                failures=1,
+            ),
+            "info",
+        ),
+        (
+            OperationTimedOut(errors={"127.0.0.1:9042": "timed out"}, last_host="127.0.0.1:9042"),
+            "info",
+        ),
+        (ConnectionShutdown("connection to 127.0.0.1 was closed"), "info"),
+        (NoHostAvailable("Unable to complete", {"127.0.0.1:9042": OperationTimedOut()}), "info"),
+        (
+            Unavailable(
+                "not enough replicas", consistency=Q, required_replicas=2, alive_replicas=1
+            ),
+            "fail",
+        ),
+        (
+            ReadTimeout(
+                "timed out",
+                consistency=Q,
+                required_responses=2,
+                received_responses=1,
+                data_retrieved=False,
+            ),
+            "fail",
+        ),
+        (
+            ReadFailure(
+                "replica failed",
+                consistency=Q,
+                required_responses=2,
+                received_responses=1,
+                failures=1,
+            ),
+            "fail",
+        ),
+        (
+            NoHostAvailable(
+                "Unable to connect to any servers",
+                {"127.0.0.1:9042": ConnectionRefusedError(111, "refused")},
+            ),
+            "fail",
+        ),
+        (InvalidRequest("unconfigured table"), "fail"),
+        (OverloadedErrorMessage(0x1001, "overloaded", None), "fail"),
+        (Fail("cas: register 1 is not 3"), "fail"),
+        (RuntimeError("anything else"), "info"),
+    ],
+)
+def test_classify(exc: BaseException, want: str) -> None:
+    assert classify(exc) == want
+    assert Cassandra(spec()).classify(exc) == want
+
+
+def test_knobs_and_spec_errors() -> None:
+    k = get(spec(workload="register", options={"lwt": "true", "clock_skew_ms": 250})).knobs()
+    assert (k.consistency, k.lwt, k.clock_skew_ms) == ("quorum", True, 250.0)
+    cases = [
+        ({"mode": "serial"}, "--mode 'serial' is not one of cassandra's: quorum, one, all"),
+        (
+            {"nemesis": ("failover",)},
+            "--nemesis 'failover' does not apply to cassandra (peer-to-peer",
+        ),
+        ({"workload": "append"}, "--workload 'append' is not supported on cassandra"),
+        ({"options": {"clock_skew_ms": -1}}, "option clock_skew_ms must be >= 0"),
+        ({"options": {"clock_skew_ms": "lots"}}, "must be a number of milliseconds"),
+        (
+            {"options": {"lwt": "maybe"}, "workload": "register"},
+            "option lwt='maybe' must be true or false",
+        ),
+        ({"options": {"lwt": True}}, "option lwt=true applies to --workload register"),
+        ({"provider": "local"}, "--db cassandra runs only with --provider compose"),
+    ]
+    for kw, msg in cases:
+        with pytest.raises(SpecError) as e:
+            get(spec(**kw))
+        assert msg in str(e.value), (kw, str(e.value))
+
+
+def test_skewed_timestamps_shift_and_stay_monotonic() -> None:
+    gen = SkewedTimestamps(offset_us=-5_000_000)
+    now = int(time.time() * 1e6)
+    a, b = gen(), gen()
+    assert b > a
+    assert -5_100_000 < a - now < -4_900_000
+
+
+def test_per_process_offsets_are_deterministic_and_bounded() -> None:
+    k = Knobs("quorum", False, 200.0, seed=7, timeout_s=5)
+    offs = [clock_offset_ms(k, p) for p in range(20)]
+    assert offs == [clock_offset_ms(k, p) for p in range(20)]
+    assert all(-200 <= o <= 200 for o in offs) and len(set(offs)) == 20
+    assert clock_offset_ms(Knobs("quorum", False, 0.0, 7, 5), 3) == 0.0
+
+
+def test_plain_register_refuses_cas_without_sending() -> None:
+    c = RegisterClient(cluster=None, knobs=Knobs("quorum", False, 0.0, 0, 5), node="n1", process=0)  # type: ignore[arg-type]
+    with pytest.raises(Fail, match="cas needs lightweight transactions"):
+        c.invoke("cas", [1, [2, 3]])

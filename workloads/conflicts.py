@@ -1,0 +1,42 @@
+"""Conflicts workload: concurrent writers overwrite a few hot keys, each worker through its own
+coordinator, to expose last-write-wins conflict resolution.
+
+Ops: "write" [k, v] with v unique across the run (so the winner of a key names its write);
+"read" [k, None] -> ok [k, v | None]. After healing, "final-read" None ->
+ok [[k, v], ...] for every key, from every reachable node.
+
+Client protocol: write(k, v) -> None (a blind overwrite, no read-before-write);
+read(k) -> v | None; read_all() -> {k: v}.
+Judged by harness/checkers/conflicts.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from workloads import Workload
+
+
+class ConflictsWorkload(Workload):
+    name = "conflicts"
+    checkers = ("conflicts",)
+    read_only = frozenset({"read", "final-read"})
+
+    def __init__(self, spec, rng) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(spec, rng)
+        self.keys = int(spec.option("keys", 5))
+        self.read_ratio = float(spec.option("read_ratio", 0.1))
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def next_op(self, process: int) -> tuple[str, Any]:
+        with self._lock:
+            k = self.rng.randrange(self.keys)
+            if self.rng.random() < self.read_ratio:
+                return "read", [k, None]
+            self._next += 1
+            return "write", [k, self._next]
+
+    def final_ops(self) -> list[tuple[str, Any]]:
+        return [("final-read", None)]
