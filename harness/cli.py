@@ -193,7 +193,7 @@ def cleanup(force: bool) -> None:
     except SplitbrainError:
         pass  # no Docker engine: nothing of compose's to clean
     for line in removed:
-        click.echo(f"removed {line}")
+        click.echo(line)
     click.echo(f"{len(removed)} leftover(s) removed" if removed else "nothing to clean up")
 
 

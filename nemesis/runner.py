@@ -38,12 +38,12 @@ class Nemesis(threading.Thread):
         for step in self.schedule:
             if self._sleep_until(self.t0 + step.at):
                 return
-            state = self._do(f"start-{step.fault}", step, lambda s=step: self._start(s))
+            state = self._do(f"start-{step.fault}", step, lambda s=step: self._begin(s))
             if state is None:
                 continue
             self.active.append(step.fault)
             self._sleep_until(self.t0 + step.at + step.duration)  # cut short by stop: heal now
-            self._do(f"stop-{step.fault}", step, lambda s=step, st=state: self._stop(s, st))
+            self._do(f"stop-{step.fault}", step, lambda s=step, st=state: self._end(s, st))
             self.active.remove(step.fault)
             if self.stop_event.is_set():
                 return
@@ -72,7 +72,7 @@ class Nemesis(threading.Thread):
                 return p
         return rng.choice(list(self.cluster.nodes))
 
-    def _start(self, step: Step) -> dict[str, Any]:
+    def _begin(self, step: Step) -> dict[str, Any]:
         p = step.params
         nodes = list(self.cluster.nodes)
         if step.fault == "partition":
@@ -105,7 +105,7 @@ class Nemesis(threading.Thread):
             return {"how": p.get("how", "isolate"), **self.db.failover(self.cluster, p.get("how", "isolate"))}
         raise ValueError(f"unknown fault {step.fault!r}")
 
-    def _stop(self, step: Step, state: dict[str, Any]) -> dict[str, Any]:
+    def _end(self, step: Step, state: dict[str, Any]) -> dict[str, Any]:
         if step.fault == "partition":
             self.cluster.heal()
             return {"healed": True}

@@ -1,0 +1,324 @@
+"""psycopg 3 clients for PostgreSQL, one per workload, connecting as real applications do.
+
+Writes use a libpq multi-host connection string over every node (rotated by process so
+workers spread) with target_session_attrs=read-write: libpq picks the first node that takes
+writes, which during a split brain may be the isolated old primary. Reads follow
+spec.read_from (primary: read-write; replica: standby; any: any). A client built for one node
+(final reads after healing) connects to that node only, whatever its role.
+
+Autocommit is off: each op is one explicit transaction, committed or rolled back. A connection
+is (re)opened lazily; a failure to connect raises Fail (nothing was sent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+import psycopg
+from psycopg import IsolationLevel
+
+from harness.cluster import Cluster
+from harness.spec import TestSpec
+from workloads import Client, Fail
+
+PORT = 5432
+ISOLATION = {
+    "read-committed": IsolationLevel.READ_COMMITTED,
+    "repeatable-read": IsolationLevel.REPEATABLE_READ,
+    "serializable": IsolationLevel.SERIALIZABLE,
+}
+ATTRS = {"primary": "read-write", "replica": "standby", "any": "any"}
+
+# SQLSTATE classes that say "the connection or the server went away": the op may or may not
+# have been applied (a COMMIT may have been executed before the answer was lost).
+INDETERMINATE_CLASSES = ("08", "57", "58", "XX")
+# 57014 query_canceled: a cancelled wait for synchronous replication still commits locally.
+
+
+def classify(exc: BaseException) -> Literal["fail", "info"]:
+    """fail: certainly not applied; info: may have been applied."""
+    if isinstance(exc, Fail):
+        return "fail"
+    if isinstance(exc, psycopg.Error):
+        state = exc.sqlstate
+        if state is None:
+            # psycopg's own errors without a server answer: connection lost mid-op, socket shut
+            # down by abort(), timeouts. Only errors raised before anything was sent are safe.
+            if isinstance(
+                exc, psycopg.InterfaceError | psycopg.ProgrammingError | psycopg.DataError
+            ):
+                return "fail"  # refused by psycopg itself, before sending anything
+            return "info"
+        if state.startswith(INDETERMINATE_CLASSES):
+            return "info"
+        # A server error answering a statement: the transaction is aborted and was not
+        # committed (40001 serialization, 40P01 deadlock, 25006 read-only, 23505 unique, ...).
+        return "fail"
+    return "info"
+
+
+class PgClient(Client):
+    def __init__(
+        self, spec: TestSpec, cluster: Cluster, process: int, node: str | None = None
+    ) -> None:
+        self.spec = spec
+        self.process = process
+        self.by_addr = {cluster.host(n): n for n in cluster.nodes}
+        self.node: str | None = node  # the node of the current connection (history "node")
+        base = {
+            "port": PORT,
+            "user": "postgres",
+            "dbname": "postgres",
+            "connect_timeout": 2,
+            "application_name": f"splitbrain-{process}",
+            "keepalives": 1,
+            "keepalives_idle": 2,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+        }
+        if node is not None:
+            one = psycopg.conninfo.make_conninfo(host=cluster.host(node), **base)
+            self.dsn = {"write": one, "read": one}
+        else:
+            addrs = [cluster.host(n) for n in cluster.nodes]
+            k = process % len(addrs)
+            hosts = ",".join(addrs[k:] + addrs[:k])
+            self.dsn = {
+                "write": psycopg.conninfo.make_conninfo(
+                    host=hosts, target_session_attrs="read-write", **base
+                ),
+                "read": psycopg.conninfo.make_conninfo(
+                    host=hosts, target_session_attrs=ATTRS[spec.read_from], **base
+                ),
+            }
+            if spec.read_from == "primary":
+                self.dsn["read"] = self.dsn["write"]
+        self.conns: dict[str, psycopg.Connection | None] = {}
+        self.active: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    # -- connections ----------------------------------------------------------------------
+    def _connect(self, role: str) -> psycopg.Connection:
+        dsn = self.dsn[role]
+        key = "write" if dsn == self.dsn["write"] else role  # one connection when they coincide
+        conn = self.conns.get(key)
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        try:
+            conn = psycopg.connect(dsn, autocommit=False)
+        except psycopg.Error as e:
+            self.node = None
+            raise Fail(f"connect: {_one_line(e)}") from e
+        level = ISOLATION[self.spec.isolation]
+        if (
+            level == IsolationLevel.SERIALIZABLE
+            and conn.info.parameter_status("in_hot_standby") == "on"
+        ):
+            level = IsolationLevel.REPEATABLE_READ  # a hot standby refuses serializable
+        conn.isolation_level = level
+        self.conns[key] = conn
+        return conn
+
+    def _txn(self, role: str, body: Callable[[psycopg.Cursor], Any]) -> Any:
+        conn = self._connect(role)
+        self.node = self.by_addr.get(conn.info.host, conn.info.host)
+        with self._lock:
+            self.active = conn
+        try:
+            with conn.cursor() as cur:
+                out = body(cur)
+            conn.commit()
+            return out
+        except BaseException:
+            self._rollback(conn)
+            raise
+        finally:
+            with self._lock:
+                self.active = None
+
+    def _rollback(self, conn: psycopg.Connection) -> None:
+        if conn.broken or conn.closed:
+            self._drop(conn)
+            return
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            self._drop(conn)
+
+    def _drop(self, conn: psycopg.Connection) -> None:
+        with contextlib.suppress(Exception):
+            conn.close()
+        for k, c in list(self.conns.items()):
+            if c is conn:
+                self.conns[k] = None
+
+    def abort(self) -> None:
+        """Watchdog thread: shut the socket down so the blocked call raises. No cancel request
+        (a cancelled COMMIT waiting for a sync standby is still committed locally)."""
+        with self._lock:
+            conn = self.active
+        if conn is None or conn.closed:
+            return
+        try:
+            fd = conn.pgconn.socket
+            s = socket.socket(fileno=os.dup(fd))
+        except (psycopg.Error, OSError):
+            return
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+    def close(self) -> None:
+        for conn in list(self.conns.values()):
+            if conn is not None:
+                self._drop(conn)
+
+    # -- ops ------------------------------------------------------------------------------
+    ops: dict[str, str] = {}
+
+    def invoke(self, f: str, value: Any) -> Any:
+        name = self.ops.get(f)
+        if name is None:
+            raise Fail(f"unknown op {f!r} for {type(self).__name__}")
+        return getattr(self, name)(value)
+
+
+class SetClient(PgClient):
+    ops = {"add": "add", "read": "read", "final-read": "final_read"}
+
+    def add(self, value: list[int]) -> None:
+        k, v = value
+        self._txn(
+            "write", lambda cur: cur.execute("INSERT INTO sets (k, v) VALUES (%s, %s)", (k, v))
+        )
+        return None
+
+    def read(self, value: list[Any]) -> list[Any]:
+        k = value[0]
+
+        def body(cur: psycopg.Cursor) -> list[int]:
+            return [r[0] for r in cur.execute("SELECT v FROM sets WHERE k = %s ORDER BY v", (k,))]
+
+        return [k, self._txn("read", body)]
+
+    def final_read(self, value: Any) -> list[list[Any]]:
+        def body(cur: psycopg.Cursor) -> list[list[Any]]:
+            q = "SELECT k, array_agg(v ORDER BY v) FROM sets GROUP BY k ORDER BY k"
+            return [[k, list(vs)] for k, vs in cur.execute(q)]
+
+        return self._txn("read", body)
+
+
+class RegisterClient(PgClient):
+    ops = {"read": "read", "write": "write", "cas": "cas"}
+
+    def read(self, value: list[Any]) -> list[Any]:
+        k = value[0]
+
+        def body(cur: psycopg.Cursor) -> Any:
+            row = cur.execute("SELECT v FROM registers WHERE k = %s", (k,)).fetchone()
+            return row[0] if row else None
+
+        return [k, self._txn("read", body)]
+
+    def write(self, value: list[Any]) -> list[Any]:
+        k, v = value
+        self._txn(
+            "write",
+            lambda cur: cur.execute(
+                "INSERT INTO registers (k, v) VALUES (%s, %s) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                (k, v),
+            ),
+        )
+        return value
+
+    def cas(self, value: list[Any]) -> list[Any]:
+        k, (old, new) = value
+
+        def body(cur: psycopg.Cursor) -> None:
+            cur.execute("UPDATE registers SET v = %s WHERE k = %s AND v = %s", (new, k, old))
+            if cur.rowcount == 0:
+                raise Fail(f"cas: register {k} is not {old}")
+
+        self._txn("write", body)
+        return value
+
+
+class AppendClient(PgClient):
+    ops = {"txn": "txn"}
+
+    def txn(self, value: list[list[Any]]) -> list[list[Any]]:
+        read_only = all(mop[0] == "r" for mop in value)
+
+        def body(cur: psycopg.Cursor) -> list[list[Any]]:
+            out = []
+            for f, k, v in value:
+                if f == "append":
+                    cur.execute(
+                        "INSERT INTO lists (k, v) VALUES (%s, ARRAY[%s]::int[])"
+                        " ON CONFLICT (k) DO UPDATE SET v = lists.v || EXCLUDED.v",
+                        (k, v),
+                    )
+                    out.append([f, k, v])
+                elif f == "r":
+                    row = cur.execute("SELECT v FROM lists WHERE k = %s", (k,)).fetchone()
+                    out.append([f, k, list(row[0]) if row else []])
+                else:
+                    raise Fail(f"unknown micro-op {f!r}")
+            return out
+
+        return self._txn("read" if read_only else "write", body)
+
+
+class BankClient(PgClient):
+    ops = {"transfer": "transfer", "read": "read"}
+
+    def transfer(self, value: dict[str, Any]) -> dict[str, Any]:
+        src, dst, amount = value["from"], value["to"], value["amount"]
+
+        def body(cur: psycopg.Cursor) -> None:
+            cur.execute(
+                "UPDATE accounts SET balance = balance - %s WHERE id = %s AND balance >= %s",
+                (amount, src, amount),
+            )
+            if cur.rowcount == 0:
+                raise Fail(f"transfer: account {src} has less than {amount}")
+            cur.execute("UPDATE accounts SET balance = balance + %s WHERE id = %s", (amount, dst))
+            if cur.rowcount == 0:
+                raise Fail(f"transfer: no account {dst}")
+
+        self._txn("write", body)
+        return value
+
+    def read(self, value: Any) -> dict[int, int]:
+        def body(cur: psycopg.Cursor) -> dict[int, int]:
+            return {i: b for i, b in cur.execute("SELECT id, balance FROM accounts ORDER BY id")}
+
+        return self._txn("read", body)
+
+
+CLIENTS: dict[str, type[PgClient]] = {
+    "set": SetClient,
+    "register": RegisterClient,
+    "append": AppendClient,
+    "bank": BankClient,
+}
+
+
+def make_client(
+    spec: TestSpec, cluster: Cluster, process: int, node: str | None = None
+) -> PgClient:
+    return CLIENTS[spec.workload](spec, cluster, process, node)
+
+
+def _one_line(e: BaseException) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__

@@ -1,0 +1,465 @@
+"""The local provider: each node is a Linux network namespace on a bridge, running real
+database processes as an unprivileged user.
+
+Layout for run <id> (6 hex chars) on subnet 198.18.1.0/24 with nodes n1..n3:
+  bridge  sb-<id>            198.18.1.1/24   (root namespace: the harness and its clients)
+  netns   sb-<id>-n1         eth0 198.18.1.11/24, lo up      veth host side: sb<id>n1
+  workdir /var/tmp/splitbrain/<id>/{run.json, nodes/<node>/}
+
+Partitions are iptables DROP rules in a chain of our own (SPLITBRAIN) jumped to from INPUT in
+each node's namespace: a grudge {a: {b}} makes a drop what it receives from b. A symmetric
+grudge therefore cuts both ways; an asymmetric one is a one-way cut (b's packets never reach
+a's stack; a's packets still reach b, but a TCP handshake from either side fails because
+half of it is dropped, while UDP and already-sent data from a flow to b). No OUTPUT rule is
+needed for that model. The bridge address (harness clients) is never dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.cluster import Cluster, Grudge
+from harness.errors import ClusterError, EnvironmentProblem
+from harness.providers import netns
+from harness.spec import TestSpec
+
+WORK_ROOT = Path(os.environ.get("SPLITBRAIN_WORKDIR", "/var/tmp/splitbrain"))
+RUN_ID = re.compile(r"^[0-9a-f]{6}$")
+NS_RE = re.compile(r"^sb-([0-9a-f]{6})-(\w+)$")
+LINK_RE = re.compile(r"^sb-?([0-9a-f]{6})(n\d+)?$")
+
+
+def preflight(required: list[tuple[str, str]]) -> None:
+    """Raise EnvironmentProblem (one line) naming the first missing thing and how to get it."""
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("run as root: the local provider creates network namespaces")
+    for binary, hint in (("ip", "install iproute2"), ("iptables", "apt-get install iptables")):
+        if shutil.which(binary) is None:
+            raise EnvironmentProblem(f"`{binary}` not found: {hint}")
+    if shutil.which("iptables-restore") is None:
+        raise EnvironmentProblem("`iptables-restore` not found: apt-get install iptables")
+    if shutil.which("setpriv") is None:
+        raise EnvironmentProblem("`setpriv` not found: apt-get install util-linux")
+    for binary, hint in required:
+        found = os.access(binary, os.X_OK) if "/" in binary else shutil.which(binary) is not None
+        if not found:
+            raise EnvironmentProblem(f"`{binary}` not found: {hint}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalCluster(Cluster):
+    def __init__(self, run_id: str, nodes: Sequence[str], subnet: str) -> None:
+        if not RUN_ID.match(run_id):
+            raise ClusterError(f"run id {run_id!r} must be 6 hex characters")
+        self.run_id = run_id
+        self.nodes = tuple(nodes)
+        self.subnet = ipaddress.ip_network(subnet)
+        hosts = list(self.subnet.hosts())
+        self.bridge_addr = str(hosts[0])
+        self.addrs = {n: str(hosts[9 + i]) for i, n in enumerate(self.nodes, start=1)}
+        self.bridge = f"sb-{run_id}"
+        self.ns = {n: f"sb-{run_id}-{n}" for n in self.nodes}
+        self.veth = {n: f"sb{run_id}{n}" for n in self.nodes}
+        self.workdir = WORK_ROOT / run_id
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._argv: dict[str, tuple[list[str], str, Path, dict[str, str] | None]] = {}
+        self._lock = threading.Lock()
+        self._torn_down = False
+        self._logs_collected = False
+        for v in self.veth.values():
+            if len(v) > 15:
+                raise ClusterError(f"interface name {v} is longer than 15 characters")
+
+    # -- bring-up -------------------------------------------------------------------------
+    def _write_run_json(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o755)  # the database user must traverse it to its node dir
+        info = {
+            "run_id": self.run_id,
+            "harness_pid": os.getpid(),
+            "subnet": str(self.subnet),
+            "nodes": list(self.nodes),
+            "addresses": self.addrs,
+            "namespaces": list(self.ns.values()),
+            "bridge": self.bridge,
+            "veths": list(self.veth.values()),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (self.workdir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    def _build(self) -> None:
+        # run.json first: from now on `splitbrain cleanup` can find whatever we create.
+        self._write_run_json()
+        for n in self.nodes:
+            d = self.node_dir(n)
+            d.mkdir(parents=True, exist_ok=True)
+        prefix = self.subnet.prefixlen
+        netns.run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        netns.run(["ip", "addr", "add", f"{self.bridge_addr}/{prefix}", "dev", self.bridge])
+        netns.run(["ip", "link", "set", self.bridge, "up"])
+        for n in self.nodes:
+            ns, veth = self.ns[n], self.veth[n]
+            netns.run(["ip", "netns", "add", ns])
+            netns.run(
+                ["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns]
+            )
+            netns.run(["ip", "link", "set", veth, "master", self.bridge, "up"])
+            netns.run(
+                ["ip", "-n", ns, "-batch", "-"],
+                input=(
+                    f"addr add {self.addrs[n]}/{prefix} dev eth0\n"
+                    "link set lo up\n"
+                    "link set eth0 up\n"
+                    f"route add default via {self.bridge_addr}\n"
+                ),
+            )
+            netns.init_chain(ns)
+
+    # -- Cluster contract -----------------------------------------------------------------
+    def host(self, node: str) -> str:
+        return self.addrs[self._check(node)]
+
+    def node_dir(self, node: str) -> Path:
+        return self.workdir / "nodes" / self._check(node)
+
+    def _check(self, node: str) -> str:
+        if node not in self.ns:
+            raise ClusterError(f"unknown node {node!r}; nodes are {', '.join(self.nodes)}")
+        return node
+
+    def _as_user(self, node: str, argv: Sequence[str], user: str | None) -> list[str]:
+        cmd = ["ip", "netns", "exec", self.ns[node]]
+        if user and user != "root":
+            pw = self._own(node, user)
+            cmd += [
+                "setpriv",
+                f"--reuid={pw.pw_uid}",
+                f"--regid={pw.pw_gid}",
+                "--init-groups",
+                "--",
+            ]
+        return cmd + list(argv)
+
+    def _own(self, node: str, user: str) -> pwd.struct_passwd:
+        """Node dirs belong to the database user (chowned on first use)."""
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            raise EnvironmentProblem(f"user {user!r} does not exist on this host") from None
+        d = self.node_dir(node)
+        d.mkdir(parents=True, exist_ok=True)
+        if d.stat().st_uid != pw.pw_uid:
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        return pw
+
+    def _env(self, node: str, user: str | None, env: Mapping[str, str] | None) -> dict[str, str]:
+        e = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(self.node_dir(node)),
+            "USER": user or "root",
+        }
+        e.update(env or {})
+        return e
+
+    def spawn(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        user: str,
+        log: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._check(node)
+        with self._lock:
+            old = self._procs.get(node)
+            if old is not None and old.poll() is None:
+                raise ClusterError(f"{node}: service already running (pid {old.pid})")
+            self._argv[node] = (list(argv), user, Path(log), dict(env) if env else None)
+            self._spawn_locked(node)
+
+    def _spawn_locked(self, node: str) -> None:
+        argv, user, log, env = self._argv[node]
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as f:
+            if user != "root":
+                pw = pwd.getpwnam(user)
+                os.chown(log, pw.pw_uid, pw.pw_gid)
+            # `ip netns exec` and setpriv both exec(): the Popen pid is the service itself.
+            self._procs[node] = subprocess.Popen(
+                self._as_user(node, argv, user),
+                stdin=subprocess.DEVNULL,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                env=self._env(node, user, env),
+                cwd=self.node_dir(node),
+                start_new_session=True,  # a Ctrl-C of the harness must not hit the database
+            )
+
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        timeout: float = 60,
+        check: bool = True,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        self._check(node)
+        cmd = self._as_user(node, argv, user)
+        try:
+            p = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                input=input,
+                timeout=timeout,
+                env=self._env(node, user, None),
+                cwd=self.node_dir(node),
+            )
+        except subprocess.TimeoutExpired:
+            raise ClusterError(
+                f"{node}: `{' '.join(argv)}` did not finish within {timeout:g} s"
+            ) from None
+        if check and p.returncode != 0:
+            lines = (p.stderr or p.stdout).strip().splitlines()
+            why = lines[-1] if lines else f"exit status {p.returncode}"
+            raise ClusterError(f"{node}: `{' '.join(argv)}` failed: {why}")
+        return p
+
+    def kill(self, node: str) -> None:
+        netns.kill_ns(self.ns[self._check(node)])
+        self._reap(node)
+
+    def _reap(self, node: str, timeout: float = 5) -> None:
+        p = self._procs.get(node)
+        if p is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout)
+
+    def start(self, node: str) -> None:
+        self._check(node)
+        with self._lock:
+            if node not in self._argv:
+                raise ClusterError(f"{node}: nothing to start (spawn() was never called)")
+            p = self._procs.get(node)
+            if p is not None and p.poll() is None:
+                return  # already running
+            self._spawn_locked(node)
+
+    def pause(self, node: str) -> None:
+        netns.signal_ns(self.ns[self._check(node)], signal.SIGSTOP)
+
+    def resume(self, node: str) -> None:
+        netns.signal_ns(self.ns[self._check(node)], signal.SIGCONT)
+
+    def is_running(self, node: str) -> bool:
+        p = self._procs.get(self._check(node))
+        return p is not None and p.poll() is None
+
+    def pid(self, node: str) -> int | None:
+        p = self._procs.get(self._check(node))
+        return p.pid if p is not None and p.poll() is None else None
+
+    def partition(self, grudge: Grudge) -> None:
+        for n in grudge:
+            self._check(n)
+            for m in grudge[n]:
+                self._check(m)
+        for n in self.nodes:
+            netns.set_drops(self.ns[n], (self.addrs[m] for m in grudge.get(n, ()) if m != n))
+
+    def heal(self) -> None:
+        for n in self.nodes:
+            netns.set_drops(self.ns[n], ())
+
+    def collect_logs(self, dest: Path) -> None:
+        """Copy each node's logs (*.log files in its dir, and the spawn() log) to dest/<node>/."""
+        for n in self.nodes:
+            src = self.node_dir(n)
+            if not src.is_dir():
+                continue
+            files = {p for p in src.rglob("*.log") if p.is_file()}
+            if n in self._argv and self._argv[n][2].is_file():
+                files.add(self._argv[n][2])
+            if not files:
+                continue
+            out = Path(dest) / n
+            out.mkdir(parents=True, exist_ok=True)
+            for f in sorted(files):
+                with contextlib.suppress(OSError):
+                    shutil.copy2(f, out / f.name)
+        self._logs_collected = True
+        if self._torn_down:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def teardown(self) -> None:
+        """Idempotent. Kills, deletes namespaces/veths/bridge; deletes the work dir unless logs
+        were not collected yet, in which case only *.log files (and run.json) remain until
+        collect_logs() runs (or `splitbrain cleanup`)."""
+        errors: list[str] = []
+        for n in self.nodes:
+            ns = self.ns[n]
+            try:
+                if ns in netns.namespaces():
+                    netns.delete_ns(ns)
+            except ClusterError as e:
+                errors.append(str(e))
+            self._reap(n, timeout=1)
+        existing = set(netns.links())
+        for name in [*self.veth.values(), self.bridge]:
+            if name in existing:
+                netns.delete_link(name)
+        self._torn_down = True
+        if self._logs_collected or not self.workdir.exists():
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            _remove_all_but_logs(self.workdir)
+            with contextlib.suppress(OSError, ValueError):
+                info = json.loads((self.workdir / "run.json").read_text())
+                info["torn_down"] = True
+                (self.workdir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        if errors:
+            raise ClusterError(errors[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalCluster({self.run_id}, {', '.join(f'{n}={a}' for n, a in self.addrs.items())})"
+        )
+
+
+def _remove_all_but_logs(root: Path) -> None:
+    for p in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        try:
+            if p.is_symlink() or p.is_file():
+                if p.suffix != ".log" and p.name != "run.json":
+                    p.unlink()
+            elif p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        except OSError:
+            pass
+
+
+def _subnet_in_use(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    for ifname, cidr in netns.root_addresses():
+        iface = ipaddress.ip_interface(cidr)
+        if iface.network.overlaps(subnet):
+            return f"{ifname} has {cidr}"
+    return None
+
+
+def create(spec: TestSpec, run_id: str) -> LocalCluster:
+    nodes = [f"n{i}" for i in range(1, spec.nodes + 1)]
+    cluster = LocalCluster(run_id, nodes, spec.subnet)
+    used = _subnet_in_use(cluster.subnet)
+    if used:
+        raise EnvironmentProblem(
+            f"subnet {spec.subnet} is already in use on this host ({used}): "
+            "pick another with --subnet, or run `splitbrain cleanup` if a crashed run left it"
+        )
+    if (WORK_ROOT / run_id).exists() or cluster.bridge in netns.links():
+        raise EnvironmentProblem(f"run id {run_id} is already in use; run `splitbrain cleanup`")
+    try:
+        cluster._build()
+    except BaseException as e:
+        with contextlib.suppress(Exception):
+            cluster.teardown()
+        shutil.rmtree(cluster.workdir, ignore_errors=True)
+        if isinstance(e, ClusterError):
+            raise ClusterError(f"could not build the local cluster: {e}") from None
+        raise
+    return cluster
+
+
+# -- leftovers of crashed runs ------------------------------------------------------------
+def _torn_down(run_id: str) -> bool:
+    """A finished run whose logs were never collected: harmless, but cleanup() removes it."""
+    try:
+        return bool(json.loads((WORK_ROOT / run_id / "run.json").read_text()).get("torn_down"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _run_alive(run_id: str) -> bool:
+    """A run is alive while the harness process named in its run.json is; a namespace or link
+    without a run.json is an orphan (run.json is written before anything else is created)."""
+    try:
+        info: dict[str, Any] = json.loads((WORK_ROOT / run_id / "run.json").read_text())
+        return _pid_alive(int(info["harness_pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _plan(force: bool, logs: bool = True) -> tuple[list[str], list[str], list[str]]:
+    """(namespaces, links, work dirs) of dead runs (all runs with force); with logs=False,
+    work dirs that only hold the logs of a run that was torn down properly are left out."""
+
+    def dead(rid: str) -> bool:
+        return force or not _run_alive(rid)
+
+    nss = [ns for ns in netns.namespaces() if (m := NS_RE.match(ns)) and dead(m.group(1))]
+    lks = [li for li in netns.links() if (m := LINK_RE.match(li)) and dead(m.group(1))]
+    dirs = []
+    if WORK_ROOT.is_dir():
+        dirs = [
+            str(d)
+            for d in sorted(WORK_ROOT.iterdir())
+            if d.is_dir() and dead(d.name) and (logs or not _torn_down(d.name))
+        ]
+    return nss, lks, dirs
+
+
+def find_leftovers(force: bool = False) -> list[str]:
+    """One human line per leftover of a crashed run (namespace, its processes, link, work dir).
+    Logs kept by a proper teardown are not reported (cleanup() still removes them)."""
+    nss, lks, dirs = _plan(force, logs=False)
+    out = []
+    for ns in nss:
+        pids = netns.ns_pids(ns)
+        out.append(f"namespace {ns}" + (f" ({len(pids)} processes)" if pids else ""))
+    out += [f"link {li}" for li in lks]
+    out += [f"work dir {d}" for d in dirs]
+    return out
+
+
+def cleanup(force: bool = False) -> list[str]:
+    """Remove leftovers of runs whose harness is dead (every run with force); one line each."""
+    nss, lks, dirs = _plan(force)
+    done = []
+    for ns in nss:
+        n = netns.kill_ns(ns)
+        netns.run(["ip", "netns", "del", ns], check=False)
+        done.append(f"removed namespace {ns}" + (f" (killed {n} processes)" if n else ""))
+    present = set(netns.links())  # veths vanished with their namespace
+    for li in lks:
+        if li in present:
+            netns.delete_link(li)
+            done.append(f"removed link {li}")
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+        done.append(f"removed work dir {d}")
+    return done
