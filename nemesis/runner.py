@@ -64,7 +64,7 @@ class Nemesis(threading.Thread):
         self.history.append(NEMESIS, INFO, f, result)
         return result
 
-    def _target(self, params: dict[str, Any]) -> str:
+    def _pick_node(self, params: dict[str, Any]) -> str:
         rng = random.Random(params.get("seed", 0))
         if params.get("target") == "primary":
             p = self.db.primary(self.cluster)
@@ -94,11 +94,11 @@ class Nemesis(threading.Thread):
             self.cluster.partition(g)
             return {"shape": shape, "grudge": grudges.as_json(g), "cuts": grudges.describe(g)}
         if step.fault == "kill":
-            node = self._target(p)
+            node = self._pick_node(p)
             self.cluster.kill(node)
             return {"node": node}
         if step.fault == "pause":
-            node = self._target(p)
+            node = self._pick_node(p)
             self.cluster.pause(node)
             return {"node": node}
         if step.fault == "failover":
