@@ -1,0 +1,199 @@
+"""Load a run folder and derive the per-op table every report shares (pure, pandas)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import HistoryError
+from harness.history import NEMESIS, Op, load, pairs
+from nemesis.record import windows as fault_windows
+
+READ_FS = frozenset(("read", "final-read"))
+# Said in the reports, so a reader knows what the availability columns count.
+WRITE_DEFINITION = (
+    "read = f read or final-read, or a txn whose micro-ops are all reads (r); "
+    "write = every other client op (add, write, cas, transfer, txn with an append or w)"
+)
+HEALTHY = "healthy"
+
+
+@dataclass
+class RunData:
+    dir: Path
+    spec: dict[str, Any]
+    verdict: dict[str, Any]
+    history: list[Op]
+    windows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return self.verdict.get("run", {}) or {}
+
+    @property
+    def checkers(self) -> dict[str, Any]:
+        return self.verdict.get("checkers", {}) or {}
+
+    @property
+    def name(self) -> str:
+        return str(self.run.get("test") or self.spec.get("name") or self.dir.parent.name)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise HistoryError(f"cannot read {path}: {e}") from None
+    return doc if isinstance(doc, dict) else {}
+
+
+def load_run(run_dir: Path) -> RunData:
+    run_dir = Path(run_dir)
+    hist_path = run_dir / "history.jsonl"
+    history = load(hist_path) if hist_path.exists() else []
+    return RunData(
+        dir=run_dir,
+        spec=_read_json(run_dir / "spec.json"),
+        verdict=_read_json(run_dir / "verdict.json"),
+        history=history,
+        windows=fault_windows(history),
+    )
+
+
+def is_read(f: str, value: Any) -> bool:
+    if f in READ_FS:
+        return True
+    if f == "txn" and isinstance(value, list) and value:
+        return all(isinstance(m, list | tuple) and m and m[0] == "r" for m in value)
+    return False
+
+
+COLUMNS = [
+    "index",
+    "inv_index",
+    "process",
+    "node",
+    "f",
+    "type",
+    "invoke_time",
+    "time",
+    "latency",
+    "kind",
+    "value",
+]
+
+
+def completions(history: list[Op]) -> pd.DataFrame:
+    """One row per completed client op: times in ns, latency in ns, kind read/write.
+
+    Invocations that never completed are left out (they have no latency or outcome)."""
+    rows = []
+    for inv, c in pairs(history):
+        if c is None:
+            continue
+        rows.append(
+            (
+                c.index,
+                inv.index,
+                c.process,
+                c.node or inv.node,
+                inv.f,
+                c.type,
+                inv.time,
+                c.time,
+                c.time - inv.time,
+                "read" if is_read(inv.f, inv.value) else "write",
+                c.value if c.value is not None else inv.value,
+            )
+        )
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if df.empty:
+        return df.astype({"invoke_time": "int64", "time": "int64", "latency": "int64"})
+    df["process"] = df["process"].astype(str)
+    return df
+
+
+def fault_mask(
+    df: pd.DataFrame, wins: list[dict[str, Any]], fault: str | None = None
+) -> np.ndarray:
+    """True for ops that completed while a window (of that fault, or any) was active."""
+    t = df["time"].to_numpy()
+    mask = np.zeros(len(df), dtype=bool)
+    for w in wins:
+        if fault is None or w["fault"] == fault:
+            mask |= (t >= w["start"]) & (t < w["end"])
+    return mask
+
+
+def fault_kinds(wins: list[dict[str, Any]]) -> list[str]:
+    return sorted({w["fault"] for w in wins})
+
+
+def availability(df: pd.DataFrame, wins: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows: healthy and each fault kind; columns ok/total/share for reads and writes.
+
+    An op counts under a fault when it completed while that fault was active; overlapping
+    faults count it under each. Healthy = no fault active at completion."""
+    periods: list[tuple[str, np.ndarray]] = [(HEALTHY, ~fault_mask(df, wins))]
+    periods += [(f, fault_mask(df, wins, f)) for f in fault_kinds(wins)]
+    out = []
+    ok = (df["type"] == "ok").to_numpy() if len(df) else np.zeros(0, dtype=bool)
+    for name, mask in periods:
+        row: dict[str, Any] = {"period": name}
+        for kind in ("read", "write"):
+            sel = mask & (df["kind"] == kind).to_numpy() if len(df) else mask
+            total = int(sel.sum())
+            n_ok = int((sel & ok).sum())
+            row[f"{kind}_ok"] = n_ok
+            row[f"{kind}_total"] = total
+            row[f"{kind}_share"] = n_ok / total if total else None
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def quantiles(df: pd.DataFrame) -> pd.DataFrame:
+    """Latency quantiles in ms per f and outcome type."""
+    if df.empty:
+        return pd.DataFrame(columns=["f", "type", "count", "p50", "p90", "p99", "max"])
+    ms = df.assign(ms=df["latency"] / 1e6)
+    g = ms.groupby(["f", "type"])["ms"]
+    q = g.quantile([0.5, 0.9, 0.99]).unstack()
+    q.columns = ["p50", "p90", "p99"]
+    res = pd.concat([g.size().rename("count"), q, g.max().rename("max")], axis=1).reset_index()
+    return res
+
+
+def anomaly_types(verdict: dict[str, Any]) -> dict[str, int]:
+    """Anomaly counts by type over all checkers of a verdict.json."""
+    counts: dict[str, int] = {}
+    for v in (verdict.get("checkers") or {}).values():
+        c = v.get("counts") or {}
+        if not c:  # counts is derived; fall back to the anomaly list
+            for a in v.get("anomalies", []):
+                c[a["type"]] = c.get(a["type"], 0) + 1
+        for k, n in c.items():
+            counts[k] = counts.get(k, 0) + int(n)
+    return counts
+
+
+def window_label(w: dict[str, Any]) -> str:
+    v = w.get("value")
+    if isinstance(v, dict):
+        extra = v.get("shape") or v.get("how") or v.get("node")
+        nodes = v.get("nodes")
+        if not extra and isinstance(nodes, list) and nodes:
+            extra = ",".join(map(str, nodes))
+        if extra:
+            return f"{w['fault']} ({extra})"
+    return str(w["fault"])
+
+
+def is_nemesis(op: Op) -> bool:
+    return op.process == NEMESIS

@@ -1,0 +1,186 @@
+"""compare.html / compare.csv over hand-made runs whose figures are known in advance."""
+
+from __future__ import annotations
+
+import csv
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli_reports import COMMANDS
+from harness.errors import SplitbrainError
+from harness.report.compare import compare, find_runs
+from harness.spec import TestSpec
+from harness.verdict import Anomaly, Verdict, compose
+from tests.builder import H
+
+
+def primary_replica_history() -> H:
+    """6 healthy writes on n1 (all ok), 2 during a kill (both fail); reads 2/2 healthy, 1/1 kill."""
+    h = H()
+    for i in range(4):
+        h.call(0.1 * i, 0.1 * i + 0.01, 0, "add", i, node="n1")
+    h.call(0.5, 0.52, 1, "read", None, [0, 1], node="n2")
+    h.call(0.6, 0.62, 1, "read", None, [0, 1], node="n2")
+    h.invoke(1.0, "nemesis", "start-kill", {"nodes": ["n1"]}).info(
+        1.0, "nemesis", "start-kill", {"nodes": ["n1"]}
+    )
+    h.call(1.1, 1.3, 0, "add", 10, typ="fail", node="n1")
+    h.call(1.4, 1.6, 0, "add", 11, typ="fail", node="n1")
+    h.call(1.5, 1.52, 1, "read", None, [0], node="n2")
+    h.invoke(2.0, "nemesis", "stop-kill").info(2.0, "nemesis", "stop-kill")
+    h.call(2.5, 2.51, 0, "add", 20, node="n1")
+    h.call(2.6, 2.61, 0, "add", 21, node="n1")
+    h.call(3.0, 3.02, 9, "final-read", None, [0, 1, 2, 3, 20, 21], node="n1")
+    return h
+
+
+def peer_to_peer_history() -> H:
+    """Writes on three nodes in the same second; partition: 2 of 3 writes ok."""
+    h = H()
+    for i, node in enumerate(("n1", "n2", "n3")):
+        h.call(0.1 * i, 0.1 * i + 0.05, i, "add", i, node=node)
+    pv = {"shape": "halves"}
+    h.invoke(1.0, "nemesis", "start-partition", pv).info(1.0, "nemesis", "start-partition", pv)
+    for i, (node, typ) in enumerate((("n1", "ok"), ("n2", "ok"), ("n3", "info"))):
+        h.call(1.1 + 0.1 * i, 1.2 + 0.1 * i, i, "add", 10 + i, typ=typ, node=node)
+    h.invoke(2.0, "nemesis", "stop-partition").info(2.0, "nemesis", "stop-partition")
+    return h
+
+
+def save(
+    root: Path, name: str, spec: TestSpec, h: H, verdicts: list[Verdict], topology: str
+) -> Path:
+    from tests.synthetic_results import save_run
+
+    return save_run(root / name, spec, h.ops, compose(verdicts), topology=topology)
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    pg = TestSpec(db="postgres", mode="async", nemesis=("kill",), seed=1)
+    lost = Verdict("set", False, [Anomaly("lost-write", [3], "write of 3 lost")])
+    save(root, "a", pg, primary_replica_history(), [lost], "primary-replica")
+    save(root, "b", pg.replace(seed=2), primary_replica_history(), [lost], "primary-replica")
+    galera = TestSpec(
+        db="galera",
+        mode="multi-primary",
+        nemesis=("partition",),
+        seed=1,
+        options={"wsrep_sync_wait": 1},
+    )
+    g2 = Verdict(
+        "list-append", False, [Anomaly("G2-item", [1, 2], "cycle"), Anomaly("G2-item", [3], "c")]
+    )
+    save(root, "suites/x/1", galera, peer_to_peer_history(), [g2], "peer-to-peer")
+    return root
+
+
+def rows(path: Path) -> dict[str, dict[str, str]]:
+    with open(path) as fh:
+        return {r["db"]: r for r in csv.DictReader(fh)}
+
+
+def test_csv_has_the_measured_figures(runs: Path, tmp_path: Path) -> None:
+    html, csv_path = compare([runs], tmp_path / "out")
+    r = rows(csv_path)
+    pg, ga = r["postgres"], r["galera"]
+    assert (pg["topology"], pg["runs"], pg["invalid_runs"]) == ("primary-replica", "2", "2")
+    assert pg["knobs"] == "read_from=primary, isolation=serializable"
+    assert (pg["write_avail_healthy"], pg["write_n_healthy"]) == ("1.0", "12")
+    assert (pg["write_avail_kill"], pg["write_n_kill"]) == ("0.0", "4")
+    assert (pg["read_avail_healthy"], pg["read_n_healthy"]) == (
+        "1.0",
+        "6",
+    )  # 2 reads + final, x2 runs
+    assert pg["read_avail_kill"] == "1.0"
+    assert pg["write_avail_partition"] == "" and pg["write_n_partition"] == "0"  # no such fault
+    assert (pg["lost_writes"], pg["stale_reads"], pg["other_anomalies"]) == ("2", "0", "")
+    assert pg["write_nodes"] == "n1=12" and pg["max_write_nodes_per_s"] == "1"
+    assert pg["longest_write_outage_s"] == "2.2"  # ok write at 0.31 s, the next at 2.51 s
+    # 9 ok ops per run (6 writes, 3 reads) over 0 -> 2.61 s of workload; the final read excluded
+    assert float(pg["throughput_ok_per_s"]) == pytest.approx(9 / 2.61, rel=1e-3)
+
+    assert (ga["topology"], ga["knobs"]) == (
+        "peer-to-peer",
+        "read_from=primary, isolation=serializable, wsrep_sync_wait=1",
+    )
+    assert ga["write_avail_partition"] == "0.6667"
+    assert ga["other_anomalies"] == "G2-item=2" and ga["max_write_nodes_per_s"] == "3"
+    assert ga["write_nodes"] == "n1=2; n2=2; n3=1"
+
+
+class Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.h2: list[str] = []
+        self._in_h2 = False
+        self.tables = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self._in_h2 = tag == "h2"
+        self.tables += tag == "table"
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+        if self._in_h2:
+            self.h2.append(data)
+            self._in_h2 = False
+
+
+def test_html_groups_by_topology_and_summarises_from_numbers(runs: Path, tmp_path: Path) -> None:
+    html, _ = compare([runs / "a", runs / "b", runs / "suites"], tmp_path / "out")
+    t = Text()
+    t.feed(html.read_text())
+    text = " ".join(t.parts)
+    assert t.h2 == ["Summary", "peer-to-peer", "primary-replica", "Trade-offs, as measured", "Runs"]
+    assert t.tables == 3
+    assert "3 run(s) of 2 configuration(s) compared." in text
+    assert "acknowledged 0.0% of writes during faults" in text  # postgres under kill
+    assert "acknowledged 66.7% of writes during faults" in text  # galera under partition
+    assert (
+        "primary-replica: at most 1 node(s) acknowledged writes in the same healthy second." in text
+    )
+    assert "peer-to-peer: at most 3 node(s)" in text
+    assert "lost-write 2" in text and "G2-item 2" in text
+    assert "Longest stretch without an acknowledged write: 2.2 s (postgres async" in text
+    assert "n1 100%" in text and "n1 40%, n2 40%, n3 20%" in text
+    assert "up to 3 of 3 nodes acknowledged writes in one healthy second" in text
+
+
+def test_find_runs_dedupes_and_errors(runs: Path, tmp_path: Path) -> None:
+    found = find_runs([runs, runs / "a"])
+    assert len(found) == 3
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SplitbrainError, match="no run folder"):
+        compare([empty], tmp_path / "out")
+    with pytest.raises(SplitbrainError, match="not a run folder"):
+        find_runs(
+            [runs / "a" / "postgres-async-set-kill-primary" / "20250101-000000" / "spec.json"]
+        )
+
+
+def test_cli_compare(runs: Path, tmp_path: Path) -> None:
+    cmd = next(c for c in COMMANDS if c.name == "compare")
+    res = CliRunner().invoke(cmd, [str(runs), "--out", str(tmp_path / "cmp")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "cmp" / "compare.csv").read_text().count("\n") == 3  # header + 2 configs
+
+
+def test_aborted_runs_are_counted_and_named(tmp_path: Path) -> None:
+    from tests.synthetic_results import save_run
+
+    spec = TestSpec(db="postgres", mode="sync", nemesis=("kill",), seed=1)
+    doc = {"valid": "unknown", "checkers": {}}
+    save_run(
+        tmp_path / "r", spec, primary_replica_history().ops, doc, aborted="interrupted (SIGINT)"
+    )
+    html, csv_path = compare([tmp_path / "r"], tmp_path / "out")
+    row = rows(csv_path)["postgres"]
+    assert (row["aborted_runs"], row["unknown_runs"], row["write_n_kill"]) == ("1", "1", "2")
+    assert "aborted: interrupted (SIGINT); its partial history is counted" in html.read_text()

@@ -1,0 +1,253 @@
+"""The HTML run report, from synthetic results folders (no database)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli_reports import COMMANDS
+from harness.history import load
+from harness.report import plots
+from harness.report.results import availability, completions, is_read
+from harness.report.run_report import write_report
+from harness.spec import TestSpec
+from harness.verdict import Anomaly, Verdict, compose
+from nemesis.record import windows
+from tests.builder import H
+from tests.synthetic_results import make_run, save_run
+
+
+class Page(HTMLParser):
+    """Collects what the assertions look at: images, tables, ids, links, text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs: list[dict[str, str]] = []
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.tables: list[list[list[str]]] = []
+        self.text: list[str] = []
+        self._cell: list[str] | None = None
+        self._classes: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "img":
+            self.imgs.append(a)
+        elif tag == "a" and "href" in a:
+            self.links.append(a["href"])
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        if "class" in a:
+            self._classes.append(a["class"])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def table_with(self, header: str) -> list[list[str]]:
+        return next(t for t in self.tables if t and header in t[0])
+
+
+def parse(path: Path) -> Page:
+    p = Page()
+    p.feed(path.read_text())
+    return p
+
+
+def small_history() -> list:
+    """Known counts: healthy writes 1/2 ok, reads 2/2; partition writes 1/2, reads 0/1."""
+    pv = {"shape": "isolate-primary", "grudge": {"n1": ["n2", "n3"]}, "nodes": ["n1"]}
+    h = H()
+    h.call(0.0, 0.01, 0, "add", 1, node="n1")
+    h.call(0.1, 0.11, 1, "read", None, [1], node="n2")
+    h.invoke(1.0, "nemesis", "start-partition", pv).info(1.0, "nemesis", "start-partition", pv)
+    h.call(1.1, 1.2, 0, "add", 2, node="n1")
+    h.call(1.3, 1.4, 0, "add", 3, typ="fail", node="n1")
+    h.call(1.5, 2.6, 1, "read", None, typ="info", node="n2")
+    h.invoke(3.0, "nemesis", "stop-partition").info(3.0, "nemesis", "stop-partition")
+    h.call(3.1, 3.2, 2, "txn", [["r", "x", None]], [["r", "x", [1]]], node="n3")
+    h.call(3.3, 3.4, 2, "txn", [["append", "x", 2], ["r", "x", None]], typ="fail", node="n3")
+    h.call(4.0, 4.02, 3, "final-read", None, [1, 2], node="n1")
+    return h.ops
+
+
+def small_run(root: Path) -> Path:
+    ops = small_history()
+    add2 = next(op for op in ops if op.f == "add" and op.value == 2 and op.type == "ok")
+    final = next(op for op in ops if op.f == "final-read" and op.type == "ok")
+    doc = compose(
+        [
+            Verdict(
+                "set",
+                False,
+                [
+                    Anomaly(
+                        "lost-write",
+                        [add2.index, final.index],
+                        "write of 2 acknowledged at 1.2 s by n1 is missing",
+                    )
+                ],
+            ),
+            Verdict("linearizable", "unknown", notes=["search budget ran out after 10 s"]),
+        ]
+    )
+    spec = TestSpec(db="postgres", mode="async", nemesis=("partition",), seed=7)
+    return save_run(root, spec, ops, doc)
+
+
+def test_read_write_classification() -> None:
+    assert is_read("read", None) and is_read("final-read", None)
+    assert is_read("txn", [["r", "x", None], ["r", "y", None]])
+    assert not is_read("txn", [["append", "x", 1], ["r", "x", None]])
+    assert (
+        not is_read("add", 1)
+        and not is_read("transfer", {"from": 1})
+        and not is_read("cas", [1, 2])
+    )
+
+
+def test_availability_counts_by_completion_period() -> None:
+    ops = small_history()
+    av = availability(completions(ops), windows(ops)).set_index("period")
+    assert list(av.index) == ["healthy", "partition"]
+    assert (av.loc["healthy", "write_ok"], av.loc["healthy", "write_total"]) == (1, 2)
+    assert (av.loc["healthy", "read_ok"], av.loc["healthy", "read_total"]) == (
+        3,
+        3,
+    )  # incl. final read
+    assert (av.loc["partition", "write_ok"], av.loc["partition", "write_total"]) == (1, 2)
+    assert (av.loc["partition", "read_ok"], av.loc["partition", "read_total"]) == (0, 1)
+
+
+def test_report_header_plots_tables_and_evidence(tmp_path: Path) -> None:
+    run_dir = small_run(tmp_path)
+    page = parse(write_report(run_dir))
+    text = " ".join(page.text)
+
+    facts = {r[0]: r[1] for t in page.tables for r in t if len(r) == 2}
+    assert facts["database"] == "postgres"
+    assert facts["topology / mode"] == "primary-replica / async"
+    assert facts["provider"] == "local" and facts["workload"] == "set"
+    assert facts["nemesis"] == "partition" and facts["seed"] == "7"
+    assert "overall: INVALID" in text and "set: INVALID" in text and "linearizable: unknown" in text
+    assert "search budget ran out" in text
+
+    # Two inline PNG plots that decode to PNG images.
+    plots_ = [i for i in page.imgs if i.get("class") == "plot"]
+    assert len(plots_) == 2
+    for img in plots_:
+        src = img["src"]
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+    q = page.table_with("p99")
+    assert q[0] == ["f", "type", "count", "p50", "p90", "p99", "max"]
+    rows = {(r[0], r[1]): r for r in q[1:]}
+    assert rows[("add", "ok")][2] == "2" and rows[("add", "fail")][2] == "1"
+    assert rows[("read", "info")][3] == "1100.0"  # 1.5 s -> 2.6 s
+
+    av = {r[0]: r for r in page.table_with("writes ok/completed")[1:]}
+    assert av["healthy"][4] == "1/2" and av["healthy"][3] == "50.0%"
+    assert av["partition"][2] == "0/1" and av["partition"][4] == "1/2"
+
+    # The anomaly, its op table, and links that resolve to per-process timelines.
+    assert "write of 2 acknowledged at 1.2 s by n1 is missing" in text
+    op_links = [h for h in page.links if h.startswith("#op-")]
+    assert len(op_links) == 2
+    for href in op_links:
+        assert href[1:] in page.ids
+    ops = load(run_dir / "history.jsonl")
+    add2 = next(op for op in ops if op.f == "add" and op.value == 2 and op.type == "ok")
+    evidence = page.table_with("invoked (s)")
+    assert [str(add2.index), "0", "n1", "1.100", "1.200", "add", "2", "ok"] == evidence[1]
+    assert "partition (isolate-primary) 1.000–3.000 s" in text
+
+
+def test_timeline_shows_ten_ops_each_side(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, anomalies={"lost-write": 1}, seed=3)
+    doc = json.loads((run_dir / "verdict.json").read_text())
+    op_idx = doc["checkers"]["set"]["anomalies"][0]["ops"][0]
+    html = write_report(run_dir).read_text()
+    section = html.split(f'id="op-{op_idx}"', 1)[1].split("<h3", 1)[0]
+    body = section.split("<tbody>", 1)[1]
+    rows = re.findall(r"<tr( class=\"hl\")?>", body)
+    assert len(rows) == 21  # the op, 10 before, 10 after (it is mid-history on a busy process)
+    assert [i for i, r in enumerate(rows) if r] == [10]
+    # The rows are that process's ops, in order, around the op.
+    ops = load(run_dir / "history.jsonl")
+    op = next(o for o in ops if o.index == op_idx)
+    mine = [o.index for o in ops if o.process == op.process and o.type == "invoke"]
+    inv = max(i for i in mine if i <= op_idx)
+    pos = mine.index(inv)
+    first_cells = re.findall(r"<tr(?: class=\"hl\")?><td class=\"num\">(\d+)</td>", body)
+    assert [int(c) for c in first_cells] == mine[pos - 10 : pos + 11]
+
+
+def test_no_fault_and_aborted_run(tmp_path: Path) -> None:
+    spec = TestSpec(db="postgres", nemesis=(), seed=2)
+    h = H().call(0, 0.01, 0, "add", 1, node="n1")
+    run_dir = save_run(
+        tmp_path,
+        spec,
+        h.ops,
+        {"valid": "unknown", "checkers": {}},
+        aborted="ClusterError: n2 never came up",
+    )
+    text = " ".join(parse(write_report(run_dir)).text)
+    assert "no fault was injected" in text
+    assert "ClusterError: n2 never came up" in text
+    assert "No checker verdict" in text
+
+
+def test_downsampling_keeps_rare_points_and_says_so(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, seed=5, processes=20, rate_per_process=400, duration=40)
+    df = completions(load(run_dir / "history.jsonl"))
+    assert len(df) > plots.MAX_POINTS
+    kept, note = plots.sample(df)
+    assert len(kept) == plots.MAX_POINTS
+    assert (kept["type"] != "ok").sum() == (df["type"] != "ok").sum()
+    assert f"{len(df):,}" in note
+    t = time.monotonic()
+    html = write_report(run_dir).read_text()
+    assert time.monotonic() - t < 30  # ~100k history lines; about 3 s on a 2-core machine
+    assert "Downsampled:" in html
+
+
+def test_cli_report_regenerates_files(tmp_path: Path) -> None:
+    run_dir = small_run(tmp_path)
+    cmd = next(c for c in COMMANDS if c.name == "report")
+    res = CliRunner().invoke(cmd, [str(run_dir)])
+    assert res.exit_code == 0, res.output
+    assert (run_dir / "report.html").stat().st_size > 1000
+    assert "<testsuite" in (run_dir / "junit.xml").read_text()
+    res = CliRunner().invoke(cmd, [str(tmp_path)])
+    assert res.exit_code == 3 and "no verdict.json" in res.output
+
+
+@pytest.mark.parametrize("value", [None, list(range(100_000))])
+def test_long_values_are_cut(tmp_path: Path, value: object) -> None:
+    spec = TestSpec(db="postgres", nemesis=(), seed=1)
+    h = H().call(0, 0.01, 0, "final-read", None, value, node="n1")
+    doc = compose([Verdict("set", False, [Anomaly("lost-write", [1], "x")])])
+    html = write_report(save_run(tmp_path, spec, h.ops, doc)).read_text()
+    assert len(html) < 200_000
