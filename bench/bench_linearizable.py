@@ -1,0 +1,263 @@
+"""Benchmark of the linearizability checker: prints figures and ratios, asserts only that
+verdicts are right (a fast wrong answer is no figure).
+
+    python bench/bench_linearizable.py            # all cases
+    python bench/bench_linearizable.py --ops 20000 --profile
+
+Cases: every Knossos reference history (target: < 1 s each, < 10 s together), a synthetic
+keyed cas-register history from a seeded simulation of a real linearizable register with
+concurrency (target: 100,000 ops in < 10 s and < 2 GB), the same with few hot keys, and a
+nonlinearizable variant (one stale read injected) that must be caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.checkers.linearizable import check  # noqa: E402
+from harness.edn import read_edn_history  # noqa: E402
+from harness.history import Op  # noqa: E402
+
+REFERENCE = ROOT.parent / "shared" / "reference-histories" / "knossos"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def simulate(
+    n_ops: int = 100_000,
+    keys: int = 100,
+    processes: int = 10,
+    info_rate: float = 0.01,
+    active_keys: int | None = None,
+    seed: int = 1,
+) -> list[Op]:
+    """A history of a real linearizable cas-register per key, in Jepsen's independent form.
+
+    Each op is invoked, then takes effect atomically at a random later step, then completes,
+    with workers interleaved at random. About `info_rate` of the ops end `info`: half crash
+    before taking effect (and may still take effect later, or never), half after. A worker
+    whose op ends info continues as a new process, as in Jepsen. With `active_keys`, keys
+    rotate so only that many are in use at once (more concurrency per key)."""
+    rng = random.Random(seed)
+    reg: dict[int, int | None] = {}
+    hist: list[Op] = []
+    t = 0
+
+    def emit(process: int, typ: str, f: str, value: Any) -> None:
+        hist.append(Op(len(hist), t, process, typ, f, value))
+
+    # worker: [process, phase, f, key, value, result]; phase 0 idle, 1 invoked, 2 applied
+    workers = [[p, 0, "", 0, None, None] for p in range(processes)]
+    next_pid = processes
+    zombies: list[tuple[str, int, Any]] = []  # crashed before taking effect
+    invoked = busy = 0
+
+    def apply(f: str, k: int, v: Any) -> tuple[str, Any]:
+        cur = reg.get(k)
+        if f == "read":
+            return "ok", cur
+        if f == "write":
+            reg[k] = v
+            return "ok", v
+        if cur == v[0]:
+            reg[k] = v[1]
+            return "ok", v
+        return "fail", v
+
+    while invoked < n_ops or busy:
+        t += rng.randint(1_000, 200_000)
+        if zombies and rng.random() < 0.002:
+            z = zombies.pop(rng.randrange(len(zombies)))
+            if rng.random() < 0.5:
+                apply(*z)
+        w = workers[rng.randrange(processes)]
+        pid, phase, f, k, v, _ = w
+        if phase == 0:
+            if invoked >= n_ops:
+                continue
+            if active_keys:
+                k = min(invoked * keys // n_ops + rng.randrange(active_keys), keys - 1)
+            else:
+                k = rng.randrange(keys)
+            r = rng.random()
+            if r < 0.4:
+                f, v = "read", None
+            elif r < 0.7:
+                f, v = "write", rng.randrange(5)
+            else:
+                f, v = "cas", [rng.randrange(5), rng.randrange(5)]
+            w[1:5] = [1, f, k, v]
+            emit(pid, "invoke", f, [k, v])
+            invoked += 1
+            busy += 1
+        elif phase == 1:
+            if rng.random() < info_rate / 2:
+                emit(pid, "info", f, [k, v])
+                zombies.append((f, k, v))
+                w[0], w[1] = next_pid, 0
+                next_pid += 1
+                busy -= 1
+            else:
+                w[1], w[5] = 2, apply(f, k, v)
+        else:
+            if rng.random() < info_rate / 2:
+                emit(pid, "info", f, [k, v])
+                w[0] = next_pid
+                next_pid += 1
+            else:
+                typ, out = w[5]  # type: ignore[misc]
+                emit(pid, typ, f, [k, out])
+            w[1] = 0
+            busy -= 1
+    return hist
+
+
+def inject_stale_read(hist: list[Op], seed: int = 7) -> tuple[list[Op], int, Any] | None:
+    """Copy of `hist` where one ok read returns the value of an older write W although a later
+    write W2 (invoked after W completed) completed before the read began, and every other op
+    that could write W's value completed before W2 began: certainly not linearizable."""
+    rng = random.Random(seed)
+    inv_of: dict[Any, Op] = {}
+    done: list[tuple[Op, Op]] = []  # (invoke, ok completion) in completion order
+    info: list[Op] = []
+    for op in hist:
+        if op.type == "invoke":
+            inv_of[op.process] = op
+        elif op.process in inv_of:
+            i = inv_of.pop(op.process)
+            if op.type == "ok":
+                done.append((i, op))
+            elif op.type == "info":
+                info.append(i)
+    info.extend(inv_of.values())
+
+    def writes(inv: Op) -> Any:
+        f, (_, v) = inv.f, inv.value
+        return v if f == "write" else v[1] if f == "cas" else None
+
+    reads = [(i, c) for i, c in done if i.f == "read"]
+    rng.shuffle(reads)
+    for r_inv, r_ok in reads[:2000]:
+        k = r_inv.value[0]
+        wr = [
+            (i, c) for i, c in done if i.value[0] == k and i.f != "read" and c.index < r_inv.index
+        ]
+        for w2_i, _ in reversed(wr):
+            b = writes(w2_i)
+            cands = [(i, c) for i, c in wr if c.index < w2_i.index and writes(i) != b]
+            if not cands:
+                continue
+            w_i, _ = cands[-1]
+            a = writes(w_i)
+            others = [
+                (i, c)
+                for i, c in done
+                if i.value[0] == k and i is not w_i and writes(i) == a and i.index < r_ok.index
+            ]
+            if any(c.index > w2_i.index for _, c in others):
+                continue
+            if any(i.value[0] == k and writes(i) == a for i in info):
+                continue  # an indeterminate write of `a` could explain the read
+            out = list(hist)
+            out[r_ok.index] = Op(r_ok.index, r_ok.time, r_ok.process, "ok", "read", [k, a])
+            return out, k, a
+    return None
+
+
+def timed(history: list[Op], **opts: Any) -> tuple[Any, float]:
+    t = time.perf_counter()
+    v = check(history, **opts)
+    return v, time.perf_counter() - t
+
+
+def bench_reference() -> None:
+    if not REFERENCE.is_dir():
+        print(f"reference histories not found at {REFERENCE}: skipped")
+        return
+    rows = []
+    for path in sorted(REFERENCE.rglob("*.edn")):
+        model = "multi-register" if "multi-register" in path.parts else "cas-register"
+        hist = read_edn_history(path)
+        v, dt = timed(hist, model=model)
+        expected = "good" in path.parts
+        assert v.valid is expected, f"{path}: expected {expected}, got {v.valid}"
+        rows.append((dt, v.stats["ops"], v.stats["states"], path.relative_to(REFERENCE)))
+    total = sum(r[0] for r in rows)
+    ops = sum(r[1] for r in rows)
+    print(f"knossos reference: {len(rows)} histories, all verdicts as expected")
+    print(
+        f"  total {total:.3f} s (target < 10 s, ratio {total / 10:.4f}); {ops / total:,.0f} ops/s"
+    )
+    print("  slowest:")
+    for dt, n, states, p in sorted(rows, reverse=True)[:5]:
+        print(
+            f"    {dt * 1000:8.2f} ms  {n:5d} ops  {states:6d} states  {n / dt:10,.0f} ops/s  {p}"
+        )
+    worst = max(r[0] for r in rows)
+    print(f"  worst {worst:.3f} s (target < 1 s, ratio {worst:.4f})")
+
+
+def bench_synthetic(n_ops: int, profile: bool) -> None:
+    for label, kw in (("100 keys uniform", {}), ("100 keys, 5 hot at a time", {"active_keys": 5})):
+        t = time.perf_counter()
+        hist = simulate(n_ops=n_ops, **kw)
+        gen = time.perf_counter() - t
+        if profile:
+            prof = cProfile.Profile()
+            prof.enable()
+        v, dt = timed(hist, model="cas-register", independent=True)
+        if profile:
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(8)
+        assert v.valid is True, (
+            f"{label}: a simulated linearizable history judged {v.valid}: {v.notes}"
+        )
+        s = v.stats
+        print(
+            f"synthetic {label}: {n_ops:,} ops ({len(hist):,} history entries, generated in {gen:.1f} s)\n"
+            f"  checked in {dt:.2f} s (target < 10 s, ratio {dt / 10:.3f}); {s['ops'] / dt:,.0f} ops/s;"
+            f" {s['keys']} keys, {s['indeterminate']} indeterminate, {s['states']:,} states;"
+            f" peak RSS {peak_rss_mb():,.0f} MB (target < 2048)"
+        )
+        bad = inject_stale_read(hist)
+        if bad is None:
+            print("  (no stale read could be injected)")
+            continue
+        bad_hist, key, val = bad
+        vb, dtb = timed(bad_hist, model="cas-register", independent=True)
+        caught = vb.valid is False and [a.data["key"] for a in vb.anomalies] == [key]
+        print(
+            f"  nonlinearizable variant (stale read of {val} on key {key}): valid={vb.valid} in {dtb:.2f} s, caught={caught}"
+        )
+        if vb.anomalies:
+            print(f"    {vb.anomalies[0].explanation}")
+        assert caught, "injected stale read not caught"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", type=int, default=100_000)
+    ap.add_argument("--profile", action="store_true", help="cProfile the synthetic checks")
+    ap.add_argument("--skip-reference", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_reference:
+        bench_reference()
+    bench_synthetic(args.ops, args.profile)
+    print(f"peak RSS of the whole run: {peak_rss_mb():,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

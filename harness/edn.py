@@ -1,0 +1,419 @@
+"""Jepsen EDN histories: a small, fast EDN reader and writer, and the mapping to `Op`.
+
+The reader is a single regex tokenizer plus an explicit stack (no recursion), so a 3 MB
+history parses in well under a second in pure Python. Values map to JSON-like Python data:
+
+- keywords and symbols -> str without the colon (`:invoke` -> "invoke", `:foo/bar` -> "foo/bar")
+- nil/true/false -> None/True/False; `42N` -> int; `1.5M` -> float; `##Inf` -> inf
+- vectors and lists -> list; sets -> sorted list (insertion order if not comparable)
+- maps -> dict (vector keys become tuples, so they are hashable)
+- tagged literals (`#inst "..."`, `#uuid "..."`, any other tag) -> the tagged value itself
+- `#_ form` is discarded; `;` comments and commas are whitespace
+
+A history file is either one top-level vector (or list) of op maps, or a sequence of op maps
+(one per line in Jepsen's history.edn); both may be mixed with comments.
+
+The writer emits one op map per line. `:type`, `:f`, the "nemesis" process, op-level keys
+and the first element of each micro-op in a transaction (`[:append 1 2]`) are keywords; every
+other string is an EDN string, so export then import gives back the same ops.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HistoryError
+from harness.history import NEMESIS, TYPES, Op
+
+__all__ = [
+    "EdnError",
+    "loads",
+    "loads_all",
+    "dumps",
+    "dumps_value",
+    "read_edn_history",
+    "parse_history",
+    "write_edn_history",
+]
+
+
+class EdnError(ValueError):
+    """Malformed EDN; `pos` is the character offset of the problem."""
+
+    def __init__(self, msg: str, pos: int) -> None:
+        super().__init__(msg)
+        self.pos = pos
+
+
+_DELIM = r"\s,\[\]{}()\"';\\"
+_TOKEN = re.compile(
+    rf"""
+    [\s,]+ | ;[^\n]*                                   # whitespace, commas, comments
+    | (?P<str>"(?:[^"\\]|\\[\s\S])*")
+    | (?P<open>\#\{{|[\[{{(])
+    | (?P<close>[\]}})])
+    | (?P<disc>\#_)
+    | (?P<atom>\#\#(?:Inf|-Inf|NaN)|[^\#{_DELIM}][^{_DELIM}]*)
+    | (?P<tag>\#[A-Za-z][^{_DELIM}]*)
+    | (?P<char>\\(?:newline|return|space|tab|formfeed|backspace|u[0-9a-fA-F]{{4}}|[^\s]))
+    | (?P<bad>[\s\S])
+    """,
+    re.VERBOSE,
+)
+_INT = re.compile(r"[+-]?\d+N?")
+_FLOAT = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?M?")
+_RATIO = re.compile(r"[+-]?\d+/\d+")
+_STR_ESC = re.compile(r"\\(u[0-9a-fA-F]{4}|[\s\S])")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f", "/": "/"}
+_CHARS = {
+    "newline": "\n",
+    "return": "\r",
+    "space": " ",
+    "tab": "\t",
+    "formfeed": "\f",
+    "backspace": "\b",
+}
+_CLOSER = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+_SPECIAL = {
+    "nil": None,
+    "true": True,
+    "false": False,
+    "##Inf": math.inf,
+    "##-Inf": -math.inf,
+    "##NaN": math.nan,
+}
+
+
+def _unescape(m: re.Match[str]) -> str:
+    e = m.group(1)
+    if len(e) == 5:  # uXXXX
+        return chr(int(e[1:], 16))
+    try:
+        return _ESCAPES[e]
+    except KeyError:
+        raise ValueError(f"unknown string escape \\{e}") from None
+
+
+def _atom(tok: str, pos: int) -> Any:
+    if tok in _SPECIAL:
+        return _SPECIAL[tok]
+    c = tok[0]
+    if c == ":":
+        if len(tok) == 1:
+            raise EdnError("empty keyword ':'", pos)
+        return tok[1:]
+    if c.isdigit() or (c in "+-" and len(tok) > 1 and tok[1].isdigit()):
+        if _INT.fullmatch(tok):
+            return int(tok.rstrip("N"))
+        if _FLOAT.fullmatch(tok):
+            return float(tok.rstrip("M"))
+        if _RATIO.fullmatch(tok):
+            n, d = tok.split("/")
+            return int(n) / int(d)
+        raise EdnError(f"malformed number {tok!r}", pos)
+    return tok  # a symbol
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted(((_hashable(k), _hashable(x)) for k, x in v.items()), key=repr))
+    return v
+
+
+def _as_set(items: list[Any]) -> list[Any]:
+    try:
+        return sorted(items)
+    except TypeError:
+        return items
+
+
+def _parse(text: str, op_positions: list[int] | None = None) -> list[Any]:
+    """All top-level forms of `text`. If `op_positions` is given, the start offset of every
+    would-be op is appended to it: each top-level form that is not a vector, and each element
+    of a top-level vector or list (so they align with the flattened ops)."""
+    top: list[Any] = []
+    # frames: [kind, items, start]; kind is "[", "(", "{", "#{", "#_" or "#tag"
+    stack: list[list[Any]] = []
+    cache: dict[str, Any] = {}
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind is None:
+            continue
+        pos = m.start()
+        if kind == "atom":
+            tok = m.group()
+            try:
+                value = cache[tok]
+            except KeyError:
+                value = cache[tok] = _atom(tok, pos)
+        elif kind == "str":
+            s = m.group()[1:-1]
+            if "\\" in s:
+                try:
+                    s = _STR_ESC.sub(_unescape, s)
+                except ValueError as e:
+                    raise EdnError(str(e), pos) from None
+            value = s
+        elif kind == "open":
+            stack.append([m.group(), [], pos])
+            continue
+        elif kind == "close":
+            if not stack or stack[-1][0] not in _CLOSER:
+                raise EdnError(f"unexpected {m.group()!r}", pos)
+            opener, items, pos = stack.pop()
+            if _CLOSER[opener] != m.group():
+                raise EdnError(f"{opener!r} closed by {m.group()!r}", pos)
+            if opener == "{":
+                if len(items) % 2:
+                    raise EdnError("map with an odd number of forms", pos)
+                it = iter(items)
+                value = {}
+                for k in it:
+                    if isinstance(k, list | dict):
+                        k = _hashable(k)
+                    value[k] = next(it)
+            elif opener == "#{":
+                value = _as_set(items)
+            else:
+                value = items
+        elif kind in ("disc", "tag"):
+            stack.append([m.group(), None, pos])
+            continue
+        elif kind == "char":
+            c = m.group()[1:]
+            value = _CHARS.get(c) or (chr(int(c[1:], 16)) if len(c) == 5 and c[0] == "u" else c)
+        else:
+            if m.group() == '"':
+                raise EdnError("unterminated string", pos)
+            raise EdnError(f"unexpected character {m.group()!r}", pos)
+
+        # Deliver the value to its container; tag and discard frames each consume one value.
+        while True:
+            if not stack:
+                if op_positions is not None and type(value) is not list:
+                    op_positions.append(pos)
+                top.append(value)
+                break
+            frame = stack[-1]
+            if frame[1] is None:  # #_ or #tag: waits for exactly one form
+                stack.pop()
+                if frame[0] == "#_":
+                    break
+                pos = frame[2]
+                continue  # a tagged literal is its value
+            if op_positions is not None and len(stack) == 1 and frame[0] in ("[", "("):
+                op_positions.append(pos)
+            frame[1].append(value)
+            break
+    if stack:
+        opener, _, pos = stack[-1]
+        what = f"tag {opener}" if opener[0] == "#" and opener not in _CLOSER else repr(opener)
+        raise EdnError(f"{what} is never closed", pos)
+    return top
+
+
+def loads_all(text: str) -> list[Any]:
+    """Every top-level form in `text`."""
+    return _parse(text)
+
+
+def loads(text: str) -> Any:
+    """Exactly one EDN form."""
+    forms = _parse(text)
+    if len(forms) != 1:
+        raise EdnError(f"expected one form, found {len(forms)}", 0)
+    return forms[0]
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def read_edn_history(path: Path | str) -> list[Op]:
+    """Read a Jepsen EDN history (a top-level vector of op maps, or one op map per line)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    return parse_history(text, str(path))
+
+
+def parse_history(text: str, name: str = "<string>") -> list[Op]:
+    """Ops from the text of an EDN history; `name` is used in error messages."""
+    positions: list[int] = []
+    try:
+        forms = _parse(text, positions)
+    except EdnError as e:
+        raise HistoryError(f"{name}: malformed EDN at line {_line_of(text, e.pos)}: {e}") from None
+    maps: list[Any] = []
+    for form in forms:
+        if isinstance(form, list):
+            maps.extend(form)
+        else:
+            maps.append(form)
+    ops: list[Op] = []
+    for i, d in enumerate(maps):
+        try:
+            if type(d) is not dict:
+                raise ValueError(f"an op must be a map, got {_edn_type(d)}")
+            ops.append(_op(d, i))
+        except ValueError as e:
+            line = _line_of(text, positions[i])
+            raise HistoryError(f"{name}: malformed op at line {line}: {e}") from None
+    return ops
+
+
+def _edn_type(v: Any) -> str:
+    return {str: "a string/keyword", int: "a number", float: "a number", list: "a vector"}.get(
+        type(v), type(v).__name__
+    )
+
+
+_CORE = ("index", "time", "process", "type", "f", "value", "node", "error")
+
+
+def _op(d: dict[Any, Any], position: int) -> Op:
+    typ = d.get("type")
+    if typ not in TYPES:
+        raise ValueError(f":type must be one of :invoke :ok :fail :info, got {dumps_value(typ)}")
+    index = d.get("index", position)
+    t = d.get("time", -1)
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise ValueError(f":index must be an integer, got {dumps_value(index)}")
+    if not isinstance(t, int | float) or isinstance(t, bool):
+        raise ValueError(f":time must be a number, got {dumps_value(t)}")
+    value = d.get("value")
+    f = d.get("f")
+    if f is None:
+        # Elle's histories may omit :f; a list of micro-ops is a transaction
+        f = "txn" if "f" not in d and _is_txn(value) else ""
+    elif not isinstance(f, str):
+        f = dumps_value(f)
+    extra = {}
+    for k, v in d.items():
+        if k not in _CORE:
+            extra[k if isinstance(k, str) else dumps_value(k)] = v
+    return Op(
+        index=index,
+        time=int(t),
+        process=d.get("process"),
+        type=typ,
+        f=f,
+        value=value,
+        node=_text(d.get("node")),
+        error=_text(d.get("error")),
+        extra=extra,
+    )
+
+
+def _text(v: Any) -> str | None:
+    """Op.node and Op.error are strings: a structured Jepsen error keeps its EDN text."""
+    if v is None or isinstance(v, str):
+        return v
+    return dumps_value(v)
+
+
+def _is_txn(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(m, list) and m and isinstance(m[0], str) for m in value
+    )
+
+
+# -- writer ---------------------------------------------------------------------------------
+
+_KEYWORD = re.compile(r"[A-Za-z*!_?<>=.+-][A-Za-z0-9*!_?<>=.+/:#'-]*")
+
+
+def _kw_ok(s: str) -> bool:
+    # a keyword must read back as itself: not a number-like "+1", not ending in ":"
+    return (
+        bool(_KEYWORD.fullmatch(s))
+        and not s.endswith(":")
+        and not (s[0] in "+-." and s[1:2].isdigit())
+    )
+
+
+def _str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _kw_or_str(s: str) -> str:
+    return ":" + s if _kw_ok(s) else _str(s)
+
+
+def dumps_value(v: Any, txn: bool = False) -> str:
+    """EDN text of a JSON-like value. With `txn`, v is a list of micro-ops whose first elements
+    are written as keywords."""
+    if v is None:
+        return "nil"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "##NaN"
+        if math.isinf(v):
+            return "##Inf" if v > 0 else "##-Inf"
+        return repr(v)
+    if isinstance(v, str):
+        return _str(v)
+    if isinstance(v, list | tuple):
+        if txn:
+            parts = []
+            for m in v:
+                if isinstance(m, list | tuple) and m and isinstance(m[0], str):
+                    head = _kw_or_str(m[0])
+                    parts.append("[" + " ".join([head, *(dumps_value(x) for x in m[1:])]) + "]")
+                else:
+                    parts.append(dumps_value(m))
+            return "[" + " ".join(parts) + "]"
+        return "[" + " ".join(dumps_value(x) for x in v) + "]"
+    if isinstance(v, set | frozenset):
+        return dumps_value(_as_set(list(v)))
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{dumps_value(k)} {dumps_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} as EDN")
+
+
+def _op_edn(op: Op) -> str:
+    parts = [f":index {op.index}"]
+    if op.time >= 0:
+        parts.append(f":time {op.time}")
+    parts.append(f":type :{op.type}")
+    p = op.process
+    if p is not None:  # Elle's histories may have no :process
+        parts.append(f":process {':' + p if p == NEMESIS else dumps_value(p)}")
+    parts.append(f":f {_kw_or_str(op.f)}")
+    parts.append(f":value {dumps_value(op.value, txn=_is_txn(op.value))}")
+    if op.node is not None:
+        parts.append(f":node {_str(op.node)}")
+    if op.error is not None:
+        parts.append(f":error {_str(op.error)}")
+    for k, v in op.extra.items():
+        parts.append(f"{_kw_or_str(k)} {dumps_value(v)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def dumps(ops: Iterable[Op]) -> str:
+    """EDN text of a history: one op map per line."""
+    return "".join(_op_edn(op) + "\n" for op in ops)
+
+
+def write_edn_history(ops: Iterable[Op], path: Path | str) -> None:
+    Path(path).write_text(dumps(ops), encoding="utf-8")
