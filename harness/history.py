@@ -106,14 +106,24 @@ class HistoryWriter:
         node: str | None = None,
         error: str | None = None,
         **extra: Any,
-    ) -> Op:
+    ) -> int:
+        """Record one op; returns its index. This is on every worker's hot path, so the line
+        is built directly rather than through an Op and a dict."""
+        tail = _dumps(value)
+        if node is not None:
+            tail += ',"node":' + _dumps(node)
+        if error is not None:
+            tail += ',"error":' + _dumps(error)
+        for k, v in extra.items():
+            tail += f",{_dumps(k)}:{_dumps(v)}"
+        head = f',"process":{_dumps(process)},"type":"{type}","f":{_dumps(f)},"value":'
         with self._lock:
-            op = Op(self._next, self.now(), process, type, f, value, node, error, extra)
-            line = json.dumps(op.to_dict(), separators=(",", ":"), default=_json_default) + "\n"
+            index = self._next
+            line = f'{{"index":{index},"time":{time.monotonic_ns() - self.origin}{head}{tail}}}\n'
             os.write(self._fd, line.encode())
-            self._next += 1
+            self._next = index + 1
             self.counts[type] += 1
-        return op
+        return index
 
     def close(self) -> None:
         with self._lock:
@@ -132,6 +142,13 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, set | frozenset | tuple):
         return sorted(o) if isinstance(o, set | frozenset) else list(o)
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+
+
+def _dumps(v: Any) -> str:
+    return _encode(v)
 
 
 def read_jsonl(path: Path | str) -> list[Op]:

@@ -190,7 +190,9 @@ def check(history: list[Op], **_: Any) -> Verdict:
             oldest = missing[0]
             staleness = inv.time - oldest.done.time  # type: ignore[union-attr]
             stalest = max(stalest, staleness)
-            shown = ", ".join(str(a.value) for a in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            shown = ", ".join(str(a.value) for a in missing[:5]) + (
+                " ..." if len(missing) > 5 else ""
+            )
             anomalies.append(
                 Anomaly(
                     "stale-read",
@@ -199,7 +201,11 @@ def check(history: list[Op], **_: Any) -> Verdict:
                     f"(op {done.index}) and missed {len(missing)} acknowledged add(s) ({shown}); "
                     f"the oldest, {oldest.value}, was acknowledged at {_s(oldest.done.time)} "  # type: ignore[union-attr]
                     f"(op {oldest.done.index}): at least {staleness / 1e9:.2f} s stale",  # type: ignore[union-attr]
-                    {"key": k, "missing": [a.value for a in missing], "staleness_s": staleness / 1e9},
+                    {
+                        "key": k,
+                        "missing": [a.value for a in missing],
+                        "staleness_s": staleness / 1e9,
+                    },
                 )
             )
     stats["stale_reads"] = sum(1 for a in anomalies if a.type == "stale-read")
