@@ -123,7 +123,8 @@ def _default_mode(db: str) -> str:
 def check(paths: tuple[Path, ...], checker: str | None, model: str | None, models: str | None,
           opts: tuple[str, ...], as_json: bool, verbose: bool) -> None:
     """Check stored histories: results folders, history.jsonl or Jepsen .edn files, or folders
-    of them. One line per history; the exit code is that of the worst verdict."""
+    of them. One line per history; the exit code is that of the worst verdict (3 if a history
+    could not be read or checked)."""
     from harness.history import load
     from harness.runner import check_history
     from harness.verdict import compose
@@ -139,13 +140,21 @@ def check(paths: tuple[Path, ...], checker: str | None, model: str | None, model
     if not histories:
         raise specs.SpecError("no history found in " + ", ".join(map(str, paths)))
     valids = []
+    errors = 0
     for path in histories:
         t = time.monotonic()
         spec_file = (path.parent if path.is_file() else path) / "spec.json"
         spec = specs.TestSpec.load(spec_file) if spec_file.exists() and checker is None else None
         if spec is None and checker is None:
             raise specs.SpecError(f"{path}: no spec.json beside it; choose --checker (or --model)")
-        verdicts = check_history(load(path), spec, checker, **options)
+        try:
+            verdicts = check_history(load(path), spec, checker, **options)
+        except SplitbrainError as e:  # one bad file must not hide the verdicts of the others
+            errors += 1
+            click.echo(f"{path}\terror\t{e}", err=not as_json)
+            if as_json:
+                click.echo(json.dumps({"path": str(path), "error": str(e)}))
+            continue
         doc = compose(verdicts)
         valids.append(doc["valid"])
         elapsed = time.monotonic() - t
@@ -161,7 +170,7 @@ def check(paths: tuple[Path, ...], checker: str | None, model: str | None, model
                     click.echo(f"  {v.checker} {a.type}: {a.explanation}")
                 for note in v.notes:
                     click.echo(f"  {v.checker} note: {note}")
-    sys.exit(exit_code(worst(valids)))
+    sys.exit(3 if errors else exit_code(worst(valids)))
 
 
 def _find_histories(paths: tuple[Path, ...]) -> list[Path]:
