@@ -52,10 +52,16 @@ class SuiteError(SpecError):
 
 @dataclass(frozen=True)
 class Expect:
-    anomalies: frozenset[str] = frozenset()  # empty = expect valid
+    anomalies: frozenset[str] = frozenset()  # must appear; empty (and no `may`) = valid
+    may: frozenset[str] = frozenset()  # may appear or not without being a surprise
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return self.anomalies | self.may
 
     def __str__(self) -> str:
-        return "valid" if not self.anomalies else ", ".join(sorted(self.anomalies))
+        must = ", ".join(sorted(self.anomalies)) if self.anomalies else "valid"
+        return must + (f" (may: {', '.join(sorted(self.may))})" if self.may else "")
 
 
 @dataclass(frozen=True)
@@ -252,11 +258,15 @@ def _matrix(m: Any, where: str) -> dict[str, list[Any]]:
 def _expect(v: Any, where: str) -> Expect:
     if v == "valid":
         return Expect()
-    if isinstance(v, dict) and set(v) == {"anomalies"}:
-        types = v["anomalies"]
-        if isinstance(types, list) and types and all(isinstance(t, str) for t in types):
-            return Expect(frozenset(types))
-    raise SuiteError(f"{where}: expect: must be `valid` or `{{anomalies: [type, ...]}}`, got {v!r}")
+    if isinstance(v, dict) and v and set(v) <= {"anomalies", "may"}:
+        must, may = v.get("anomalies", []), v.get("may", [])
+        if all(isinstance(t, list) and all(isinstance(x, str) for x in t) for t in (must, may)) and (
+            must or may
+        ):
+            return Expect(frozenset(must), frozenset(may))
+    raise SuiteError(
+        f"{where}: expect: must be `valid` or `{{anomalies: [type, ...], may: [type, ...]}}`, got {v!r}"
+    )
 
 
 def _spec(values: dict[str, Any], where: str) -> TestSpec:
@@ -322,7 +332,7 @@ def judge(case: SuiteCase, doc: dict[str, Any]) -> tuple[str, list[str], dict[st
     surprises = []
     if run.get("aborted"):
         return "error", [f"run aborted: {run['aborted']}"], found
-    unexpected = sorted(set(found) - case.expect.anomalies)
+    unexpected = sorted(set(found) - case.expect.allowed)
     missing = sorted(case.expect.anomalies - set(found))
     if unexpected:
         surprises.append("unexpected " + ", ".join(f"{t} x{found[t]}" for t in unexpected))
@@ -332,7 +342,7 @@ def judge(case: SuiteCase, doc: dict[str, Any]) -> tuple[str, list[str], dict[st
     if valid == "unknown" and not case.allow_unknown:
         unknown = [n for n, v in (doc.get("checkers") or {}).items() if v.get("valid") == "unknown"]
         surprises.append(f"unknown verdict ({', '.join(unknown) or 'no checker result'})")
-    if valid is False and not found and not case.expect.anomalies:
+    if valid is False and not found and not case.expect.allowed:
         surprises.append("invalid, without a listed anomaly")
     return ("fail" if surprises else "pass"), surprises, found
 
@@ -347,14 +357,14 @@ def junit_cases(suite: str, r: CaseResult) -> list[Case]:
     for name, v in (r.doc.get("checkers") or {}).items():
         c = Case(cls, name, time=r.duration_s)
         types = {a["type"] for a in v.get("anomalies", []) or []} | set(v.get("counts") or {})
-        unexpected = sorted(types - r.case.expect.anomalies)
+        unexpected = sorted(types - r.case.expect.allowed)
         if v.get("valid") == "unknown":
             notes = "; ".join(map(str, v.get("notes", []) or [])) or "no reason given"
             c.outcome = "skipped" if r.case.allow_unknown else "error"
             c.message = f"unknown ({notes})" + (
                 " (allowed by allow_unknown)" if r.case.allow_unknown else ""
             )
-        elif unexpected or (v.get("valid") is False and not types and not r.case.expect.anomalies):
+        elif unexpected or (v.get("valid") is False and not types and not r.case.expect.allowed):
             c.outcome = "failure"
             summary, c.text = anomaly_summary(v)
             c.message = f"not expected by the suite: {', '.join(unexpected) or summary}"

@@ -236,7 +236,13 @@ def test_shipped_suites_are_valid() -> None:
         c.name: (c.spec.db, c.spec.mode, c.spec.nemesis, c.spec.read_from, str(c.expect))
         for c in quick.cases
     }
-    assert got["pg-async-failover"] == ("postgres", "async", ("failover",), "primary", "lost-write")
+    assert got["pg-async-failover"] == (
+        "postgres",
+        "async",
+        ("failover",),
+        "primary",
+        "lost-write (may: stale-read)",
+    )
     assert got["pg-async-replica-reads-partition"] == (
         "postgres",
         "async",
@@ -244,7 +250,13 @@ def test_shipped_suites_are_valid() -> None:
         "replica",
         "stale-read",
     )
-    assert got["pg-sync-failover"] == ("postgres", "sync", ("failover",), "primary", "valid")
+    assert got["pg-sync-failover"] == (
+        "postgres",
+        "sync",
+        ("failover",),
+        "primary",
+        "valid (may: stale-read)",
+    )
     assert got["pg-no-fault"][2] == () and got["pg-no-fault"][4] == "valid"
     assert all(c.spec.provider == "local" for c in quick.cases)
     assert got["galera-partition-kill"][:3] == ("galera", "multi-primary", ("partition", "kill"))
@@ -301,3 +313,20 @@ def test_cli_suite_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     typo = write(tmp_path, "cases:\n  - {name: x, db: postgress, expect: valid}\n", "typo.yaml")
     res = CliRunner().invoke(cmd, [str(typo)])
     assert res.exit_code == 3 and "case 'x': db: 'postgress'" in res.output
+
+
+def test_may_types_are_no_surprise_but_not_required() -> None:
+    from harness.suite import Expect, SuiteCase, judge
+
+    case = SuiteCase("c", TestSpec(), Expect(frozenset({"lost-write"}), frozenset({"stale-read"})))
+
+    def doc(*types: str) -> dict:
+        anomalies = [{"type": t, "ops": [], "explanation": "", "data": {}} for t in types]
+        counts = {t: 1 for t in types}
+        return {"valid": not types, "run": {"aborted": None},
+                "checkers": {"set": {"valid": not types, "anomalies": anomalies, "counts": counts}}}
+
+    assert judge(case, doc("lost-write"))[0] == "pass"
+    assert judge(case, doc("lost-write", "stale-read"))[0] == "pass"
+    assert judge(case, doc("stale-read"))[0] == "fail"  # the expected lost write is missing
+    assert judge(case, doc("lost-write", "divergence"))[0] == "fail"
