@@ -183,6 +183,7 @@ def run(spec: TestSpec, results_root: Path = Path("results"), echo: Echo = print
         doc = {"valid": "unknown", "checkers": {}, "run": info}
         _write_json(run_dir / "verdict.json", doc)
         (run_dir / "summary.txt").write_text(f"{spec.name}: aborted: {info['aborted']}\n{run_dir}\n")
+        _write_reports(run_dir, echo)
         if isinstance(error, SplitbrainError):
             raise error
         if error is not None and not isinstance(error, Exception):
