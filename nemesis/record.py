@@ -16,8 +16,8 @@ def windows(history: list[Op]) -> list[dict[str, Any]]:
     open_: dict[str, list[dict[str, Any]]] = {}
     out: list[dict[str, Any]] = []
     for op in history:
-        if op.process != NEMESIS or op.type != INFO:
-            continue
+        if op.process != NEMESIS or op.type != INFO or op.error is not None:
+            continue  # a fault that could not be injected opened no window
         if op.f.startswith("start-"):
             fault = op.f[len("start-") :]
             w = {"fault": fault, "start": op.time, "end": None, "start_index": op.index,

@@ -83,3 +83,12 @@ def test_fault_windows_from_nemesis_ops():
     w = windows(ops)
     assert [(x["fault"], x["start"], x["end"]) for x in w] == [("partition", 100, 600), ("kill", 700, 900)]
     assert active_at(w, 300) == ["partition"] and active_at(w, 650) == []
+
+
+def test_a_fault_that_failed_to_start_opens_no_window():
+    ops = [
+        Op(0, 0, "nemesis", "invoke", "start-kill", {}),
+        Op(1, 10, "nemesis", "info", "start-kill", {}, error="ClusterError: n1: no such node"),
+        Op(2, 500, 0, "ok", "read", None),
+    ]
+    assert windows(ops) == []
