@@ -1,0 +1,526 @@
+"""MariaDB 10.11 + Galera 4: a peer-to-peer, multi-primary cluster (every node takes writes).
+
+Local provider: n1 is initialised with mariadb-install-db and bootstraps the cluster
+(--wsrep-new-cluster); the others start with an empty datadir and join one at a time, each
+receiving a full copy by rsync SST. Everything a node owns (datadir, socket, pid file, error
+log, my.cnf) lives in cluster.node_dir(node); mariadbd runs as the `mysql` user through
+cluster.spawn. Compose provider: compose/galera/compose.yaml brings the cluster up (its own
+entrypoint handles bootstrap and restarts); here we only wait for it and create the schema.
+
+Galera detects a partition with its EVS protocol: the timeouts below are lowered from the
+defaults (suspect 5 s, inactive 15 s) so that a cut-off node is suspected after ~1 s and
+evicted from the primary component after ~2 s; the minority then goes non-Primary and
+refuses reads and writes (error 1047) until it merges back.
+
+A node killed with SIGKILL comes back as Galera's own tooling (galera_recovery) brings it:
+`mariadbd --wsrep-recover` reads the last committed position from InnoDB, and the node starts
+with --wsrep_start_position=<uuid:seqno> so that a donor can send it the missing writesets
+(IST) instead of the whole datadir (SST).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePosixPath
+from typing import Any, Literal, TypeVar
+
+import pymysql
+
+from harness.cluster import Cluster
+from harness.db import Database
+from harness.errors import ClusterError, SpecError
+
+PORT = 3306
+OS_USER = "mysql"
+DB_USER = "root"  # root@'%' with a password: the same credentials compose.yaml uses
+DB_PASSWORD = "splitbrain"
+DATABASE = "splitbrain"
+MARIADBD = "/usr/sbin/mariadbd"
+PROVIDER_LIB = "/usr/lib/galera/libgalera_smm.so"
+T = TypeVar("T")
+
+# Failure detection (EVS). Constraints Galera enforces: keepalive <= suspect,
+# inactive_check <= suspect <= inactive <= consensus; install_timeout <= inactive.
+PROVIDER_OPTIONS = (
+    "evs.keepalive_period=PT0.3S; evs.inactive_check_period=PT0.3S; "
+    "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; evs.install_timeout=PT2S; "
+    "evs.join_retrans_period=PT0.3S; gmcast.peer_timeout=PT2S; pc.announce_timeout=PT1S; "
+    "gcache.size=256M"
+)
+
+MY_CNF = """\
+# splitbrain: node {node} of run {run_id}
+[mariadbd]
+datadir = {data}
+socket = {dir}/mariadbd.sock
+pid-file = {dir}/mariadbd.pid
+log-error = {dir}/mariadbd.log
+port = {port}
+bind-address = {addr}
+skip-name-resolve
+default_storage_engine = InnoDB
+innodb_buffer_pool_size = 64M
+innodb_log_file_size = 32M
+# 2: write the redo log at commit, fsync it once a second. Survives a SIGKILL of mariadbd
+# (the nemesis' kill), not an OS crash; Galera's durability is the other nodes anyway.
+innodb_flush_log_at_trx_commit = {flush}
+max_connections = {max_connections}
+binlog_format = ROW
+innodb_autoinc_lock_mode = 2
+wsrep_on = ON
+wsrep_provider = {provider}
+wsrep_cluster_name = splitbrain-{run_id}
+wsrep_cluster_address = gcomm://{peers}
+wsrep_node_address = {addr}
+wsrep_node_name = {node}
+wsrep_sst_method = rsync
+wsrep_sync_wait = {sync_wait}
+wsrep_provider_options = "{provider_options}"
+"""
+
+# wsrep_sst_rsync starts an rsync daemon on the joiner, which looks up the donor's address in
+# DNS for every connection; a node's namespace has no reachable DNS server, so each of the
+# six transfers stalls ~10 s in the resolver. The SST script writes the daemon's config
+# itself, so this wrapper (first in the node's PATH) adds `reverse lookup = no` to it.
+RSYNC_WRAPPER = """\
+#!/bin/sh
+case " $* " in
+*" --daemon "*)
+    conf=""; prev=""
+    for a in "$@"; do
+        [ "$prev" = "--config" ] && conf="$a"
+        case "$a" in --config=*) conf="${a#--config=}";; esac
+        prev="$a"
+    done
+    [ -n "$conf" ] && sed -i '1i reverse lookup = no' "$conf";;
+esac
+exec /usr/bin/rsync "$@"
+"""
+
+SCHEMA = [
+    # set: one row per added element
+    "CREATE TABLE sets (k INT NOT NULL, v INT NOT NULL, PRIMARY KEY (k, v))",
+    # register: one row per key
+    "CREATE TABLE registers (k INT PRIMARY KEY, v INT)",
+    # append (Elle list-append): a comma-separated list per key, extended with CONCAT
+    "CREATE TABLE lists (k INT PRIMARY KEY, v TEXT NOT NULL)",
+    # bank: fixed accounts, transfers keep the total
+    "CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL)",
+]
+
+STATUS_VARS = (
+    "wsrep_local_state_comment",
+    "wsrep_cluster_size",
+    "wsrep_cluster_status",
+    "wsrep_ready",
+    "wsrep_last_committed",
+    "wsrep_cluster_conf_id",
+    "wsrep_local_state_uuid",
+)
+RECOVERED = re.compile(r"WSREP: Recovered position:?\s+([0-9a-f-]{36}):(-?\d+)")
+
+
+def parse_options(spec: Any) -> dict[str, Any]:
+    """Galera's knobs from spec.options, validated with one-line SpecErrors."""
+    raw = spec.option("wsrep_sync_wait", 0)
+    try:
+        sync_wait = int(raw)
+    except (TypeError, ValueError):
+        sync_wait = -1
+    if not 0 <= sync_wait <= 15:
+        raise SpecError(f"--opt wsrep_sync_wait={raw!r}: expected an integer 0..15 (a bitmask)")
+    write_to = str(spec.option("write_to", "all"))
+    if write_to not in ("all", "one"):
+        raise SpecError(f"--opt write_to={write_to!r}: expected all or one")
+    return {"wsrep_sync_wait": sync_wait, "write_to": write_to}
+
+
+def _first_line(e: BaseException) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__
+
+
+class Galera(Database):
+    name = "galera"
+    topology = "peer-to-peer"
+    modes = ("multi-primary",)
+    providers = ("local", "compose")
+    workloads = ("set", "register", "append", "bank")
+    faults = ("partition", "kill", "pause")
+
+    def validate(self) -> None:
+        super().validate()
+        parse_options(self.spec)
+
+    @property
+    def opts(self) -> dict[str, Any]:
+        """wsrep_sync_wait and write_to, validated (see parse_options)."""
+        return parse_options(self.spec)
+
+    def required_binaries(self) -> list[tuple[str, str]]:
+        hint = "apt-get install mariadb-server galera-4 rsync"
+        need = [
+            (MARIADBD, hint),
+            ("mariadb-install-db", hint),
+            ("mariadb", hint),
+            ("rsync", "apt-get install rsync (Galera's rsync SST)"),
+            ("wsrep_sst_rsync", hint),
+        ]
+        if not os.path.isfile(PROVIDER_LIB):  # a library, not executable: listed only if absent
+            need.append((PROVIDER_LIB, "apt-get install galera-4"))
+        return need
+
+    # -- paths, config, processes ---------------------------------------------------------
+    def _local(self, cluster: Cluster) -> bool:
+        return self.spec.provider != "compose"
+
+    def _dir(self, cluster: Cluster, node: str) -> str:
+        return str(PurePosixPath(cluster.node_dir(node)))
+
+    def _data(self, cluster: Cluster, node: str) -> str:
+        return f"{self._dir(cluster, node)}/data"
+
+    def _cnf(self, cluster: Cluster, node: str) -> str:
+        return f"{self._dir(cluster, node)}/my.cnf"
+
+    def port(self, cluster: Cluster, node: str) -> int:
+        port = getattr(cluster, "port", None)  # compose publishes each node on its own port
+        return int(port(node)) if callable(port) else PORT
+
+    def _write_cnf(self, cluster: Cluster, node: str) -> None:
+        fsync = self.spec.option("fsync", False) not in (False, "off", "false", 0, "0")
+        text = MY_CNF.format(
+            node=node,
+            run_id=cluster.run_id,
+            dir=self._dir(cluster, node),
+            data=self._data(cluster, node),
+            port=PORT,
+            addr=cluster.host(node),
+            flush=1 if fsync else 2,
+            max_connections=max(100, 4 * self.spec.concurrency + 20),
+            provider=PROVIDER_LIB,
+            peers=",".join(cluster.host(n) for n in cluster.nodes),
+            sync_wait=self.opts["wsrep_sync_wait"],
+            provider_options=PROVIDER_OPTIONS,
+        )
+        cluster.exec(
+            node, ["sh", "-c", 'cat > "$1"', "sh", self._cnf(cluster, node)], user=OS_USER,
+            input=text,
+        )  # fmt: skip
+
+    def _argv(self, cluster: Cluster, node: str, *extra: str) -> list[str]:
+        return [MARIADBD, f"--defaults-file={self._cnf(cluster, node)}", *extra]
+
+    def _spawn(self, cluster: Cluster, node: str, *extra: str) -> None:
+        log = cluster.node_dir(node) / "mariadbd.out"  # stdout/stderr; the error log is separate
+        # mariadbd prepends its "bin" dir to the SST script's PATH unless PATH already holds
+        # that exact string ("/usr//bin" here): listing it last keeps the wrapper dir first.
+        path = f"{self._dir(cluster, node)}/bin:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}"
+        path += ":/usr//bin"
+        cluster.spawn(
+            node, self._argv(cluster, node, *extra), user=OS_USER, log=log, env={"PATH": path}
+        )
+
+    def _log_tail(self, cluster: Cluster, node: str) -> str:
+        if not self._local(cluster):
+            return "see the container log"
+        log = f"{self._dir(cluster, node)}/mariadbd.log"
+        r = cluster.exec(
+            node, ["sh", "-c", 'grep -E "ERROR|WSREP.*(fail|abort)" "$1" | tail -n 1', "sh", log],
+            check=False,
+        )  # fmt: skip
+        return r.stdout.strip() or "no error in the log"
+
+    # -- connections ----------------------------------------------------------------------
+    def connect(self, cluster: Cluster, node: str, timeout: float = 3, **kw: Any) -> Any:
+        kw.setdefault("autocommit", True)
+        return pymysql.connect(
+            host=cluster.host(node),
+            port=self.port(cluster, node),
+            user=DB_USER,
+            password=DB_PASSWORD,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            **kw,
+        )
+
+    def status(self, cluster: Cluster, node: str, timeout: float = 2) -> dict[str, str] | None:
+        """The node's wsrep status variables, or None when it does not answer."""
+        try:
+            conn = self.connect(cluster, node, timeout)
+        except pymysql.Error:
+            return None
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW GLOBAL STATUS LIKE 'wsrep_%'")
+                rows = dict(cur.fetchall())
+            return {k: str(rows.get(k, "")) for k in STATUS_VARS}
+        except pymysql.Error:
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def statuses(self, cluster: Cluster) -> dict[str, dict[str, str] | None]:
+        nodes = list(cluster.nodes)
+        return dict(zip(nodes, _parallel(lambda n: self.status(cluster, n), nodes), strict=True))
+
+    def _socket_sql(self, cluster: Cluster, node: str, sql: str) -> None:
+        """Run SQL as root@localhost over the node's unix socket (socket authentication)."""
+        sock = f"{self._dir(cluster, node)}/mariadbd.sock"
+        cluster.exec(node, ["mariadb", f"--socket={sock}", "-uroot", "-e", sql], user="root")
+
+    def _wait(
+        self,
+        cluster: Cluster,
+        node: str,
+        ok: Callable[[dict[str, str]], bool],
+        what: str,
+        timeout: float,
+    ) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        st: dict[str, str] | None = None
+        while True:
+            st = self.status(cluster, node)
+            if st is not None and ok(st):
+                return st
+            if not cluster.is_running(node):
+                raise ClusterError(f"mariadbd on {node} exited: {self._log_tail(cluster, node)}")
+            if time.monotonic() > deadline:
+                seen = st["wsrep_local_state_comment"] if st else "not answering"
+                raise ClusterError(
+                    f"galera {node} not {what} after {timeout:g} s ({seen}): "
+                    f"{self._log_tail(cluster, node)}"
+                )
+            time.sleep(0.1)
+
+    def _wait_socket(self, cluster: Cluster, node: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._socket_sql(cluster, node, "SELECT 1")
+                return
+            except ClusterError:
+                pass
+            if not cluster.is_running(node):
+                raise ClusterError(f"mariadbd on {node} exited: {self._log_tail(cluster, node)}")
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"mariadbd on {node} not ready after {timeout:g} s: "
+                    f"{self._log_tail(cluster, node)}"
+                )
+            time.sleep(0.1)
+
+    # -- setup ----------------------------------------------------------------------------
+    def setup(self, cluster: Cluster) -> None:
+        if not self._local(cluster):
+            self._setup_compose(cluster)
+            return
+        first, joiners = cluster.nodes[0], list(cluster.nodes[1:])
+        for node in cluster.nodes:
+            d = self._dir(cluster, node)
+            cluster.exec(node, ["mkdir", "-p", f"{d}/data", f"{d}/bin"], user=OS_USER)
+            self._write_cnf(cluster, node)
+            cluster.exec(
+                node, ["sh", "-c", 'cat > "$1" && chmod 755 "$1"', "sh", f"{d}/bin/rsync"],
+                user=OS_USER, input=RSYNC_WRAPPER,
+            )  # fmt: skip
+        cluster.exec(
+            first,
+            ["mariadb-install-db", f"--defaults-file={self._cnf(cluster, first)}",
+             "--skip-test-db", "--auth-root-authentication-method=socket", "--skip-name-resolve"],
+            user=OS_USER,
+            timeout=120,
+        )  # fmt: skip
+        self._spawn(cluster, first, "--wsrep-new-cluster")
+        self._wait_socket(cluster, first, timeout=60)
+        accounts = int(self.spec.option("accounts", 5))
+        balance = int(self.spec.option("initial_balance", 100))
+        self._socket_sql(
+            cluster,
+            first,
+            f"CREATE USER '{DB_USER}'@'%' IDENTIFIED BY '{DB_PASSWORD}';"
+            f"GRANT ALL ON *.* TO '{DB_USER}'@'%' WITH GRANT OPTION;"
+            f"CREATE DATABASE {DATABASE};"
+            f"USE {DATABASE};"
+            + "".join(s + ";" for s in SCHEMA)
+            + "INSERT INTO accounts VALUES "
+            + ",".join(f"({i}, {balance})" for i in range(accounts))
+            + ";",
+        )
+        self._wait(cluster, first, _synced(1), "Synced", timeout=30)
+        # One joiner at a time: concurrent rsync SSTs from one donor queue up anyway, and a
+        # joiner that fails is then easy to name.
+        for i, node in enumerate(joiners, start=2):
+            self._spawn(cluster, node)
+            self._wait(cluster, node, _synced(i), f"Synced in a cluster of {i}", timeout=90)
+
+    def _setup_compose(self, cluster: Cluster) -> None:
+        n = len(cluster.nodes)
+        for node in cluster.nodes:
+            self._wait(cluster, node, _synced(n), f"Synced in a cluster of {n}", timeout=180)
+        conn = self.connect(cluster, cluster.nodes[0], timeout=30)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+                cur.execute(f"USE {DATABASE}")
+                for stmt in SCHEMA:
+                    cur.execute(stmt.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
+                accounts = int(self.spec.option("accounts", 5))
+                balance = int(self.spec.option("initial_balance", 100))
+                cur.executemany(
+                    "INSERT IGNORE INTO accounts VALUES (%s, %s)",
+                    [(i, balance) for i in range(accounts)],
+                )
+        finally:
+            conn.close()
+
+    # -- kill / restart -------------------------------------------------------------------
+    def recovered_position(self, cluster: Cluster, node: str) -> tuple[str, int] | None:
+        """`mariadbd --wsrep-recover`: the last committed (uuid, seqno) InnoDB holds."""
+        log = f"{self._dir(cluster, node)}/recover.log"
+        cluster.exec(node, ["rm", "-f", log], user=OS_USER)
+        cluster.exec(
+            node,
+            self._argv(cluster, node, "--wsrep-recover", f"--log-error={log}"),
+            user=OS_USER,
+            timeout=120,
+            check=False,
+        )
+        out = cluster.exec(node, ["cat", log], user=OS_USER, check=False).stdout
+        found = RECOVERED.findall(out)
+        if not found:
+            return None
+        uuid, seqno = found[-1]
+        return uuid, int(seqno)
+
+    def start(self, cluster: Cluster, node: str) -> None:
+        """Bring a killed node back: recover its position, then rejoin (IST when possible)."""
+        if cluster.is_running(node):
+            return
+        if not self._local(cluster):
+            cluster.start(node)  # the compose entrypoint joins (never re-bootstraps)
+            return
+        pos = self.recovered_position(cluster, node)
+        extra = [f"--wsrep_start_position={pos[0]}:{pos[1]}"] if pos else []
+        self._spawn(cluster, node, *extra)
+
+    def _bootstrap_most_advanced(self, cluster: Cluster) -> str:
+        """Every node is down: start a new primary component from the most advanced one."""
+        positions = {n: self.recovered_position(cluster, n) for n in cluster.nodes}
+        known = {n: p for n, p in positions.items() if p is not None}
+        if not known:
+            raise ClusterError("galera: every node is down and none has a recoverable position")
+        best = max(known, key=lambda n: (known[n][1], n))
+        grastate = f"{self._data(cluster, best)}/grastate.dat"
+        cluster.exec(
+            best,
+            ["sed", "-i", "s/^safe_to_bootstrap:.*/safe_to_bootstrap: 1/", grastate],
+            user=OS_USER,
+            check=False,
+        )
+        uuid, seqno = known[best]
+        self._spawn(cluster, best, "--wsrep-new-cluster", f"--wsrep_start_position={uuid}:{seqno}")
+        return best
+
+    # -- recovery -------------------------------------------------------------------------
+    def recover(self, cluster: Cluster, timeout: float) -> dict[str, Any]:
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        n = len(cluster.nodes)
+        out: dict[str, Any] = {"restarted": [], "bootstrapped": None}
+        down = [node for node in cluster.nodes if not cluster.is_running(node)]
+        if self._local(cluster) and len(down) == n:
+            out["bootstrapped"] = self._bootstrap_most_advanced(cluster)
+            self._wait(cluster, out["bootstrapped"], _synced(1), "Synced", timeout=60)
+            down.remove(out["bootstrapped"])
+        for node in down:
+            try:
+                self.start(cluster, node)
+                out["restarted"].append(node)
+            except ClusterError as e:
+                out.setdefault("errors", []).append(str(e))
+        no_primary_since: float | None = None
+        while True:
+            now = time.monotonic()
+            st = self.statuses(cluster)
+            good = [node for node, s in st.items() if s is not None and _synced(n)(s)]
+            if len(good) == n:
+                out.update(
+                    duration_s=round(now - t0, 2),
+                    cluster_size=n,
+                    conf_id=int(st[good[0]]["wsrep_cluster_conf_id"]),  # type: ignore[index]
+                    last_committed={
+                        node: int(s["wsrep_last_committed"])  # type: ignore[index]
+                        for node, s in st.items()
+                    },
+                )
+                return out
+            last = "; ".join(
+                f"{node}: "
+                + (
+                    f"{s['wsrep_local_state_comment']}/{s['wsrep_cluster_status']}"
+                    f" size {s['wsrep_cluster_size']}"
+                    if s
+                    else ("down" if not cluster.is_running(node) else "not answering")
+                )
+                for node, s in st.items()
+            )
+            if now > deadline:
+                raise ClusterError(f"galera did not recover within {timeout:g} s: {last}")
+            # Nodes up, none Primary for a while (e.g. every node was cut from every other):
+            # Galera waits for an operator; bootstrap the component of the most advanced node.
+            answering = {node: s for node, s in st.items() if s is not None}
+            if answering and not any(
+                s["wsrep_cluster_status"] == "Primary" for s in answering.values()
+            ):
+                no_primary_since = no_primary_since or now
+                if now - no_primary_since > 10:
+                    best = max(
+                        answering, key=lambda k: int(answering[k]["wsrep_last_committed"] or -1)
+                    )
+                    with contextlib.suppress(pymysql.Error):
+                        conn = self.connect(cluster, best)
+                        with conn.cursor() as cur:
+                            cur.execute("SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")
+                        conn.close()
+                        out["bootstrapped"] = best
+                    no_primary_since = None
+            else:
+                no_primary_since = None
+            time.sleep(0.2)
+
+    # -- clients --------------------------------------------------------------------------
+    def client(self, cluster: Cluster, process: int, node: str | None = None) -> Any:
+        from harness.db.galera_clients import make_client
+
+        return make_client(self, cluster, process, node)
+
+    def classify(self, exc: BaseException) -> Literal["fail", "info"]:
+        from harness.db.galera_clients import classify
+
+        return classify(exc)
+
+
+def _synced(size: int) -> Callable[[dict[str, str]], bool]:
+    def ok(s: dict[str, str]) -> bool:
+        return (
+            s["wsrep_local_state_comment"] == "Synced"
+            and s["wsrep_cluster_status"] == "Primary"
+            and s["wsrep_cluster_size"] == str(size)
+        )
+
+    return ok
+
+
+def _parallel(fn: Callable[[str], T], items: list[str]) -> list[T]:
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=len(items)) as ex:
+        return list(ex.map(fn, items))

@@ -1,0 +1,374 @@
+"""PyMySQL clients for MariaDB Galera, one per workload.
+
+Routing (a peer-to-peer database has no primary, so spec.read_from is reinterpreted):
+- write_to=all (default): every worker talks to ONE node, nodes[process % N], for reads and
+  writes, so concurrent writes to the same keys enter the cluster through different nodes and
+  meet in certification. read_from is ignored.
+- write_to=one: all writes go to n1 (the "write node"); reads go by read_from: primary ->
+  n1; replica -> one of the other nodes (by process); any -> any node (by process).
+A client built for one node (final reads after healing) uses that node for everything.
+
+Each op is one explicit transaction (autocommit off) at the spec's isolation level, with the
+session's wsrep_sync_wait from the spec. A connection is opened lazily; failing to open it, or
+any error before COMMIT was sent, raises Fail: a transaction whose COMMIT never reached the
+server cannot have committed. Errors during COMMIT are classified by classify().
+
+CLIENT.FOUND_ROWS is set on purpose: UPDATE's row count is then the rows *matched*, not the
+rows changed, so a cas from v to v (no change) still succeeds, like on every other database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+import pymysql
+from pymysql.constants import CLIENT
+
+from harness.cluster import Cluster
+from workloads import Client, Fail
+
+if TYPE_CHECKING:
+    from harness.db.galera import Galera
+
+ISOLATION = {
+    "read-committed": "READ COMMITTED",
+    "repeatable-read": "REPEATABLE READ",
+    "serializable": "SERIALIZABLE",
+}
+
+# Server answers that say the transaction certainly did not commit.
+DEFINITE = {
+    1213,  # ER_LOCK_DEADLOCK: a local deadlock, a brute-force abort by a replicated writeset,
+    #        or, on COMMIT, a certification failure: rolled back cluster-wide
+    1047,  # ER_UNKNOWN_COM_ERROR "WSREP has not yet prepared node for application use":
+    #        the node is not in the Primary component and refuses the statement
+    1205,  # ER_LOCK_WAIT_TIMEOUT: the statement was rolled back (we then roll back the rest)
+}
+# Server answers after which a COMMIT may or may not have been applied.
+INDETERMINATE = {
+    1053,  # ER_SERVER_SHUTDOWN
+    1180,  # ER_ERROR_DURING_COMMIT
+    1181,  # ER_ERROR_DURING_ROLLBACK
+    1317,  # ER_QUERY_INTERRUPTED
+    1927,  # ER_CONNECTION_KILLED
+    4031,  # ER_CLIENT_INTERACTION_TIMEOUT
+}
+# Client-side errors (>= 2000) raised before anything reached the server.
+NOT_SENT = {
+    2002,  # CR_CONNECTION_ERROR (socket)
+    2003,  # CR_CONN_HOST_ERROR: connection refused / unreachable / connect timeout
+    2005,  # CR_UNKNOWN_HOST
+}
+
+
+def error_code(exc: BaseException) -> int | None:
+    if isinstance(exc, pymysql.Error) and exc.args and isinstance(exc.args[0], int):
+        return exc.args[0]
+    return None
+
+
+def classify(exc: BaseException) -> Literal["fail", "info"]:
+    """fail: certainly not applied; info: may have been applied (timeouts, connection lost
+    mid-op: 2013 lost connection, 2006 gone away, raw socket errors)."""
+    if isinstance(exc, Fail):
+        return "fail"
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return "fail"  # used a connection that was already closed: nothing was sent
+    code = error_code(exc)
+    if code is None:
+        return "info"  # socket errors, timeouts, anything we cannot place
+    if code in DEFINITE or code in NOT_SENT:
+        return "fail"
+    if code in INDETERMINATE or code >= 2000:
+        return "info"  # 2006 gone away, 2013 lost connection, 2014 out of sync, ...
+    # Any other answer from the server rejected the statement (duplicate key, syntax, read
+    # only...): the transaction is rolled back, never committed.
+    return "fail"
+
+
+def route(
+    galera: Galera, cluster: Cluster, process: int, node: str | None = None
+) -> tuple[str, str]:
+    """(write node, read node) of a worker; see the module docstring."""
+    nodes = list(cluster.nodes)
+    if node is not None:
+        return node, node
+    if galera.opts["write_to"] == "all":
+        n = nodes[process % len(nodes)]
+        return n, n
+    write = nodes[0]
+    read_from = galera.spec.read_from
+    if read_from == "primary" or len(nodes) == 1:
+        return write, write
+    if read_from == "replica":
+        others = nodes[1:]
+        return write, others[process % len(others)]
+    return write, nodes[process % len(nodes)]
+
+
+class GaleraClient(Client):
+    def __init__(
+        self, galera: Galera, cluster: Cluster, process: int, node: str | None = None
+    ) -> None:
+        self.galera = galera
+        self.spec = galera.spec
+        self.cluster = cluster
+        self.process = process
+        self.targets = dict(
+            zip(("write", "read"), route(galera, cluster, process, node), strict=True)
+        )
+        self.node: str | None = self.targets["write"]  # node of the current op (history)
+        self.conns: dict[str, Any] = {}  # node -> pymysql connection
+        self.active: Any = None
+        self._lock = threading.Lock()
+
+    # -- connections ----------------------------------------------------------------------
+    def _connect(self, node: str) -> Any:
+        conn = self.conns.get(node)
+        if conn is not None and conn.open:
+            return conn
+        t = self.spec.op_timeout
+        lock_wait = max(1, int(t / 2))  # a lock wait ends as a definite 1205 before op_timeout
+        try:
+            conn = self.galera.connect(
+                self.cluster,
+                node,
+                timeout=t,
+                database="splitbrain",
+                autocommit=False,
+                client_flag=CLIENT.FOUND_ROWS,
+            )
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SET SESSION wsrep_sync_wait = %s, SESSION innodb_lock_wait_timeout = %s",
+                    (self.galera.opts["wsrep_sync_wait"], lock_wait),
+                )
+                cur.execute(
+                    f"SET SESSION TRANSACTION ISOLATION LEVEL {ISOLATION[self.spec.isolation]}"
+                )
+        except (pymysql.Error, OSError) as e:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self.conns.pop(node, None)
+            raise Fail(f"connect to {node}: {_one_line(e)}") from e
+        self.conns[node] = conn
+        return conn
+
+    def _txn(self, role: str, body: Callable[[Any], Any]) -> Any:
+        node = self.targets[role]
+        self.node = node
+        conn = self._connect(node)
+        with self._lock:
+            self.active = conn
+        committing = False
+        try:
+            conn.begin()
+            with conn.cursor() as cur:
+                out = body(cur)
+            committing = True
+            conn.commit()
+            return out
+        except Fail:
+            self._rollback(conn)
+            raise
+        except (pymysql.Error, OSError) as e:
+            self._rollback(conn)
+            if not committing:
+                # COMMIT was never sent: whatever the error (even a lost connection), the
+                # server rolls the transaction back. Keep the code in the message (accounting).
+                raise Fail(f"{type(e).__name__}: {_one_line(e)}") from e
+            raise
+        finally:
+            with self._lock:
+                self.active = None
+
+    def _rollback(self, conn: Any) -> None:
+        try:
+            if conn.open:
+                conn.rollback()
+                return
+        except Exception:
+            pass
+        self._drop(conn)
+
+    def _drop(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            conn.close()
+        for k, c in list(self.conns.items()):
+            if c is conn:
+                del self.conns[k]
+
+    def abort(self) -> None:
+        """Watchdog thread: shut the socket down so the blocked call raises (never KILL QUERY:
+        a killed COMMIT may still be applied, and the op is recorded as info anyway)."""
+        with self._lock:
+            conn = self.active
+        sock = getattr(conn, "_sock", None)
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        for conn in list(self.conns.values()):
+            self._drop(conn)
+
+    # -- ops ------------------------------------------------------------------------------
+    ops: dict[str, str] = {}
+
+    def invoke(self, f: str, value: Any) -> Any:
+        name = self.ops.get(f)
+        if name is None:
+            raise Fail(f"unknown op {f!r} for {type(self).__name__}")
+        return getattr(self, name)(value)
+
+
+class SetClient(GaleraClient):
+    ops = {"add": "add", "read": "read", "final-read": "final_read"}
+
+    def add(self, value: list[int]) -> None:
+        k, v = value
+        self._txn(
+            "write", lambda cur: cur.execute("INSERT INTO sets (k, v) VALUES (%s, %s)", (k, v))
+        )
+        return None
+
+    def read(self, value: list[Any]) -> list[Any]:
+        k = value[0]
+
+        def body(cur: Any) -> list[int]:
+            cur.execute("SELECT v FROM sets WHERE k = %s ORDER BY v", (k,))
+            return [r[0] for r in cur.fetchall()]
+
+        return [k, self._txn("read", body)]
+
+    def final_read(self, value: Any) -> list[list[Any]]:
+        def body(cur: Any) -> list[list[Any]]:
+            cur.execute("SELECT k, v FROM sets ORDER BY k, v")
+            out: dict[int, list[int]] = {}
+            for k, v in cur.fetchall():
+                out.setdefault(k, []).append(v)
+            return [[k, vs] for k, vs in out.items()]
+
+        return self._txn("read", body)
+
+
+class RegisterClient(GaleraClient):
+    """read [k, None] -> [k, v]; write [k, v]; cas [k, [old, new]] (Fail if k is not old)."""
+
+    ops = {"read": "read", "write": "write", "cas": "cas"}
+
+    def read(self, value: list[Any]) -> list[Any]:
+        k = value[0]
+
+        def body(cur: Any) -> Any:
+            cur.execute("SELECT v FROM registers WHERE k = %s", (k,))
+            row = cur.fetchone()
+            return row[0] if row else None
+
+        return [k, self._txn("read", body)]
+
+    def write(self, value: list[Any]) -> list[Any]:
+        k, v = value
+        self._txn(
+            "write",
+            lambda cur: cur.execute(
+                "INSERT INTO registers (k, v) VALUES (%s, %s) ON DUPLICATE KEY UPDATE v = VALUES(v)",
+                (k, v),
+            ),
+        )
+        return value
+
+    def cas(self, value: list[Any]) -> list[Any]:
+        k, (old, new) = value
+
+        def body(cur: Any) -> None:
+            # rowcount = rows matched (CLIENT.FOUND_ROWS), so cas(v, v) counts as done
+            n = cur.execute("UPDATE registers SET v = %s WHERE k = %s AND v = %s", (new, k, old))
+            if n == 0:
+                raise Fail(f"cas: register {k} is not {old}")
+
+        self._txn("write", body)
+        return value
+
+
+class AppendClient(GaleraClient):
+    ops = {"txn": "txn"}
+
+    def txn(self, value: list[list[Any]]) -> list[list[Any]]:
+        read_only = all(mop[0] == "r" for mop in value)
+
+        def body(cur: Any) -> list[list[Any]]:
+            out = []
+            for f, k, v in value:
+                if f == "append":
+                    cur.execute(
+                        "INSERT INTO lists (k, v) VALUES (%s, %s)"
+                        " ON DUPLICATE KEY UPDATE v = CONCAT(v, ',', VALUES(v))",
+                        (k, str(v)),
+                    )
+                    out.append([f, k, v])
+                elif f == "r":
+                    cur.execute("SELECT v FROM lists WHERE k = %s", (k,))
+                    row = cur.fetchone()
+                    out.append([f, k, [int(x) for x in row[0].split(",")] if row else []])
+                else:
+                    raise Fail(f"unknown micro-op {f!r}")
+            return out
+
+        return self._txn("read" if read_only else "write", body)
+
+
+class BankClient(GaleraClient):
+    ops = {"transfer": "transfer", "read": "read"}
+
+    def transfer(self, value: dict[str, Any]) -> dict[str, Any]:
+        src, dst, amount = value["from"], value["to"], value["amount"]
+
+        def body(cur: Any) -> None:
+            n = cur.execute(
+                "UPDATE accounts SET balance = balance - %s WHERE id = %s AND balance >= %s",
+                (amount, src, amount),
+            )
+            if n == 0:
+                raise Fail(f"transfer: account {src} has less than {amount}")
+            credit = "UPDATE accounts SET balance = balance + %s WHERE id = %s"
+            if cur.execute(credit, (amount, dst)) == 0:
+                raise Fail(f"transfer: no account {dst}")
+
+        self._txn("write", body)
+        return value
+
+    def read(self, value: Any) -> dict[int, int]:
+        def body(cur: Any) -> dict[int, int]:
+            cur.execute("SELECT id, balance FROM accounts ORDER BY id")
+            return {i: b for i, b in cur.fetchall()}
+
+        return self._txn("read", body)
+
+
+CLIENTS: dict[str, type[GaleraClient]] = {
+    "set": SetClient,
+    "register": RegisterClient,
+    "append": AppendClient,
+    "bank": BankClient,
+}
+
+
+def make_client(
+    galera: Galera, cluster: Cluster, process: int, node: str | None = None
+) -> GaleraClient:
+    return CLIENTS[galera.spec.workload](galera, cluster, process, node)
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, pymysql.Error) and len(e.args) >= 2:
+        s = f"({e.args[0]}) {e.args[1]}"
+    else:
+        s = str(e).strip() or type(e).__name__
+    return s.splitlines()[0]
