@@ -94,7 +94,7 @@ def run(db: str, mode: str | None, provider: str, workload: str, nemesis: str, p
     from harness.runner import run as run_test
 
     spec = specs.TestSpec(
-        db=db, mode=mode or _default_mode(db), provider=provider, workload=workload,
+        db=db, mode=mode or "", provider=provider, workload=workload,
         nemesis=specs.parse_list(nemesis), partition=specs.parse_list(partition),
         time_limit=time_limit, concurrency=concurrency, rate=rate, seed=seed, read_from=read_from,
         nodes=nodes, subnet=subnet, fault_interval=fault_interval, isolation=isolation,
@@ -104,11 +104,6 @@ def run(db: str, mode: str | None, provider: str, workload: str, nemesis: str, p
     click.echo((result.dir / "summary.txt").read_text(), nl=False)
     click.echo(f"verdict: {VERDICT_WORD[result.valid]}")
     sys.exit(exit_code(result.valid))
-
-
-def _default_mode(db: str) -> str:
-    return {"postgres": "async", "galera": "multi-primary", "mongodb": "majority",
-            "cassandra": "quorum"}.get(db, "default")
 
 
 @main.command()

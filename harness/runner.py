@@ -192,8 +192,13 @@ def run(spec: TestSpec, results_root: Path = Path("results"), echo: Echo = print
             raise SplitbrainError(f"run aborted: {info['aborted']} (history kept in {run_dir})") from error
         return RunResult(run_dir, "unknown", doc)
 
-    verdicts = check_history(load(run_dir / "history.jsonl"), spec)
+    history_ops = load(run_dir / "history.jsonl")
+    verdicts = check_history(history_ops, spec)
     doc = {**compose(verdicts), "run": info}
+    if db.topology == "peer-to-peer":
+        from harness.checkers.conflicts_p2p import account
+
+        doc["conflicts"] = account(history_ops, doc["checkers"])
     _write_json(run_dir / "verdict.json", doc)
     (run_dir / "summary.txt").write_text(summary(spec, doc, run_dir))
     _write_reports(run_dir, echo)
@@ -313,6 +318,15 @@ def summary(spec: TestSpec, doc: dict[str, Any], run_dir: Path) -> str:
             lines.append(f"  ... {len(v['anomalies']) - 3} more in verdict.json")
         for note in v.get("notes", []):
             lines.append(f"  note: {note}")
+    c = doc.get("conflicts")
+    if c:
+        rej = c["certification_rejects"]
+        lines.append(
+            f"conflicts (peer-to-peer): {rej['count']} of {rej['of_writes']} writes refused by "
+            f"certification; lost updates {c['lost_updates']['count']}, G-single "
+            f"{c['g_single']['count']}, G2 {c['g2']['count']}, lost acknowledged writes "
+            f"{c['lost_acknowledged_writes']['count']}"
+        )
     for e in run.get("errors", []):
         lines.append(f"warning: {e}")
     lines.append(f"results: {run_dir}")

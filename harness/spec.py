@@ -18,6 +18,8 @@ FAULTS = ("partition", "kill", "pause", "failover", "clock-skew")
 PARTITION_SHAPES = ("isolate-primary", "halves", "isolate-one", "ring", "bridge", "one-way")
 READ_FROM = ("primary", "replica", "any")
 ISOLATION = ("read-committed", "repeatable-read", "serializable")
+DEFAULT_MODE = {"postgres": "async", "galera": "multi-primary", "mongodb": "majority",
+                "cassandra": "quorum"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class TestSpec:
     __test__ = False  # not a pytest test class, despite the name
 
     db: str = "postgres"
-    mode: str = "async"
+    mode: str = ""  # "" = the database's default mode (DEFAULT_MODE)
     provider: str = "local"
     workload: str = "set"
     nemesis: tuple[str, ...] = ("partition", "kill", "failover")
@@ -45,6 +47,8 @@ class TestSpec:
     name: str = ""
 
     def __post_init__(self) -> None:
+        if not self.mode:
+            object.__setattr__(self, "mode", DEFAULT_MODE.get(self.db, ""))
         if not self.name:
             faults = "+".join(self.nemesis) if self.nemesis else "none"
             object.__setattr__(

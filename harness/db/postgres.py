@@ -58,6 +58,7 @@ logging_collector = off             # stderr goes to the log file the provider o
 log_line_prefix = '%m [%p] %q%a '
 log_min_messages = info
 log_checkpoints = off
+deadlock_timeout = '50ms'           # default 1 s: one deadlock on a hot key stalls every worker
 """
 
 # A throwaway test cluster inside private network namespaces: trust auth is deliberate.
