@@ -3,12 +3,11 @@ must implement for it, and the checkers that judge it. Registered by name."""
 
 from __future__ import annotations
 
-import importlib
 import random
 from abc import ABC, abstractmethod
 from typing import Any
 
-from harness.errors import SpecError
+from harness.registry import resolve
 from harness.spec import TestSpec
 
 REGISTRY = {
@@ -65,12 +64,4 @@ class Client(ABC):
 
 
 def get(spec: TestSpec, rng: random.Random) -> Workload:
-    target = REGISTRY.get(spec.workload)
-    if target is None:
-        raise SpecError(f"--workload {spec.workload!r} is not one of: {', '.join(REGISTRY)}")
-    module, cls = target.split(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        raise SpecError(f"--workload {spec.workload}: not available ({e.name})") from None
-    return getattr(mod, cls)(spec, rng)
+    return resolve(REGISTRY, spec.workload, "--workload")(spec, rng)

@@ -6,12 +6,11 @@ Registry name -> "module:function"; every function has the signature
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-from harness.errors import SpecError
 from harness.history import Op
+from harness.registry import resolve
 from harness.verdict import Verdict
 
 REGISTRY = {
@@ -25,11 +24,7 @@ REGISTRY = {
 
 
 def get(name: str) -> Callable[..., Verdict]:
-    target = REGISTRY.get(name)
-    if target is None:
-        raise SpecError(f"--checker {name!r} is not one of: {', '.join(REGISTRY)}")
-    module, fn = target.split(":")
-    return getattr(importlib.import_module(module), fn)
+    return resolve(REGISTRY, name, "--checker")
 
 
 def check(name: str, history: list[Op], **options: Any) -> Verdict:

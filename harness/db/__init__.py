@@ -3,12 +3,12 @@ primary, fail over, and connect clients. One module per database, registered by 
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
 from harness.cluster import Cluster
 from harness.errors import SpecError
+from harness.registry import resolve
 from harness.spec import TestSpec
 
 Topology = Literal["primary-replica", "peer-to-peer"]
@@ -87,14 +87,6 @@ class Database(ABC):
 
 
 def get(spec: TestSpec) -> Database:
-    target = REGISTRY.get(spec.db)
-    if target is None:
-        raise SpecError(f"--db {spec.db!r} is not one of: {', '.join(REGISTRY)}")
-    module, cls = target.split(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        raise SpecError(f"--db {spec.db}: its definition is not available ({e.name})") from None
-    db: Database = getattr(mod, cls)(spec)
+    db: Database = resolve(REGISTRY, spec.db, "--db")(spec)
     db.validate()
     return db
