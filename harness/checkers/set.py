@@ -12,6 +12,8 @@ Definitions (times are the history's ns):
 - failed-add-visible: a read holds the value of an add that returned fail (it did take effect).
 - divergence: after healing, final reads from different nodes disagree about an element.
 - recovered (stat, not an anomaly): indeterminate adds that the final reads contain.
+- time_to_visibility_s (stat): quantiles, over acknowledged elements that survived, of how
+  long after the acknowledgment a read could still miss the element.
 """
 
 from __future__ import annotations
@@ -210,7 +212,11 @@ def check(history: list[Op], **_: Any) -> Verdict:
             )
     stats["stale_reads"] = sum(1 for a in anomalies if a.type == "stale-read")
     stats["max_staleness_s"] = round(stalest / 1e9, 3)
-    stats["stale_window_s"] = _quantiles([w / 1e9 for w in windows.values()])
+    # time-to-visibility: per acknowledged element that survived, how long after its
+    # acknowledgment a read could still miss it (0 when no later read missed it)
+    stats["time_to_visibility_s"] = _quantiles(
+        [windows.get(a.value, 0) / 1e9 for lst in acked_by_key.values() for a in lst if a.value in survived]
+    )
 
     valid: bool | str = not anomalies
     if valid and valid_unknown:

@@ -53,6 +53,8 @@ def test_stale_read_reports_how_stale():
     a = v.anomalies[0]
     assert abs(a.data["staleness_s"] - 2.5) < 1e-9
     assert "on n2" in a.explanation and "2.50 s stale" in a.explanation
+    # the read that missed 7 completed 2.6 s after 7 was acknowledged
+    assert v.stats["time_to_visibility_s"]["max"] == 2.6
 
 
 def test_read_concurrent_with_add_may_miss_it():
