@@ -131,6 +131,12 @@ def run(spec: TestSpec, results_root: Path = Path("results"), echo: Echo = print
     run_dir = new_run_dir(results_root, spec.name)
     spec.save(run_dir / "spec.json")
     plan = schedules.build(spec, random.Random(spec.seed + 1))
+    if spec.nemesis and not plan:
+        echo(
+            f"warning: --time {spec.time_limit:g} leaves no room for a fault: each needs a healthy "
+            f"--fault-interval ({spec.fault_interval:g} s) before and after it, so this run injects "
+            f"none (use --time >= {3 * spec.fault_interval:g} or a shorter --fault-interval)"
+        )
     (run_dir / "schedule.json").write_text(json.dumps([s.to_dict() for s in plan], indent=2))
     echo(f"run {run_id}: {spec.name} -> {run_dir}")
 

@@ -51,8 +51,9 @@ class TestSpec:
             object.__setattr__(self, "mode", DEFAULT_MODE.get(self.db, ""))
         if not self.name:
             faults = "+".join(self.nemesis) if self.nemesis else "none"
+            iso = "" if self.isolation == "serializable" else f"-{self.isolation}"
             object.__setattr__(
-                self, "name", f"{self.db}-{self.mode}-{self.workload}-{faults}-{self.read_from}"
+                self, "name", f"{self.db}-{self.mode}-{self.workload}{iso}-{faults}-{self.read_from}"
             )
         self.validate()
 

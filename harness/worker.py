@@ -100,7 +100,8 @@ class Worker(threading.Thread):
 
     def invoke(self, client: Any, f: str, value: Any) -> str:
         h = self.history
-        h.append(self.process, INVOKE, f, value, getattr(client, "node", None))
+        # no node on the invocation: the client may reconnect elsewhere; the completion says
+        h.append(self.process, INVOKE, f, value)
         self.watchdog.arm(self.slot, time.monotonic() + self.op_timeout, client)
         error = None
         try:
