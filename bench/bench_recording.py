@@ -37,8 +37,10 @@ def harness_rate(spec: TestSpec, db: Postgres, cluster, seconds: float, out: Pat
     stop = threading.Event()
     wd = Watchdog(stop)
     with HistoryWriter(out) as h:
-        workers = [Worker(i, spec.concurrency, wl, db, cluster, h, stop, wd, spec.op_timeout)
-                   for i in range(spec.concurrency)]
+        workers = [
+            Worker(i, spec.concurrency, wl, db, cluster, h, stop, wd, spec.op_timeout)
+            for i in range(spec.concurrency)
+        ]
         wd.start()
         for w in workers:
             w.start()
@@ -106,16 +108,24 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(args.rounds):
                 bare.append(bare_rate(spec, cluster, args.seconds, 100_000_000 * (r + 1)))
-                recorded.append(harness_rate(spec, db, cluster, args.seconds, Path(tmp) / f"h{r}.jsonl"))
+                recorded.append(
+                    harness_rate(spec, db, cluster, args.seconds, Path(tmp) / f"h{r}.jsonl")
+                )
     finally:
         with tempfile.TemporaryDirectory() as logs:
             cluster.collect_logs(Path(logs))
         cluster.teardown()
     rec, raw = statistics.median(recorded), statistics.median(bare)
     print(f"postgres async, {args.concurrency} threads, {args.rounds} x {args.seconds:g} s each")
-    print(f"  bare psycopg loop : {raw:8.0f} ops/s   (rounds: {', '.join(f'{x:.0f}' for x in bare)})")
-    print(f"  harness, recorded : {rec:8.0f} ops/s   (rounds: {', '.join(f'{x:.0f}' for x in recorded)})")
-    print(f"  ratio recorded/bare: {rec / raw:.3f}   overhead: {100 * (1 - rec / raw):.1f}%  (target < 15%)")
+    print(
+        f"  bare psycopg loop : {raw:8.0f} ops/s   (rounds: {', '.join(f'{x:.0f}' for x in bare)})"
+    )
+    print(
+        f"  harness, recorded : {rec:8.0f} ops/s   (rounds: {', '.join(f'{x:.0f}' for x in recorded)})"
+    )
+    print(
+        f"  ratio recorded/bare: {rec / raw:.3f}   overhead: {100 * (1 - rec / raw):.1f}%  (target < 15%)"
+    )
     print(f"  recorded >= 1,000 ops/s: {'yes' if rec >= 1000 else 'NO'}")
     return 0
 

@@ -57,50 +57,131 @@ def _scalar(v: str) -> Any:
 
 
 @main.command()
-@click.option("--db", default="postgres", show_default=True, help=f"one of {', '.join(specs.DATABASES)}")
-@click.option("--mode", default=None, help="database mode: postgres async|sync (default: the database's first)")
+@click.option(
+    "--db", default="postgres", show_default=True, help=f"one of {', '.join(specs.DATABASES)}"
+)
+@click.option(
+    "--mode",
+    default=None,
+    help="database mode: postgres async|sync (default: the database's first)",
+)
 @click.option("--provider", default="local", show_default=True, help="local | compose | auto")
-@click.option("--workload", default="set", show_default=True, help=f"one of {', '.join(specs.WORKLOADS)}")
-@click.option("--nemesis", default="partition,kill,failover", show_default=True,
-              help=f"comma-separated faults ({', '.join(specs.FAULTS)}) or none")
-@click.option("--partition", "partition", default="isolate-primary,halves,isolate-one", show_default=True,
-              help=f"partition shapes to draw from ({', '.join(specs.PARTITION_SHAPES)})")
-@click.option("--time", "time_limit", type=float, default=60, show_default=True, help="seconds of workload")
+@click.option(
+    "--workload", default="set", show_default=True, help=f"one of {', '.join(specs.WORKLOADS)}"
+)
+@click.option(
+    "--nemesis",
+    default="partition,kill,failover",
+    show_default=True,
+    help=f"comma-separated faults ({', '.join(specs.FAULTS)}) or none",
+)
+@click.option(
+    "--partition",
+    "partition",
+    default="isolate-primary,halves,isolate-one",
+    show_default=True,
+    help=f"partition shapes to draw from ({', '.join(specs.PARTITION_SHAPES)})",
+)
+@click.option(
+    "--time", "time_limit", type=float, default=60, show_default=True, help="seconds of workload"
+)
 @click.option("--concurrency", type=int, default=10, show_default=True, help="client workers")
-@click.option("--rate", type=float, default=0, show_default=True, help="total ops/s (0 = unlimited)")
+@click.option(
+    "--rate", type=float, default=0, show_default=True, help="total ops/s (0 = unlimited)"
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--read-from", default="primary", show_default=True, help="primary | replica | any")
 @click.option("--nodes", type=int, default=3, show_default=True)
-@click.option("--subnet", default="198.18.0.0/24", show_default=True, help="local provider's node network")
-@click.option("--fault-interval", type=float, default=8, show_default=True,
-              help="seconds each fault lasts, and each healthy gap between faults")
-@click.option("--isolation", default="serializable", show_default=True,
-              help="read-committed | repeatable-read | serializable")
-@click.option("--op-timeout", type=float, default=5, show_default=True,
-              help="seconds before an op is abandoned as indeterminate (info)")
+@click.option(
+    "--subnet", default="198.18.0.0/24", show_default=True, help="local provider's node network"
+)
+@click.option(
+    "--fault-interval",
+    type=float,
+    default=8,
+    show_default=True,
+    help="seconds each fault lasts, and each healthy gap between faults",
+)
+@click.option(
+    "--isolation",
+    default="serializable",
+    show_default=True,
+    help="read-committed | repeatable-read | serializable",
+)
+@click.option(
+    "--op-timeout",
+    type=float,
+    default=5,
+    show_default=True,
+    help="seconds before an op is abandoned as indeterminate (info)",
+)
 @click.option("--recovery-timeout", type=float, default=60, show_default=True)
-@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
-              help="database/workload knob, repeatable (e.g. failover_how=isolate)")
+@click.option(
+    "--opt",
+    "opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="database/workload knob, repeatable (e.g. failover_how=isolate)",
+)
 @click.option("--name", default="", help="test name (default: derived from the spec)")
-@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="results root; each run goes to RESULTS/<test-name>/<timestamp>/")
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="results root; each run goes to RESULTS/<test-name>/<timestamp>/",
+)
 @click.option("--no-progress", is_flag=True, help="no live progress display")
-def run(db: str, mode: str | None, provider: str, workload: str, nemesis: str, partition: str,
-        time_limit: float, concurrency: int, rate: float, seed: int, read_from: str, nodes: int,
-        subnet: str, fault_interval: float, isolation: str, op_timeout: float,
-        recovery_timeout: float, opts: tuple[str, ...], name: str, results: Path,
-        no_progress: bool) -> None:
+def run(
+    db: str,
+    mode: str | None,
+    provider: str,
+    workload: str,
+    nemesis: str,
+    partition: str,
+    time_limit: float,
+    concurrency: int,
+    rate: float,
+    seed: int,
+    read_from: str,
+    nodes: int,
+    subnet: str,
+    fault_interval: float,
+    isolation: str,
+    op_timeout: float,
+    recovery_timeout: float,
+    opts: tuple[str, ...],
+    name: str,
+    results: Path,
+    no_progress: bool,
+) -> None:
     """Run one test: bring a cluster up, run a workload under faults, check, report."""
     from harness.runner import run as run_test
 
     spec = specs.TestSpec(
-        db=db, mode=mode or "", provider=provider, workload=workload,
-        nemesis=specs.parse_list(nemesis), partition=specs.parse_list(partition),
-        time_limit=time_limit, concurrency=concurrency, rate=rate, seed=seed, read_from=read_from,
-        nodes=nodes, subnet=subnet, fault_interval=fault_interval, isolation=isolation,
-        op_timeout=op_timeout, recovery_timeout=recovery_timeout, options=_options(opts), name=name,
+        db=db,
+        mode=mode or "",
+        provider=provider,
+        workload=workload,
+        nemesis=specs.parse_list(nemesis),
+        partition=specs.parse_list(partition),
+        time_limit=time_limit,
+        concurrency=concurrency,
+        rate=rate,
+        seed=seed,
+        read_from=read_from,
+        nodes=nodes,
+        subnet=subnet,
+        fault_interval=fault_interval,
+        isolation=isolation,
+        op_timeout=op_timeout,
+        recovery_timeout=recovery_timeout,
+        options=_options(opts),
+        name=name,
     )
-    result = run_test(spec, results, echo=lambda s: click.echo(s, err=True), progress=not no_progress)
+    result = run_test(
+        spec, results, echo=lambda s: click.echo(s, err=True), progress=not no_progress
+    )
     click.echo((result.dir / "summary.txt").read_text(), nl=False)
     click.echo(f"verdict: {VERDICT_WORD[result.valid]}")
     sys.exit(exit_code(result.valid))
@@ -108,15 +189,34 @@ def run(db: str, mode: str | None, provider: str, workload: str, nemesis: str, p
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--checker", default=None, help="set | linearizable | list-append | bank (default: from spec.json)")
-@click.option("--model", default=None, help="linearizable model: register | cas-register | multi-register")
-@click.option("--consistency-models", "models", default=None,
-              help="list-append: comma-separated models to check against (e.g. serializable)")
-@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE", help="checker option, repeatable")
+@click.option(
+    "--checker",
+    default=None,
+    help="set | linearizable | list-append | bank (default: from spec.json)",
+)
+@click.option(
+    "--model", default=None, help="linearizable model: register | cas-register | multi-register"
+)
+@click.option(
+    "--consistency-models",
+    "models",
+    default=None,
+    help="list-append: comma-separated models to check against (e.g. serializable)",
+)
+@click.option(
+    "--opt", "opts", multiple=True, metavar="KEY=VALUE", help="checker option, repeatable"
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per history on stdout")
 @click.option("-v", "--verbose", is_flag=True, help="print each anomaly's explanation")
-def check(paths: tuple[Path, ...], checker: str | None, model: str | None, models: str | None,
-          opts: tuple[str, ...], as_json: bool, verbose: bool) -> None:
+def check(
+    paths: tuple[Path, ...],
+    checker: str | None,
+    model: str | None,
+    models: str | None,
+    opts: tuple[str, ...],
+    as_json: bool,
+    verbose: bool,
+) -> None:
     """Check stored histories: results folders, history.jsonl or Jepsen .edn files, or folders
     of them. One line per history; the exit code is that of the worst verdict (3 if a history
     could not be read or checked)."""
@@ -154,11 +254,16 @@ def check(paths: tuple[Path, ...], checker: str | None, model: str | None, model
         valids.append(doc["valid"])
         elapsed = time.monotonic() - t
         if as_json:
-            click.echo(json.dumps({"path": str(path), "elapsed_s": round(elapsed, 3), **doc}, default=str))
+            click.echo(
+                json.dumps({"path": str(path), "elapsed_s": round(elapsed, 3), **doc}, default=str)
+            )
             continue
         counts = {k: n for v in verdicts for k, n in v.counts.items()}
         shown = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-        click.echo(f"{path}\t{VERDICT_WORD[doc['valid']]}\t{elapsed:.2f}s" + (f"\t{shown}" if shown else ""))
+        click.echo(
+            f"{path}\t{VERDICT_WORD[doc['valid']]}\t{elapsed:.2f}s"
+            + (f"\t{shown}" if shown else "")
+        )
         if verbose:
             for v in verdicts:
                 for a in v.anomalies:
@@ -176,15 +281,15 @@ def _find_histories(paths: tuple[Path, ...]) -> list[Path]:
         elif (p / "history.jsonl").exists():
             out.append(p / "history.jsonl")
         else:
-            found = sorted(
-                [*p.rglob("history.jsonl"), *p.rglob("*.edn")], key=lambda x: str(x)
-            )
+            found = sorted([*p.rglob("history.jsonl"), *p.rglob("*.edn")], key=lambda x: str(x))
             out.extend(found)
     return out
 
 
 @main.command()
-@click.option("--force", is_flag=True, help="also remove resources of runs whose harness is still alive")
+@click.option(
+    "--force", is_flag=True, help="also remove resources of runs whose harness is still alive"
+)
 def cleanup(force: bool) -> None:
     """Remove what crashed runs left behind (namespaces, links, processes, work dirs, containers)."""
     from harness.providers import local

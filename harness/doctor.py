@@ -14,22 +14,49 @@ Check = tuple[str, str, str]  # status (ok|missing|info), what, hint
 def report() -> list[Check]:
     out: list[Check] = []
     root = os.geteuid() == 0
-    out.append(("ok" if root else "missing", "running as root" if root else "not root",
-                "" if root else "the local provider creates network namespaces: run as root"))
+    out.append(
+        (
+            "ok" if root else "missing",
+            "running as root" if root else "not root",
+            "" if root else "the local provider creates network namespaces: run as root",
+        )
+    )
     for cmd, hint in (("ip", "apt-get install iproute2"), ("iptables", "apt-get install iptables")):
         path = shutil.which(cmd)
         out.append(("ok", f"{cmd}: {path}", "") if path else ("missing", cmd, hint))
     for b in ("initdb", "postgres", "pg_basebackup", "pg_rewind"):
         p = PG_BIN / b
-        out.append(("ok", f"postgres: {p}", "") if p.exists()
-                   else ("missing", f"postgres: {p}", "apt-get install postgresql-15 (or set SPLITBRAIN_PG_BIN)"))
-    mariadbd = shutil.which("mariadbd") or shutil.which("mysqld") or (
-        "/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").exists() else None)
-    galera = next((p for p in ("/usr/lib/galera/libgalera_smm.so",
-                               "/usr/lib/libgalera_smm.so") if Path(p).exists()), None)
-    out.append(("ok", f"galera: {mariadbd}, {galera}", "") if mariadbd and galera
-               else ("info", "galera: mariadb-server/galera-4 not installed",
-                     "needed for --db galera: apt-get install mariadb-server galera-4 rsync"))
+        out.append(
+            ("ok", f"postgres: {p}", "")
+            if p.exists()
+            else (
+                "missing",
+                f"postgres: {p}",
+                "apt-get install postgresql-15 (or set SPLITBRAIN_PG_BIN)",
+            )
+        )
+    mariadbd = (
+        shutil.which("mariadbd")
+        or shutil.which("mysqld")
+        or ("/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").exists() else None)
+    )
+    galera = next(
+        (
+            p
+            for p in ("/usr/lib/galera/libgalera_smm.so", "/usr/lib/libgalera_smm.so")
+            if Path(p).exists()
+        ),
+        None,
+    )
+    out.append(
+        ("ok", f"galera: {mariadbd}, {galera}", "")
+        if mariadbd and galera
+        else (
+            "info",
+            "galera: mariadb-server/galera-4 not installed",
+            "needed for --db galera: apt-get install mariadb-server galera-4 rsync",
+        )
+    )
     out.append(_docker())
     return out
 

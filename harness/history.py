@@ -202,7 +202,7 @@ def load(path: Path | str) -> list[Op]:
         head = path.read_bytes()[:4096].lstrip()
     except OSError as e:
         raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
-    if head.startswith((b"{\"", b"{ \"")):
+    if head.startswith((b'{"', b'{ "')):
         return read_jsonl(path)
     from harness.edn import read_edn_history
 

@@ -20,9 +20,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = Path(os.environ.get("SPLITBRAIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MAIN_JOB = [
-    "run", "--db", "postgres", "--mode", "async", "--workload", "set",
-    "--nemesis", "partition,kill,failover", "--time", "45", "--concurrency", "10",
-    "--seed", "7", "--fault-interval", "6", "--results", str(ROOT / "results"),
+    "run",
+    "--db",
+    "postgres",
+    "--mode",
+    "async",
+    "--workload",
+    "set",
+    "--nemesis",
+    "partition,kill,failover",
+    "--time",
+    "45",
+    "--concurrency",
+    "10",
+    "--seed",
+    "7",
+    "--fault-interval",
+    "6",
+    "--results",
+    str(ROOT / "results"),
 ]
 
 
@@ -38,8 +54,12 @@ def apt_install(packages: list[str]) -> None:
     say(f"apt-get install {' '.join(packages)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def system_packages(for_tests: bool) -> list[str]:
@@ -73,8 +93,9 @@ def python() -> str:
             apt_install(["python3-venv"])
             subprocess.run([py, "-m", "venv", str(venv)], check=True)
         py = str(venv / "bin" / "python")
-    check = subprocess.run([py, "-c", "import harness.runner, pytest, ruff"], cwd="/",
-                           capture_output=True)
+    check = subprocess.run(
+        [py, "-c", "import harness.runner, pytest, ruff"], cwd="/", capture_output=True
+    )
     if check.returncode != 0:
         say(f"pip install -e {ROOT}[dev]")
         subprocess.run([py, "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], check=True)
@@ -84,11 +105,15 @@ def python() -> str:
 def main(argv: list[str]) -> int:
     what = argv[0] if argv else "run"
     if what not in ("run", "test", "install"):
-        print("usage: python3 -m harness.quickstart [run|test|install] [extra args]", file=sys.stderr)
+        print(
+            "usage: python3 -m harness.quickstart [run|test|install] [extra args]", file=sys.stderr
+        )
         return 3
     if os.geteuid() != 0:
-        print("quickstart: run as root (sudo): the local provider creates network namespaces",
-              file=sys.stderr)
+        print(
+            "quickstart: run as root (sudo): the local provider creates network namespaces",
+            file=sys.stderr,
+        )
         return 4
     apt_install(system_packages(for_tests=what == "test"))
     py = python()

@@ -110,8 +110,9 @@ def new_run_dir(results_root: Path, name: str) -> Path:
     return d
 
 
-def run(spec: TestSpec, results_root: Path = Path("results"), echo: Echo = print,
-        progress: bool = True) -> RunResult:
+def run(
+    spec: TestSpec, results_root: Path = Path("results"), echo: Echo = print, progress: bool = True
+) -> RunResult:
     spec = resolve_provider(spec, echo)
     db = dbs.get(spec)
     if spec.provider not in db.providers:
@@ -165,7 +166,9 @@ def run(spec: TestSpec, results_root: Path = Path("results"), echo: Echo = print
             echo(f"cluster: {len(cluster.nodes)} nodes ({spec.provider}), setting up {spec.db} ...")
             db.setup(cluster)
             info["setup_s"] = round(time.monotonic() - t, 2)
-            echo(f"cluster up in {info['setup_s']} s; running {spec.workload} for {spec.time_limit:.0f} s")
+            echo(
+                f"cluster up in {info['setup_s']} s; running {spec.workload} for {spec.time_limit:.0f} s"
+            )
             _workload_phase(spec, db, cluster, workload, history, plan, info, echo, progress)
         except KeyboardInterrupt as e:
             info["aborted"] = f"interrupted ({e or 'SIGINT'})"
@@ -188,14 +191,18 @@ def run(spec: TestSpec, results_root: Path = Path("results"), echo: Echo = print
     if info["aborted"]:
         doc = {"valid": "unknown", "checkers": {}, "run": info}
         _write_json(run_dir / "verdict.json", doc)
-        (run_dir / "summary.txt").write_text(f"{spec.name}: aborted: {info['aborted']}\n{run_dir}\n")
+        (run_dir / "summary.txt").write_text(
+            f"{spec.name}: aborted: {info['aborted']}\n{run_dir}\n"
+        )
         _write_reports(run_dir, echo)
         if isinstance(error, SplitbrainError):
             raise error
         if error is not None and not isinstance(error, Exception):
             raise error
         if error is not None:
-            raise SplitbrainError(f"run aborted: {info['aborted']} (history kept in {run_dir})") from error
+            raise SplitbrainError(
+                f"run aborted: {info['aborted']} (history kept in {run_dir})"
+            ) from error
         return RunResult(run_dir, "unknown", doc)
 
     history_ops = load(run_dir / "history.jsonl")
@@ -216,20 +223,39 @@ def run_to_dir(spec: TestSpec, results_root: Path) -> Path:
     return run(spec, results_root, echo=print, progress=False).dir
 
 
-def _workload_phase(spec: TestSpec, db: dbs.Database, cluster: Cluster, workload: Any,
-                    history: HistoryWriter, plan: list[schedules.Step], info: dict[str, Any],
-                    echo: Echo, show_progress: bool) -> None:
+def _workload_phase(
+    spec: TestSpec,
+    db: dbs.Database,
+    cluster: Cluster,
+    workload: Any,
+    history: HistoryWriter,
+    plan: list[schedules.Step],
+    info: dict[str, Any],
+    echo: Echo,
+    show_progress: bool,
+) -> None:
     stop = threading.Event()
     watchdog = Watchdog(stop)
     workers = [
-        Worker(i, spec.concurrency, workload, db, cluster, history, stop, watchdog,
-               spec.op_timeout, spec.rate)
+        Worker(
+            i,
+            spec.concurrency,
+            workload,
+            db,
+            cluster,
+            history,
+            stop,
+            watchdog,
+            spec.op_timeout,
+            spec.rate,
+        )
         for i in range(spec.concurrency)
     ]
     t0 = time.monotonic()
     nemesis = Nemesis(plan, cluster, db, history, t0, stop)
-    progress = Progress(spec.name, spec.time_limit, history.counts, lambda: list(nemesis.active),
-                        stop)
+    progress = Progress(
+        spec.name, spec.time_limit, history.counts, lambda: list(nemesis.active), stop
+    )
     watchdog.start()
     for w in workers:
         w.start()
@@ -244,12 +270,16 @@ def _workload_phase(spec: TestSpec, db: dbs.Database, cluster: Cluster, workload
         for w in workers:
             w.join(timeout=spec.op_timeout + 2)
         watchdog.join(timeout=spec.op_timeout + 2)
-        info["errors"] += nemesis.errors + [f"worker {w.slot}: {w.error}" for w in workers if w.error]
+        info["errors"] += nemesis.errors + [
+            f"worker {w.slot}: {w.error}" for w in workers if w.error
+        ]
         stuck = [w.slot for w in workers if w.is_alive()]
         if stuck:
             info["errors"].append(f"workers {stuck} did not return from their last op")
-    echo(f"workload done: ok {history.counts['ok']}, fail {history.counts['fail']}, "
-         f"info {history.counts['info']}; healing and waiting for recovery")
+    echo(
+        f"workload done: ok {history.counts['ok']}, fail {history.counts['fail']}, "
+        f"info {history.counts['info']}; healing and waiting for recovery"
+    )
     cluster.heal()
     for node in cluster.nodes:
         with contextlib.suppress(Exception):
@@ -263,8 +293,15 @@ def _workload_phase(spec: TestSpec, db: dbs.Database, cluster: Cluster, workload
     _final_phase(spec, db, cluster, workload, history, workers, watchdog)
 
 
-def _final_phase(spec: TestSpec, db: dbs.Database, cluster: Cluster, workload: Any,
-                 history: HistoryWriter, workers: list[Worker], watchdog: Watchdog) -> None:
+def _final_phase(
+    spec: TestSpec,
+    db: dbs.Database,
+    cluster: Cluster,
+    workload: Any,
+    history: HistoryWriter,
+    workers: list[Worker],
+    watchdog: Watchdog,
+) -> None:
     """Read everything back from every node, with a few retries per node."""
     ops = workload.final_ops()
     if not ops:
@@ -292,15 +329,18 @@ def _final_phase(spec: TestSpec, db: dbs.Database, cluster: Cluster, workload: A
         wd.join(timeout=spec.op_timeout + 2)
 
 
-def check_history(history: list, spec: TestSpec | None, checker: str | None = None,
-                  **options: Any) -> list[Verdict]:
+def check_history(
+    history: list, spec: TestSpec | None, checker: str | None = None, **options: Any
+) -> list[Verdict]:
     """Run the spec's checkers (or the one named) over a history."""
     if checker is not None:
         names: tuple[str, ...] = (checker,)
         opts = dict(options)
     else:
         if spec is None:
-            raise SplitbrainError("no spec.json beside this history: choose a checker with --checker")
+            raise SplitbrainError(
+                "no spec.json beside this history: choose a checker with --checker"
+            )
         wl = workloads.get(spec, random.Random(spec.seed))
         names = wl.checkers
         opts = {**wl.checker_options(), **options}

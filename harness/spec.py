@@ -18,8 +18,12 @@ FAULTS = ("partition", "kill", "pause", "failover", "clock-skew")
 PARTITION_SHAPES = ("isolate-primary", "halves", "isolate-one", "ring", "bridge", "one-way")
 READ_FROM = ("primary", "replica", "any")
 ISOLATION = ("read-committed", "repeatable-read", "serializable")
-DEFAULT_MODE = {"postgres": "async", "galera": "multi-primary", "mongodb": "majority",
-                "cassandra": "quorum"}
+DEFAULT_MODE = {
+    "postgres": "async",
+    "galera": "multi-primary",
+    "mongodb": "majority",
+    "cassandra": "quorum",
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,9 @@ class TestSpec:
             faults = "+".join(self.nemesis) if self.nemesis else "none"
             iso = "" if self.isolation == "serializable" else f"-{self.isolation}"
             object.__setattr__(
-                self, "name", f"{self.db}-{self.mode}-{self.workload}{iso}-{faults}-{self.read_from}"
+                self,
+                "name",
+                f"{self.db}-{self.mode}-{self.workload}{iso}-{faults}-{self.read_from}",
             )
         self.validate()
 
@@ -82,10 +88,20 @@ class TestSpec:
         try:
             net = ipaddress.ip_network(self.subnet)
         except ValueError:
-            raise SpecError(f"--subnet {self.subnet!r} is not a network like 198.18.0.0/24") from None
+            raise SpecError(
+                f"--subnet {self.subnet!r} is not a network like 198.18.0.0/24"
+            ) from None
         if net.version != 4 or net.num_addresses < self.nodes + 16:
-            raise SpecError(f"--subnet {self.subnet} must be an IPv4 network with room for the nodes")
-        if not self.name.replace("-", "").replace("_", "").replace("+", "").replace(".", "").isalnum():
+            raise SpecError(
+                f"--subnet {self.subnet} must be an IPv4 network with room for the nodes"
+            )
+        if (
+            not self.name.replace("-", "")
+            .replace("_", "")
+            .replace("+", "")
+            .replace(".", "")
+            .isalnum()
+        ):
             raise SpecError(f"--name {self.name!r} may only hold letters, digits, - _ + .")
 
     def option(self, key: str, default: Any = None) -> Any:
@@ -102,7 +118,9 @@ class TestSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise SpecError(f"unknown spec field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise SpecError(
+                f"unknown spec field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         d = dict(d)
         for key in ("nemesis", "partition"):
             if key in d:

@@ -260,9 +260,9 @@ def _expect(v: Any, where: str) -> Expect:
         return Expect()
     if isinstance(v, dict) and v and set(v) <= {"anomalies", "may"}:
         must, may = v.get("anomalies", []), v.get("may", [])
-        if all(isinstance(t, list) and all(isinstance(x, str) for x in t) for t in (must, may)) and (
-            must or may
-        ):
+        if all(
+            isinstance(t, list) and all(isinstance(x, str) for x in t) for t in (must, may)
+        ) and (must or may):
             return Expect(frozenset(must), frozenset(may))
     raise SuiteError(
         f"{where}: expect: must be `valid` or `{{anomalies: [type, ...], may: [type, ...]}}`, got {v!r}"

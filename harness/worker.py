@@ -113,7 +113,9 @@ class Worker(threading.Thread):
             typ, out, error = FAIL, value, str(e) or "rejected"
         except Exception as e:
             typ, out = self.db.classify(e), value
-            error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            error = (
+                f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            )
         finally:
             self.watchdog.disarm(self.slot)
         if typ == INFO and f in self.workload.read_only:

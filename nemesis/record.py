@@ -20,8 +20,14 @@ def windows(history: list[Op]) -> list[dict[str, Any]]:
             continue  # a fault that could not be injected opened no window
         if op.f.startswith("start-"):
             fault = op.f[len("start-") :]
-            w = {"fault": fault, "start": op.time, "end": None, "start_index": op.index,
-                 "end_index": None, "value": op.value}
+            w = {
+                "fault": fault,
+                "start": op.time,
+                "end": None,
+                "start_index": op.index,
+                "end_index": None,
+                "value": op.value,
+            }
             open_.setdefault(fault, []).append(w)
             out.append(w)
         elif op.f.startswith("stop-"):

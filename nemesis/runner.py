@@ -102,7 +102,10 @@ class Nemesis(threading.Thread):
             self.cluster.pause(node)
             return {"node": node}
         if step.fault == "failover":
-            return {"how": p.get("how", "isolate"), **self.db.failover(self.cluster, p.get("how", "isolate"))}
+            return {
+                "how": p.get("how", "isolate"),
+                **self.db.failover(self.cluster, p.get("how", "isolate")),
+            }
         raise ValueError(f"unknown fault {step.fault!r}")
 
     def _end(self, step: Step, state: dict[str, Any]) -> dict[str, Any]:

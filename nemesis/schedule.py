@@ -48,8 +48,10 @@ def _params(fault: str, spec: TestSpec, rng: random.Random) -> dict[str, Any]:
     if fault == "partition":
         return {"shape": rng.choice(list(spec.partition)), "seed": rng.randrange(2**31)}
     if fault in ("kill", "pause"):
-        return {"target": spec.option(f"{fault}_target") or rng.choice(["primary", "random"]),
-                "seed": rng.randrange(2**31)}
+        return {
+            "target": spec.option(f"{fault}_target") or rng.choice(["primary", "random"]),
+            "seed": rng.randrange(2**31),
+        }
     if fault == "failover":
         return {"how": spec.option("failover_how") or rng.choice(["isolate", "kill"])}
     return {}

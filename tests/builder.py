@@ -27,7 +27,16 @@ class H:
     def info(self, t: float, p: Any, f: str, v: Any = None, node: str | None = None) -> H:
         return self._add(t, p, "info", f, v, node)
 
-    def call(self, t0: float, t1: float, p: Any, f: str, v_in: Any, v_out: Any = None,
-             typ: str = "ok", node: str | None = None) -> H:
+    def call(
+        self,
+        t0: float,
+        t1: float,
+        p: Any,
+        f: str,
+        v_in: Any,
+        v_out: Any = None,
+        typ: str = "ok",
+        node: str | None = None,
+    ) -> H:
         self.invoke(t0, p, f, v_in, node)
         return self._add(t1, p, typ, f, v_in if v_out is None else v_out, node)

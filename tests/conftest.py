@@ -15,7 +15,9 @@ DATA = Path(__file__).resolve().parent / "data"
 def reference() -> Path:
     """The public reference histories (../shared/reference-histories); skipped in a user's clone."""
     if not REFERENCE.is_dir():
-        pytest.skip(f"reference histories not present at {REFERENCE} (only CI and dev machines have ../shared)")
+        pytest.skip(
+            f"reference histories not present at {REFERENCE} (only CI and dev machines have ../shared)"
+        )
     return REFERENCE
 
 
@@ -37,7 +39,9 @@ def _our_leftover_namespaces() -> list[str]:
         except (OSError, ValueError):
             continue
     try:
-        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        names = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True
+        ).stdout.split()
     except OSError:
         return []
     return [n for n in names if any(n.startswith(f"sb-{rid}-") for rid in ours)]

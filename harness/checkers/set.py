@@ -215,7 +215,12 @@ def check(history: list[Op], **_: Any) -> Verdict:
     # time-to-visibility: per acknowledged element that survived, how long after its
     # acknowledgment a read could still miss it (0 when no later read missed it)
     stats["time_to_visibility_s"] = _quantiles(
-        [windows.get(a.value, 0) / 1e9 for lst in acked_by_key.values() for a in lst if a.value in survived]
+        [
+            windows.get(a.value, 0) / 1e9
+            for lst in acked_by_key.values()
+            for a in lst
+            if a.value in survived
+        ]
     )
 
     valid: bool | str = not anomalies

@@ -37,7 +37,9 @@ class Database(ABC):
         """Raise SpecError naming the flag when the spec asks for what this database lacks."""
         s = self.spec
         if s.mode not in self.modes:
-            raise SpecError(f"--mode {s.mode!r} is not one of {self.name}'s: {', '.join(self.modes)}")
+            raise SpecError(
+                f"--mode {s.mode!r} is not one of {self.name}'s: {', '.join(self.modes)}"
+            )
         if s.workload not in self.workloads:
             raise SpecError(
                 f"--workload {s.workload!r} is not supported on {self.name}; "

@@ -65,8 +65,10 @@ def test_check_without_spec_asks_for_a_checker(tmp_path):
 
 def test_malformed_history_is_one_line(tmp_path):
     p = tmp_path / "h.jsonl"
-    p.write_text('{"index":0,"time":0,"process":0,"type":"invoke","f":"add","value":[0,1]}\n{oops\n'
-                 '{"index":2,"time":1,"process":0,"type":"ok","f":"add","value":[0,1]}\n')
+    p.write_text(
+        '{"index":0,"time":0,"process":0,"type":"invoke","f":"add","value":[0,1]}\n{oops\n'
+        '{"index":2,"time":1,"process":0,"type":"ok","f":"add","value":[0,1]}\n'
+    )
     r = CliRunner().invoke(main, ["check", "--checker", "set", str(p)])
     assert r.exit_code == 3
     assert "malformed history line 2" in r.output and "Traceback" not in r.output
@@ -74,10 +76,12 @@ def test_malformed_history_is_one_line(tmp_path):
 
 def test_check_edn_with_a_model(tmp_path):
     p = tmp_path / "h.edn"
-    p.write_text("{:type :invoke, :f :write, :value 1, :process 0}\n"
-                 "{:type :ok, :f :write, :value 1, :process 0}\n"
-                 "{:type :invoke, :f :read, :value nil, :process 1}\n"
-                 "{:type :ok, :f :read, :value 2, :process 1}\n")
+    p.write_text(
+        "{:type :invoke, :f :write, :value 1, :process 0}\n"
+        "{:type :ok, :f :write, :value 1, :process 0}\n"
+        "{:type :invoke, :f :read, :value nil, :process 1}\n"
+        "{:type :ok, :f :read, :value 2, :process 1}\n"
+    )
     r = CliRunner().invoke(main, ["check", "--model", "cas-register", str(p)])
     assert r.exit_code == 1 and "nonlinearizable" in r.output
 

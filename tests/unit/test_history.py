@@ -11,10 +11,12 @@ from harness.history import HistoryWriter, Op, complete, load, pairs, read_jsonl
 def test_writer_appends_lines_whose_index_is_the_line_number(tmp_path):
     path = tmp_path / "history.jsonl"
     with HistoryWriter(path) as h:
+
         def work(p):
             for i in range(200):
                 h.append(p, "invoke", "add", [0, i])
                 h.append(p, "ok", "add", [0, i])
+
         ts = [threading.Thread(target=work, args=(p,)) for p in range(4)]
         for t in ts:
             t.start()
@@ -23,7 +25,9 @@ def test_writer_appends_lines_whose_index_is_the_line_number(tmp_path):
     ops = read_jsonl(path)
     assert [op.index for op in ops] == list(range(1600))
     assert h.counts == {"invoke": 800, "ok": 800, "fail": 0, "info": 0}
-    assert all(json.loads(line)["index"] == n for n, line in enumerate(path.read_text().splitlines()))
+    assert all(
+        json.loads(line)["index"] == n for n, line in enumerate(path.read_text().splitlines())
+    )
 
 
 def test_truncated_last_line_is_dropped_with_a_warning(tmp_path):
@@ -41,8 +45,10 @@ def test_truncated_last_line_is_dropped_with_a_warning(tmp_path):
 
 def test_malformed_line_in_the_middle_names_the_line(tmp_path):
     path = tmp_path / "history.jsonl"
-    path.write_text('{"index":0,"time":0,"process":0,"type":"invoke","f":"read"}\nnot json\n'
-                    '{"index":2,"time":0,"process":0,"type":"ok","f":"read"}\n')
+    path.write_text(
+        '{"index":0,"time":0,"process":0,"type":"invoke","f":"read"}\nnot json\n'
+        '{"index":2,"time":0,"process":0,"type":"ok","f":"read"}\n'
+    )
     with pytest.raises(HistoryError, match="malformed history line 2"):
         read_jsonl(path)
 
@@ -55,9 +61,13 @@ def test_bad_type_is_rejected(tmp_path):
 
 
 def test_pairs_and_dataframe():
-    ops = [Op(0, 10, 0, "invoke", "add", [0, 1]), Op(1, 15, 1, "invoke", "read", [0, None]),
-           Op(2, 20, "nemesis", "info", "start-kill", {"node": "n1"}),
-           Op(3, 30, 0, "ok", "add", [0, 1]), Op(4, 40, 2, "invoke", "add", [0, 2])]
+    ops = [
+        Op(0, 10, 0, "invoke", "add", [0, 1]),
+        Op(1, 15, 1, "invoke", "read", [0, None]),
+        Op(2, 20, "nemesis", "info", "start-kill", {"node": "n1"}),
+        Op(3, 30, 0, "ok", "add", [0, 1]),
+        Op(4, 40, 2, "invoke", "add", [0, 2]),
+    ]
     ps = list(pairs(ops))
     assert [(i.index, c.index if c else None) for i, c in ps] == [(0, 3), (1, None), (4, None)]
     assert complete(ops) == {0: ops[3]}

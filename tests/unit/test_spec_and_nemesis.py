@@ -81,7 +81,10 @@ def test_fault_windows_from_nemesis_ops():
         Op(6, 900, 0, "ok", "read", None),
     ]
     w = windows(ops)
-    assert [(x["fault"], x["start"], x["end"]) for x in w] == [("partition", 100, 600), ("kill", 700, 900)]
+    assert [(x["fault"], x["start"], x["end"]) for x in w] == [
+        ("partition", 100, 600),
+        ("kill", 700, 900),
+    ]
     assert active_at(w, 300) == ["partition"] and active_at(w, 650) == []
 
 

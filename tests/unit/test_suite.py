@@ -323,8 +323,11 @@ def test_may_types_are_no_surprise_but_not_required() -> None:
     def doc(*types: str) -> dict:
         anomalies = [{"type": t, "ops": [], "explanation": "", "data": {}} for t in types]
         counts = {t: 1 for t in types}
-        return {"valid": not types, "run": {"aborted": None},
-                "checkers": {"set": {"valid": not types, "anomalies": anomalies, "counts": counts}}}
+        return {
+            "valid": not types,
+            "run": {"aborted": None},
+            "checkers": {"set": {"valid": not types, "anomalies": anomalies, "counts": counts}},
+        }
 
     assert judge(case, doc("lost-write"))[0] == "pass"
     assert judge(case, doc("lost-write", "stale-read"))[0] == "pass"

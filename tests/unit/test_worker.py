@@ -84,7 +84,7 @@ def test_info_moves_the_worker_to_a_new_process(tmp_path):
 
 def test_indeterminate_read_is_a_fail(tmp_path):
     hist, _ = _run_one(tmp_path, ["lost"], ops=1, read_ratio=1.0)
-    (inv, done), = list(pairs(hist))
+    ((inv, done),) = list(pairs(hist))
     assert inv.f == "read" and done.type == "fail"
 
 
@@ -93,7 +93,7 @@ def test_watchdog_aborts_an_op_that_overruns(tmp_path):
     hist, db = _run_one(tmp_path, ["hang"], ops=1, op_timeout=0.2)
     assert time.monotonic() - t < 5
     assert db.clients[0].aborted.is_set()
-    (inv, done), = list(pairs(hist))
+    ((inv, done),) = list(pairs(hist))
     assert done.type == "info"
 
 
