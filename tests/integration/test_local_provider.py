@@ -84,13 +84,10 @@ def _wait_listening(c: local.LocalCluster, src: str, dst: str) -> None:
         time.sleep(0.05)
 
 
-def test_network_up_and_down_fast(tmp_path: Path) -> None:
+def test_network_up_and_down(tmp_path: Path) -> None:
     rid = secrets.token_hex(3)
-    t = time.monotonic()
-    c = local.create(SPEC, rid)
-    up = time.monotonic() - t
+    c = local.create(SPEC, rid)  # how fast: bench/bench_cluster.py
     try:
-        assert up < 1.0, f"network up took {up:.2f} s"
         assert sorted(_mine(rid)["namespaces"]) == [f"sb-{rid}-n{i}" for i in (1, 2, 3)]
         assert f"sb-{rid}" in _mine(rid)["links"]
         base = ipaddress.ip_network(SUBNET).network_address
@@ -197,10 +194,8 @@ def test_teardown_leaves_nothing(tmp_path: Path) -> None:
     c.pause("n2")  # a stopped process must die too
     pids = [c.pid("n1"), c.pid("n2")]
     c.partition({"n1": {"n2"}, "n2": {"n1"}})
-    t = time.monotonic()
     c.collect_logs(tmp_path)
     c.teardown()
-    assert time.monotonic() - t < 5
     assert (tmp_path / "n1" / "sleep.log").exists()
     assert _mine(rid) == {"namespaces": [], "links": []}
     assert not c.workdir.exists()

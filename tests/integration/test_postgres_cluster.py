@@ -76,9 +76,7 @@ def _read_set(db: Postgres, c: local.LocalCluster, node: str, k: int = 0) -> lis
 
 
 def test_async_cluster_streams_and_replicates(make: Callable[..., Up]) -> None:
-    t = time.monotonic()
     c, db = make()
-    assert time.monotonic() - t < 15
     assert db.primaries(c) == ["n1"]
     assert db.primary(c) == "n1"
     rep = db._replication(c, "n1")

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -221,9 +220,7 @@ def test_reference_shapes(reference: Path) -> None:
     assert [o.index for o in si[:4]] == [10, 11, 20, 21]  # :index is taken as given
 
 
-def test_huge_history_parses_fast(reference: Path) -> None:
-    t = time.perf_counter()
+def test_huge_history_parses(reference: Path) -> None:
+    # its speed is measured in bench/bench_linearizable.py, not asserted here
     ops = read_edn_history(reference / "elle/huge-scc.edn")
-    elapsed = time.perf_counter() - t
     assert len(ops) == 20602
-    assert elapsed < 2.0, f"huge-scc.edn took {elapsed:.2f} s"

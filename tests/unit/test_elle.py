@@ -4,7 +4,6 @@ valid twin in tests/data/elle/), Elle's reference histories, and the graph primi
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -194,13 +193,11 @@ def test_reference_si_without_g_single(reference) -> None:  # type: ignore[no-un
 
 
 def test_reference_huge_scc(reference) -> None:  # type: ignore[no-untyped-def]
-    """2.8 MB stress case: must stay fast (the checker takes well under a second here)."""
+    """2.8 MB stress case (its speed is measured in bench/bench_elle.py)."""
     from harness.edn import read_edn_history
 
     h = read_edn_history(reference / "elle" / "huge-scc.edn")
-    started = time.monotonic()
     v = check(h, models=("strict-serializable",), time_limit=20)
-    assert time.monotonic() - started < 30
     assert v.valid is False
     assert "G2-item-realtime" in v.counts
     assert v.stats["largest_scc"] > 1000

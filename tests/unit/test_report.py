@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -227,9 +226,7 @@ def test_downsampling_keeps_rare_points_and_says_so(tmp_path: Path) -> None:
     assert len(kept) == plots.MAX_POINTS
     assert (kept["type"] != "ok").sum() == (df["type"] != "ok").sum()
     assert f"{len(df):,}" in note
-    t = time.monotonic()
     html = write_report(run_dir).read_text()
-    assert time.monotonic() - t < 30  # ~100k history lines; about 3 s on a 2-core machine
     assert "Downsampled:" in html
 
 
