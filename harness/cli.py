@@ -287,6 +287,31 @@ def _find_histories(paths: tuple[Path, ...]) -> list[Path]:
 
 
 @main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--to",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="output file (default: beside the input, with the other extension)",
+)
+def export(path: Path, out: Path | None) -> None:
+    """Convert a history between splitbrain's JSONL and Jepsen's EDN (one map per line), so
+    it can be cross-checked with Jepsen's tools, or a Jepsen history kept as JSONL."""
+    from harness.edn import write_edn_history
+    from harness.history import load, write_jsonl
+
+    ops = load(path)
+    src = path / "history.jsonl" if path.is_dir() else path
+    to_edn = src.suffix != ".edn"
+    out = out or src.with_suffix(".edn" if to_edn else ".jsonl")
+    if out.resolve() == src.resolve():
+        raise specs.SpecError(f"--to {out} would overwrite the input")
+    (write_edn_history if to_edn else write_jsonl)(ops, out)
+    click.echo(f"{len(ops)} ops -> {out}")
+
+
+@main.command()
 @click.option(
     "--force", is_flag=True, help="also remove resources of runs whose harness is still alive"
 )

@@ -89,3 +89,19 @@ def test_check_edn_with_a_model(tmp_path):
 def test_unknown_opt_syntax():
     r = CliRunner().invoke(main, ["run", "--opt", "novalue"])
     assert r.exit_code == 3 and "KEY=VALUE" in r.output
+
+
+def test_export_round_trips_through_edn(tmp_path):
+    from harness.history import read_jsonl
+
+    d = _run_dir(tmp_path, False)
+    r = CliRunner().invoke(main, ["export", str(d)])
+    assert r.exit_code == 0, r.output
+    edn = d / "history.edn"
+    assert edn.read_text().startswith("{:index 0")
+    back = tmp_path / "back.jsonl"
+    r = CliRunner().invoke(main, ["export", str(edn), "--to", str(back)])
+    assert r.exit_code == 0, r.output
+    assert [o.to_dict() for o in read_jsonl(back)] == [
+        o.to_dict() for o in read_jsonl(d / "history.jsonl")
+    ]
