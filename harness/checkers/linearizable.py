@@ -17,8 +17,12 @@ ops and state with a subset of its indeterminate ops (those may always be left f
 The search succeeds as soon as every op with a finite return is linearised.
 
 Evidence: the last return event any branch was blocked at marks the shortest prefix that
-cannot be linearised; its op is illegal in every configuration that reached it, and the
-model states of those configurations are reported with the ops that produced them.
+cannot be linearised; its op x is illegal in every configuration that reached it. That prefix
+is then shrunk (bounded in time) to a few ops that alone cannot be linearised either and still
+fail at x: the anomaly lists them (x, the ops that set the values the register could hold,
+the latest write of what x needs, and the ops, often reads, that force the order), so the
+contradiction can be checked from them alone. Ops are dropped only when that is sound (see
+_Shrinker): the listed ops never tell a story that an op left out would contradict.
 
 P-compositionality: with `independent=True` (Jepsen's independent form, value [key value])
 every key is a separate register and is checked on its own.
@@ -31,9 +35,10 @@ bitsets are large). A budget that runs out gives valid "unknown", never a guess.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.checkers import models as models_
@@ -45,6 +50,9 @@ NAME = "linearizable"
 INF = math.inf
 _CHECK_EVERY = 2048  # iterations between budget checks
 _MAX_EVIDENCE_STATES = 8
+_EVIDENCE_TIME = 1.0  # s at most to shrink the evidence of one key...
+_EVIDENCE_TOTAL = 10.0  # ...and of all keys (after that, one cheap attempt each)
+_MAX_EXPLAINED = 6  # ops beyond the named ones spelled out in an explanation
 
 
 @dataclass(slots=True)
@@ -77,6 +85,12 @@ class _Budget:
 
     def expired(self) -> bool:
         return time.monotonic() > self.deadline
+
+    def within(self, seconds: float) -> _Budget:
+        """The same budget, ending in `seconds` at the latest."""
+        b = copy.copy(self)
+        b.deadline = min(self.deadline, time.monotonic() + seconds)
+        return b
 
 
 def _search(ops: list[_LinOp], model: models_.Model, budget: _Budget) -> _Result:
@@ -337,40 +351,208 @@ def _prepare(
     return by_key, bool(independent), counts, notes
 
 
+# -- evidence -------------------------------------------------------------------------------
+
+
+class _Shrinker:
+    """A small sub-history of one key that cannot be linearised on its own, for evidence.
+
+    It starts from the prefix the search could not get past: the ops invoked before the blocked
+    op x returned, those still running then taken as indeterminate (no order of that prefix
+    places x: that is what the search found). Ops are then dropped greedily, bigger chunks
+    first, while the rest still cannot be linearised and still fails at x, and only when the
+    drop is sound: whenever the bigger set has a valid order, so does the smaller one (see
+    _blockers). So "the listed ops cannot be ordered" implies "the history cannot be", and no
+    listed op is contradicted by an op left out that it could have seen. x and the latest write
+    of the value x needs are never dropped, so the explanation can name them."""
+
+    def __init__(
+        self, ops: list[_LinOp], x: int, pinned: set[int], model: models_.Model, budget: _Budget
+    ) -> None:
+        cut = ops[x].ret
+        self.prefix = [i for i, o in enumerate(ops) if o.call < cut]
+        self.sub = {
+            i: ops[i] if ops[i].ret <= cut else replace(ops[i], ret=INF) for i in self.prefix
+        }
+        self.x = x
+        self.pinned = pinned | {x}
+        self.model = model
+        self.budget = budget
+        self.effects = {i: model.effects(o.f, o.input, o.output) for i, o in self.sub.items()}
+        self.initial = getattr(model, "initial", _NO_INITIAL)
+
+    def run(self, likely: set[int]) -> tuple[list[int], _Result | None, bool]:
+        """(kept op indices, their search result, done). The result is None if nothing could be
+        dropped: the kept ops are then the prefix, which fails at x (the search that found the
+        anomaly says so). The first attempt keeps only `likely` and what cannot go, whatever
+        the budget. done is False if the budget cut the shrink short: the kept ops are still
+        valid evidence, only not minimal."""
+        keep: list[int] = self.prefix
+        res: _Result | None = None
+        chunks = [[i for i in keep if i not in likely]]
+        n = 1
+        while True:
+            progress = False
+            for chunk in chunks:
+                if n > 1 and self.budget.expired():
+                    return keep, res, False
+                drop = self._droppable(keep, chunk)
+                if not drop:
+                    continue
+                rest = [i for i in keep if i not in drop]
+                r = self._attempt(rest)
+                if r is not None:
+                    keep, res, progress = rest, r, True
+            cands = [i for i in keep if i not in self.pinned]
+            if not cands or (not progress and n >= len(cands)):
+                return keep, res, True
+            if self.budget.expired():
+                return keep, res, False
+            n = n if progress else min(2 * n, len(cands))
+            size = -(-len(cands) // n)
+            chunks = [cands[j : j + size] for j in range(0, len(cands), size)]
+
+    def _attempt(self, keep: list[int]) -> _Result | None:
+        """The search result if `keep` cannot be linearised and fails at x, else None."""
+        res = _search([self.sub[i] for i in keep], self.model, self.budget)
+        if res.status is False and keep[res.blocked_op] == self.x:
+            return res
+        return None
+
+    def _droppable(self, keep: list[int], chunk: list[int]) -> set[int]:
+        """The ops of `chunk` that can be dropped together, soundly (see _blockers)."""
+        eff = self.effects
+        # an op that writes nothing can always go; a write only if every op's effects are known
+        known = all(eff[i] is not None for i in keep)
+        drop = {
+            i
+            for i in chunk
+            if i not in self.pinned and eff[i] is not None and (known or not eff[i][1])  # type: ignore[index]
+        }
+        while drop:
+            bad = self._blockers(drop, [i for i in keep if i not in drop])
+            if not bad:
+                break
+            drop -= bad
+        return drop
+
+    def _blockers(self, drop: set[int], rest: list[int]) -> set[int]:
+        """The ops of `drop` that must stay for `rest` to be sound evidence. Given an order of
+        all the ops, dropping `drop` leaves an order of `rest` in which each op sees the same
+        value as before (so it is still legal) unless the last write it saw was dropped. Hence a
+        dropped write of v must not be able to be the last write seen by a remaining op that
+        needs v: such an op must follow it in real time past a completed remaining write of the
+        same register. And a remaining op that needs v keeps a write of v it could have seen."""
+        sub, eff = self.sub, self.effects
+        needers: dict[tuple[Any, Any], list[_LinOp]] = {}
+        writers: dict[tuple[Any, Any], list[_LinOp]] = {}
+        separators: dict[Any, list[_LinOp]] = {}
+        for i in rest:
+            if eff[i] is None:
+                continue  # only when no write is dropped (see _droppable)
+            o = sub[i]
+            needs, sets = eff[i]  # type: ignore[misc]
+            for kv in needs:
+                needers.setdefault(kv, []).append(o)
+            for kv in sets:
+                writers.setdefault(kv, []).append(o)
+                if o.ret != INF:
+                    separators.setdefault(kv[0], []).append(o)
+        bad: set[int] = set()
+        for w in drop:
+            ow = sub[w]
+            for kv in eff[w][1]:  # type: ignore[index]
+                sep = min(
+                    (z.ret for z in separators.get(kv[0], ()) if z.call > ow.ret), default=INF
+                )
+                if any(r.ret > ow.call and r.call < sep for r in needers.get(kv, ())):
+                    bad.add(w)
+        for kv, rs in needers.items():
+            if kv[1] == self.initial:
+                continue
+            for r in rs:
+                if any(z is not r and z.call < r.ret for z in writers.get(kv, ())):
+                    continue
+                back = [w for w in drop if kv in eff[w][1] and sub[w].call < r.ret]  # type: ignore[index]
+                if back:
+                    bad.add(max(back, key=lambda w: sub[w].call))
+        return bad
+
+
+class _NoInitial:
+    pass
+
+
+_NO_INITIAL = _NoInitial()
+
+
 # -- explanations -----------------------------------------------------------------------------
 
 
-def _at(op: Op) -> str:
-    return f"at {op.time / 1e9:.2f} s" if op.time >= 0 else f"at op {op.index}"
+class _Clock:
+    """Times as text, with just enough decimals to tell apart the times one explanation uses."""
+
+    def __init__(self, ops: list[Op]) -> None:
+        ts = sorted({op.time for op in ops if op.time >= 0})
+        self.decimals = 2
+        while self.decimals < 6 and any(
+            round(a / 1e9, self.decimals) == round(b / 1e9, self.decimals)
+            for a, b in zip(ts, ts[1:], strict=False)
+        ):
+            self.decimals += 1
+
+    def at(self, op: Op) -> str:
+        return f"at {op.time / 1e9:.{self.decimals}f} s" if op.time >= 0 else f"at op {op.index}"
 
 
-def _op_text(o: _LinOp, model: models_.Model, where: str) -> str:
-    d = model.describe_op(o.f, o.input, o.output, where)
-    if o.ret == INF:
-        return f"{d} invoked {_at(o.inv)} (indeterminate)"
-    return f"{d} completed {_at(o.comp)}"  # type: ignore[arg-type]
+def _op_text(o: _LinOp, model: models_.Model, clock: _Clock) -> str:
+    d = model.describe_op(o.f, o.input, o.output, "")
+    if o.comp is None or o.comp.type != OK:
+        return f"{d} invoked {clock.at(o.inv)} (indeterminate)"
+    return f"{d} invoked {clock.at(o.inv)}, completed {clock.at(o.comp)}"
 
 
 def _anomaly(
-    key: Any, independent: bool, ops: list[_LinOp], res: _Result, model: models_.Model
+    key: Any,
+    independent: bool,
+    ops: list[_LinOp],
+    res: _Result,
+    model: models_.Model,
+    budget: _Budget,
+    shrink_time: float,
 ) -> Anomaly:
-    x = ops[res.blocked_op]
+    """The evidence for a key no order linearises: the blocked op, a small set of ops that
+    alone cannot be ordered (see _Shrinker), and one or two sentences about them."""
+    xi = res.blocked_op
+    latest = _latest_write(ops, xi, model)
+    # the latest write of what x needs stays, so "the latest" is true of the whole history
+    pinned = {latest} if latest >= 0 else set()
+    shrinker = _Shrinker(ops, xi, pinned, model, budget.within(shrink_time))
+    # first try keeping only x, the ops that set the states x met, and the latest write of
+    # what x needs: often that is the whole contradiction
+    keep, sres, done = shrinker.run({xi, *pinned, *res.blocked_states.values()})
+    if sres is not None:
+        res = sres
+        blocked = {s: keep[o] if o >= 0 else -1 for s, o in res.blocked_states.items()}
+    else:  # the budget ran out before even the prefix was settled: all of it is the evidence
+        blocked = dict(res.blocked_states)
+    x = ops[xi]
+    clock = _Clock([op for i in keep for op in (ops[i].inv, ops[i].comp) if op is not None])
     where = f" of key {models_.show(key)}" if independent else ""
-    verb = "returned" if x.f == "read" else "succeeded"
     head = model.describe_op(x.f, x.input, x.output, where)
     if x.f != "read":
-        head = f"{head} {verb}"
-    head += f" {_at(x.comp)}"  # type: ignore[arg-type]
+        head = f"{head} succeeded"
+    head += f" {clock.at(x.comp)} (invoked {clock.at(x.inv)})"  # type: ignore[arg-type]
 
-    states = list(res.blocked_states)
+    states = list(blocked)
     shown = " or ".join(model.describe_state(s) for s in states)
     if res.blocked_count > len(states) and len(states) == _MAX_EVIDENCE_STATES:
         shown += " (or more)"
     what = "the register" if isinstance(model, models_.Register) else "the registers"
-    setters = sorted({o for o in res.blocked_states.values() if o >= 0}, key=lambda o: ops[o].call)
-    parts = [f"{head}, but {what} could only hold {shown} then"]
-    causes = [_op_text(ops[o], model, "") for o in setters]
-    if -1 in res.blocked_states.values():
+    setters = sorted({o for o in blocked.values() if o >= 0}, key=lambda o: ops[o].call)
+    parts = [f"{head}, but given the listed ops {what} could only hold {shown} then"]
+    causes = [_op_text(ops[o], model, clock) for o in setters]
+    if -1 in blocked.values():
         causes.append("the initial value")
     if causes:
         parts.append(" (set by " + "; ".join(causes) + ")" if setters else " (the initial value)")
@@ -378,25 +560,28 @@ def _anomaly(
     hint_ops: list[int] = []
     needs, v = model.needs(x.f, x.input, x.output)
     if needs:
-        cands = [
-            i
-            for i, o in enumerate(ops)
-            if o is not x and o.call < x.ret and model.writes(o.f, o.input) == (True, v)
-        ]
-        if not cands:
-            init = getattr(model, "initial", None)
-            extra = " and it was already overwritten" if v == init else ""
-            parts.append(f", and no write of {models_.show(v)} exists{extra}")
+        if latest < 0:
+            if v == getattr(model, "initial", _NO_INITIAL):
+                parts.append(f", and {models_.show(v)} is the initial value, already overwritten")
+            else:
+                parts.append(f", and no write of {models_.show(v)} exists")
         else:
-            last = max(cands, key=lambda i: ops[i].ret if ops[i].ret != INF else ops[i].call)
-            hint_ops.append(last)
+            hint_ops.append(latest)
             parts.append(
                 f"; no order puts a write of {models_.show(v)} between them"
-                f" (the latest is {_op_text(ops[last], model, '')})"
+                f" (the latest is {_op_text(ops[latest], model, clock)})"
             )
+    parts.append(".")
+    named = [xi, *setters, *hint_ops]
+    others = sorted(set(keep) - set(named), key=lambda i: ops[i].call)
+    if others:
+        texts = [_op_text(ops[i], model, clock) for i in others[:_MAX_EXPLAINED]]
+        if len(others) > _MAX_EXPLAINED:
+            texts.append(f"{len(others) - _MAX_EXPLAINED} more listed ops")
+        parts.append(" The other ops that force this: " + "; ".join(texts) + ".")
 
     idx: list[int] = []
-    for o in [res.blocked_op, *setters, *hint_ops]:
+    for o in [*named, *others]:
         lo = ops[o]
         idx.append(lo.inv.index)
         if lo.comp is not None:
@@ -404,7 +589,7 @@ def _anomaly(
     return Anomaly(
         type="nonlinearizable",
         ops=list(dict.fromkeys(idx)),
-        explanation="".join(parts) + ".",
+        explanation="".join(parts),
         data={
             "key": key if independent else None,
             "op": x.inv.index,
@@ -412,8 +597,26 @@ def _anomaly(
             "possible_states": [model.describe_state(s) for s in states],
             "linearised_ops_before": res.linearised,
             "configurations_blocked": res.blocked_count,
+            "evidence_minimal": done,  # False if the shrink ran out of time (still valid)
         },
     )
+
+
+def _latest_write(ops: list[_LinOp], xi: int, model: models_.Model) -> int:
+    """The latest op invoked before x returned that writes what x needs; -1 if none (or x
+    needs nothing)."""
+    x = ops[xi]
+    needs, v = model.needs(x.f, x.input, x.output)
+    if not needs:
+        return -1
+    cands = [
+        i
+        for i in range(len(ops))
+        if i != xi and ops[i].call < x.ret and model.writes(ops[i].f, ops[i].input) == (True, v)
+    ]
+    if not cands:
+        return -1
+    return max(cands, key=lambda i: ops[i].ret if ops[i].ret != INF else ops[i].call)
 
 
 # -- entry point ------------------------------------------------------------------------------
@@ -441,6 +644,7 @@ def check(history: list[Op], model: str = "cas-register", **options: Any) -> Ver
     states = 0
     checked = 0
     unknown_keys: list[str] = []
+    evidence_left = _EVIDENCE_TOTAL
     for n_key, (key, ops) in enumerate(by_key.items()):
         name = f"key {models_.show(key)}" if keyed else "the history"
         if budget.expired():
@@ -452,7 +656,10 @@ def check(history: list[Op], model: str = "cas-register", **options: Any) -> Ver
         states += res.states
         checked += len(ops)
         if res.status is False:
-            anomalies.append(_anomaly(key, keyed, ops, res, m))
+            t = time.monotonic()
+            shrink_time = min(_EVIDENCE_TIME, evidence_left)
+            anomalies.append(_anomaly(key, keyed, ops, res, m, budget, shrink_time))
+            evidence_left -= time.monotonic() - t
         elif res.status != True:  # noqa: E712 (status is True, False or a budget string)
             why = (
                 "time budget"

@@ -20,6 +20,7 @@ from collections.abc import Hashable
 from typing import Any
 
 State = Hashable
+Effects = tuple[tuple[tuple[Any, Any], ...], tuple[tuple[Any, Any], ...]]
 
 
 def freeze(v: Any) -> Any:
@@ -72,6 +73,13 @@ class Model:
     def writes(self, f: str, input: Any) -> tuple[bool, Any]:
         """(True, v) if the op sets the value to v."""
         return False, None
+
+    # Evidence shrinking drops an op only when that provably cannot hide a linearisation;
+    # it needs to know which (register, value) pairs an op depends on and which it sets.
+    def effects(self, f: str, input: Any, output: Any) -> Effects | None:
+        """(needs, sets): the (register, value) pairs the op can only happen with, and those
+        it writes. None if unknown (the op is then never dropped from evidence)."""
+        return None
 
     def _unknown(self, f: str) -> ValueError:
         return ValueError(
@@ -136,6 +144,11 @@ class Register(Model):
         if f == "cas":
             return True, input[1]
         return False, None
+
+    def effects(self, f: str, input: Any, output: Any) -> Effects | None:
+        needs, v = self.needs(f, input, output)
+        sets, w = self.writes(f, input)
+        return ((None, v),) if needs else (), ((None, w),) if sets else ()
 
 
 class CasRegister(Register):
@@ -210,6 +223,11 @@ class MultiRegister(Model):
             else:
                 d[k] = v
         return frozenset(d.items())
+
+    def effects(self, f: str, input: Any, output: Any) -> Effects | None:
+        # a read after the txn's own write of the key counts too: conservative, never wrong
+        needs = tuple((k, v) for mf, k, v in input if mf == "r")
+        return needs, tuple((k, v) for mf, k, v in input if mf == "w")
 
     def describe_op(self, f: str, input: Any, output: Any, where: str = "") -> str:
         mops = ", ".join(

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from harness.checkers import get as get_checker
-from harness.checkers import models
+from harness.checkers import linearizable, models
 from harness.checkers.linearizable import check
 from harness.edn import read_edn_history
 from harness.errors import HistoryError
 from harness.history import Op, read_jsonl
+from harness.verdict import Anomaly
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "linearizable"
 
@@ -67,9 +68,10 @@ def test_stale_read_evidence() -> None:
     assert a.data["possible_states"] == ["2"]
     assert a.data["prefix_end"] == 5
     assert a.explanation == (
-        "read returned 1 at 6.00 s, but the register could only hold 2 then "
-        "(set by write of 2 completed at 4.00 s); no order puts a write of 1 between them "
-        "(the latest is write of 1 completed at 2.00 s)."
+        "read returned 1 at 6.00 s (invoked at 5.00 s), but given the listed ops the register "
+        "could only hold 2 then (set by write of 2 invoked at 3.00 s, completed at 4.00 s); "
+        "no order puts a write of 1 between them "
+        "(the latest is write of 1 invoked at 1.00 s, completed at 2.00 s)."
     )
 
 
@@ -78,7 +80,8 @@ def test_keyed_evidence_names_key() -> None:
     assert v.stats["keys"] == 2 and v.stats["independent"] is True
     (a,) = v.anomalies
     assert a.explanation.startswith(
-        "read of key 2 returned 3 at 10.00 s, but the register could only hold 4"
+        "read of key 2 returned 3 at 10.00 s (invoked at 9.00 s), but given the listed ops "
+        "the register could only hold 4"
     )
     assert a.ops[:2] == [8, 9]
 
@@ -90,9 +93,14 @@ def test_missing_write_is_named() -> None:
     ]
     (a,) = check(h).anomalies
     assert a.explanation == (
-        "read returned 3 at op 1, but the register could only hold nil then (the initial value), "
-        "and no write of 3 exists."
+        "read returned 3 at op 1 (invoked at op 0), but given the listed ops the register could "
+        "only hold nil then (the initial value), and no write of 3 exists."
     )
+
+
+def test_overwritten_initial_value_is_named() -> None:
+    (a,) = check(read_jsonl(DATA / "read-initial-after-write.jsonl"), model="register").anomalies
+    assert a.explanation.endswith(", and nil is the initial value, already overwritten.")
 
 
 def test_initial_value_option() -> None:
@@ -116,6 +124,117 @@ def test_unknown_f_is_a_history_error() -> None:
     h = [Op(0, -1, 0, "invoke", "add", 1), Op(1, -1, 0, "ok", "add", 1)]
     with pytest.raises(HistoryError, match="op 0: model cas-register has no operation 'add'"):
         check(h)
+
+
+# -- evidence: the listed ops alone must be a contradiction -------------------------------
+
+
+def _listed(history: list[Op], a: Anomaly) -> list[Op]:
+    """The anomaly's listed ops (invocations and completions), in history order."""
+    listed = set(a.ops)
+    return [op for op in history if op.index in listed]
+
+
+def _fails_alone(history: list[Op], a: Anomaly, model: str, independent: bool) -> bool:
+    """Checked on their own, the listed ops are not linearizable, and fail at the same op."""
+    v = check(_listed(history, a), model=model, independent=independent)
+    return v.valid is False and [b.data["op"] for b in v.anomalies] == [a.data["op"]]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, valid, _) in TABLE.items() if not valid))
+def test_evidence_of_invalid_histories_fails_alone(name: str) -> None:
+    model, _, bad_keys = TABLE[name]
+    h = read_jsonl(DATA / f"{name}.jsonl")
+    v = check(h, model=model)
+    assert [a.data["key"] for a in v.anomalies] == bad_keys
+    for a in v.anomalies:
+        assert a.data["evidence_minimal"] is True
+        assert _fails_alone(h, a, model, v.stats["independent"]), a
+
+
+def _calls(*calls: tuple[int, float, float, str, Any, Any], key: Any = None) -> list[Op]:
+    """A history from (process, invoked at s, completed ok at s, f, invoke value, ok value);
+    with `key`, in the independent form [key value]."""
+    events = []
+    for p, t0, t1, f, iv, ov in calls:
+        events += [(t0, p, "invoke", f, iv), (t1, p, "ok", f, ov)]
+    events.sort(key=lambda e: e[0])
+    return [
+        Op(i, int(t * 1e9), p, typ, f, v if key is None else [key, v])
+        for i, (t, p, typ, f, v) in enumerate(events)
+    ]
+
+
+def test_cas_contradicted_by_an_earlier_read() -> None:
+    # Modelled on a real run (Postgres, reads from a replica under a partition). Every order
+    # fails at the cas 0->2, but only because the read of 1, invoked after the write of 0 had
+    # completed, puts the write of 1 after the write of 0. The evidence used to be the cas and
+    # the two writes, which can be ordered (write 1, write 0, cas): the read must be listed.
+    h = _calls(
+        (0, 1, 4, "write", 1, 1),  # ops 0, 2
+        (1, 3, 6, "write", 0, 0),  # ops 1, 4
+        (2, 5, 9, "cas", [0, 2], [0, 2]),  # ops 3, 7
+        (3, 7, 8, "read", None, 1),  # ops 5, 6
+        key=53,
+    )
+    (a,) = check(h).anomalies
+    assert a.data["key"] == 53 and a.data["op"] == 3 and a.data["prefix_end"] == 7
+    assert a.ops == [3, 7, 0, 2, 1, 4, 5, 6]
+    assert _fails_alone(h, a, "cas-register", True)
+    # the read is needed: without it the other three ops can be ordered
+    assert check([op for op in h if op.process != 3], independent=True).valid is True
+    assert a.explanation == (
+        "cas of key 53 from 0 to 2 succeeded at 9.00 s (invoked at 5.00 s), but given the listed "
+        "ops the register could only hold 1 then (set by write of 1 invoked at 1.00 s, completed "
+        "at 4.00 s); no order puts a write of 0 between them (the latest is write of 0 invoked "
+        "at 3.00 s, completed at 6.00 s). The other ops that force this: read returned 1 invoked "
+        "at 7.00 s, completed at 8.00 s."
+    )
+
+
+def test_read_contradicted_by_an_earlier_read() -> None:
+    # The read of nil fails, although the write of 1 is still running when it returns: the
+    # earlier read of 1 shows the write had already taken effect.
+    h = _calls(
+        (0, 1, 6, "write", 1, 1),
+        (1, 2, 3, "read", None, 1),
+        (2, 4, 5, "read", None, None),
+    )
+    (a,) = check(h, model="register").anomalies
+    assert h[a.data["op"]].process == 2
+    assert {h[i].process for i in a.ops} == {0, 1, 2}
+    assert _fails_alone(h, a, "register", False)
+    assert check([op for op in h if op.process != 1], model="register").valid is True
+    assert "The other ops that force this: read returned 1 invoked at 2.00 s" in a.explanation
+
+
+def test_evidence_keeps_the_write_a_read_could_have_seen() -> None:
+    # The read of 1, invoked after the write of 4 completed, is explained by the concurrent
+    # write of 1 (process 1), which it puts after the write of 4: then the cas 4->0 fails. Leaving that write out would still give
+    # a contradiction, a false one: the read would look stale ("1 was overwritten by 4").
+    h = _calls(
+        (0, 0, 1, "write", 1, 1),
+        (0, 2, 5, "write", 4, 4),
+        (1, 3, 7, "write", 1, 1),
+        (2, 6, 6.5, "read", None, 1),
+        (3, 8, 9, "cas", [4, 0], [4, 0]),
+    )
+    (a,) = check(h).anomalies
+    cas = next(op.index for op in h if op.f == "cas")
+    assert a.data["op"] == cas
+    assert {h[i].process for i in a.ops} == {0, 1, 2, 3}
+    assert _fails_alone(h, a, "cas-register", False)
+    without = check([op for op in h if op.process != 1]).anomalies
+    assert [b.data["op"] for b in without] != [cas]  # the false, stale-read story
+
+
+def test_evidence_shrink_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # with no time to shrink, the evidence is the prefix no order can place: big, still valid
+    monkeypatch.setattr(linearizable, "_EVIDENCE_TIME", 0.0)
+    h = read_jsonl(DATA / "concurrent-writes-contradicted.jsonl")
+    (a,) = check(h, model="register").anomalies
+    assert a.data["evidence_minimal"] is False
+    assert _fails_alone(h, a, "register", False)
 
 
 # -- budgets ------------------------------------------------------------------------------
@@ -169,10 +288,12 @@ def test_knossos_reference_verdicts(reference: Path) -> None:
 def test_knossos_bad_analysis_evidence(reference: Path) -> None:
     h = read_edn_history(reference / "knossos/cas-register/bad/bad-analysis.edn")
     (a,) = check(h).anomalies
-    # the spurious read of 2 (ops 13, 14); 0 was written last, 1 may be from a crashed write
+    # the spurious read of 2 (ops 13, 14) after 0 was written; 1 may also be there, from a
+    # crashed write, but no listed op needs 1 so the evidence leaves that write out
     assert a.data["op"] == 13 and a.data["prefix_end"] == 14
-    assert sorted(a.data["possible_states"]) == ["0", "1"]
+    assert a.data["possible_states"] == ["0"]
     assert "no order puts a write of 2 between them" in a.explanation
+    assert _fails_alone(h, a, "cas-register", independent=False)
 
 
 # -- agreement with a brute-force search on random small histories ------------------------
@@ -276,5 +397,9 @@ def test_agrees_with_brute_force(model: str) -> None:
         v = check(h, model=model)
         assert v.valid is expected, h
         seen[expected] += 1
+        if not expected:  # the evidence alone cannot be ordered either, by brute force too
+            (a,) = v.anomalies
+            assert not _brute_force(_listed(h, a), m), (h, a)
+            assert _fails_alone(h, a, model, False), (h, a)
     # the random histories exercise both outcomes
     assert seen[True] > 40 and seen[False] > 40, seen
