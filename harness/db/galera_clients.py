@@ -20,8 +20,6 @@ rows changed, so a cas from v to v (no change) still succeeds, like on every oth
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,7 +27,8 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from harness.cluster import Cluster
-from workloads import Client, Fail
+from harness.db.sqlclient import SqlClient
+from workloads import Fail
 
 if TYPE_CHECKING:
     from harness.db.galera import Galera
@@ -110,10 +109,11 @@ def route(
     return write, nodes[process % len(nodes)]
 
 
-class GaleraClient(Client):
+class GaleraClient(SqlClient):
     def __init__(
         self, galera: Galera, cluster: Cluster, process: int, node: str | None = None
     ) -> None:
+        super().__init__()  # self.conns: node -> pymysql connection
         self.galera = galera
         self.spec = galera.spec
         self.cluster = cluster
@@ -122,9 +122,6 @@ class GaleraClient(Client):
             zip(("write", "read"), route(galera, cluster, process, node), strict=True)
         )
         self.node: str | None = self.targets["write"]  # node of the current op (history)
-        self.conns: dict[str, Any] = {}  # node -> pymysql connection
-        self.active: Any = None
-        self._lock = threading.Lock()
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, node: str) -> Any:
@@ -163,29 +160,26 @@ class GaleraClient(Client):
         node = self.targets[role]
         self.node = node
         conn = self._connect(node)
-        with self._lock:
-            self.active = conn
         committing = False
-        try:
-            conn.begin()
-            with conn.cursor() as cur:
-                out = body(cur)
-            committing = True
-            conn.commit()
-            return out
-        except Fail:
-            self._rollback(conn)
-            raise
-        except (pymysql.Error, OSError) as e:
-            self._rollback(conn)
-            if not committing:
-                # COMMIT was never sent: whatever the error (even a lost connection), the
-                # server rolls the transaction back. Keep the code in the message (accounting).
-                raise Fail(f"{type(e).__name__}: {_one_line(e)}") from e
-            raise
-        finally:
-            with self._lock:
-                self.active = None
+        with self._running(conn):
+            try:
+                conn.begin()
+                with conn.cursor() as cur:
+                    out = body(cur)
+                committing = True
+                conn.commit()
+                return out
+            except Fail:
+                self._rollback(conn)
+                raise
+            except (pymysql.Error, OSError) as e:
+                self._rollback(conn)
+                if not committing:
+                    # COMMIT was never sent: whatever the error (even a lost connection), the
+                    # server rolls the transaction back. Keep the code in the message
+                    # (accounting).
+                    raise Fail(f"{type(e).__name__}: {_one_line(e)}") from e
+                raise
 
     def _rollback(self, conn: Any) -> None:
         try:
@@ -196,36 +190,10 @@ class GaleraClient(Client):
             pass
         self._drop(conn)
 
-    def _drop(self, conn: Any) -> None:
-        with contextlib.suppress(Exception):
-            conn.close()
-        for k, c in list(self.conns.items()):
-            if c is conn:
-                del self.conns[k]
-
-    def abort(self) -> None:
-        """Watchdog thread: shut the socket down so the blocked call raises (never KILL QUERY:
-        a killed COMMIT may still be applied, and the op is recorded as info anyway)."""
-        with self._lock:
-            conn = self.active
-        sock = getattr(conn, "_sock", None)
-        if sock is None:
-            return
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        for conn in list(self.conns.values()):
-            self._drop(conn)
-
-    # -- ops ------------------------------------------------------------------------------
-    ops: dict[str, str] = {}
-
-    def invoke(self, f: str, value: Any) -> Any:
-        name = self.ops.get(f)
-        if name is None:
-            raise Fail(f"unknown op {f!r} for {type(self).__name__}")
-        return getattr(self, name)(value)
+    def _socket_fd(self, conn: Any) -> int | None:
+        # abort() shuts this down; never KILL QUERY (see harness.db.sqlclient)
+        sock = getattr(conn, "_sock", None)  # None once PyMySQL closed the connection
+        return None if sock is None else sock.fileno()
 
 
 class SetClient(GaleraClient):

@@ -9,6 +9,24 @@ not depend on the provider.
 
 Failover has no fencing on purpose: the isolated old primary keeps taking writes from the
 clients connected to it. That split brain is what the tests observe.
+
+Compose provider (compose/postgres: n1 primary, n2/n3 pg_basebackup replicas, all started by
+the containers themselves). Differences, each for a reason:
+- Two addresses per node: the harness reaches a node at 127.0.0.1:<published port>
+  (address()); the nodes reach each other by service name on 5432 (peer_host()), so
+  primary_conninfo and pg_basebackup sources name the service, never 127.0.0.1.
+- Logins: compose.yaml's superuser postgres/splitbrain and database splitbrain from the host;
+  its replication role replicator/replicator between nodes (password auth, see login()).
+- synchronous_standby_names is on the postgres command line (SB_PG_SYNC_STANDBYS, set by the
+  provider from --mode), and a command-line setting beats ALTER SYSTEM: setup checks it
+  instead of setting it, and failover leaves it alone (every node lists all three).
+- postgres is the container's PID 1: stopping it stops the container, and a stopped container
+  cannot exec, so pg_rewind (which needs the target stopped, in the container that has its
+  data) cannot run. A node rejoins instead by a pg_basebackup from the new primary into a
+  side directory next to PGDATA while the old server still runs, two renames, SIGKILL and a
+  container start (_rejoin_compose). Until then the old primary is fenced read-only
+  (default_transaction_read_only) so that a restarted old primary takes no writes, which the
+  local path gets for free by rewinding a node that is down.
 """
 
 from __future__ import annotations
@@ -18,6 +36,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal, TypeVar
 
@@ -29,8 +48,51 @@ from harness.db import Database
 from harness.errors import ClusterError
 
 PORT = 5432
-USER = "postgres"
+USER = "postgres"  # OS user and superuser, locally and in the postgres image
 T = TypeVar("T")
+
+# compose/postgres/compose.yaml and the postgres:15.8-bookworm image it pins
+COMPOSE_PGDATA = "/var/lib/postgresql/data/pgdata"  # PGDATA in compose.yaml
+COMPOSE_BIN = "/usr/lib/postgresql/15/bin"  # the Debian packages' path, on the image's PATH
+
+
+@dataclass(frozen=True)
+class Login:
+    """Who connects to which database (the libpq keywords)."""
+
+    user: str
+    dbname: str
+    password: str | None = None
+
+    def params(self) -> dict[str, str]:
+        out = {"user": self.user, "dbname": self.dbname}
+        if self.password is not None:
+            out["password"] = self.password
+        return out
+
+
+LOCAL_LOGIN = Login(user=USER, dbname="postgres")  # trust auth inside private namespaces
+# compose.yaml: POSTGRES_PASSWORD, POSTGRES_DB (POSTGRES_USER defaults to postgres); from the
+# host the image's pg_hba asks for a password (scram-sha-256)
+COMPOSE_LOGIN = Login(user=USER, dbname="splitbrain", password="splitbrain")
+# init-primary.sh's replication role (REPLICATION_PASSWORD), used between containers
+COMPOSE_REPLICATION = ("replicator", "replicator")  # (user, password)
+
+# Settings of CONF that a running server reloads; under compose they are applied with ALTER
+# SYSTEM (the rest of CONF is on compose.yaml's command line or fixed by the image).
+RELOADABLE = (
+    "hot_standby_feedback",
+    "wal_sender_timeout",
+    "wal_receiver_timeout",
+    "wal_receiver_status_interval",
+    "wal_retrieve_retry_interval",
+    "tcp_keepalives_idle",
+    "tcp_keepalives_interval",
+    "tcp_keepalives_count",
+    "tcp_user_timeout",
+    "fsync",
+    "deadlock_timeout",
+)
 
 # Shared by every node (copied by pg_basebackup). Short timeouts and keepalives so that a
 # partition is noticed in seconds rather than the default minutes.
@@ -90,6 +152,17 @@ def lsn(text: str | None) -> int:
     return (int(hi, 16) << 32) + int(lo, 16)
 
 
+def conf_settings(text: str) -> dict[str, str]:
+    """`key = value  # comment` lines -> {key: value}, quotes removed."""
+    out = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "=" in line:
+            k, v = (x.strip() for x in line.split("=", 1))
+            out[k] = v.strip("'")
+    return out
+
+
 def _first_line(e: BaseException) -> str:
     s = str(e).strip()
     return s.splitlines()[0] if s else type(e).__name__
@@ -114,8 +187,33 @@ class Postgres(Database):
         tools = ("initdb", "postgres", "pg_ctl", "pg_basebackup", "pg_rewind")
         return [(self._b(t), hint) for t in tools]
 
+    def _tool(self, cluster: Cluster, tool: str) -> str:
+        """A PostgreSQL program where the node runs (the image's path under compose)."""
+        return f"{COMPOSE_BIN}/{tool}" if self.compose(cluster) else self._b(tool)
+
     def _data(self, cluster: Cluster, node: str) -> str:
+        if self.compose(cluster):
+            return COMPOSE_PGDATA
         return str(PurePosixPath(cluster.node_dir(node)) / "data")
+
+    # -- where and as whom ----------------------------------------------------------------
+    @staticmethod
+    def compose(cluster: Cluster) -> bool:
+        """A compose cluster publishes each node on its own host port (ComposeCluster.port)."""
+        return callable(getattr(cluster, "port", None))
+
+    def address(self, cluster: Cluster, node: str) -> tuple[str, int]:
+        """(host, port) at which the harness and its clients reach the node."""
+        if self.compose(cluster):
+            return cluster.host(node), int(cluster.port(node))  # type: ignore[attr-defined]
+        return cluster.host(node), PORT
+
+    def login(self, cluster: Cluster) -> Login:
+        return COMPOSE_LOGIN if self.compose(cluster) else LOCAL_LOGIN
+
+    def peer_host(self, cluster: Cluster, node: str) -> str:
+        """How the other nodes reach the node: compose service name, or its address."""
+        return node if self.compose(cluster) else cluster.host(node)
 
     def _argv(self, cluster: Cluster, node: str) -> list[str]:
         return [
@@ -147,30 +245,50 @@ class Postgres(Database):
         op = ">>" if append else ">"
         cluster.exec(node, ["sh", "-c", f'cat {op} "$1"', "sh", path], user=USER, input=text)
 
-    def _set_conf(self, cluster: Cluster, node: str, settings: dict[str, str]) -> None:
-        """Set settings in postgresql.auto.conf of a stopped node (what ALTER SYSTEM writes)."""
-        path = f"{self._data(cluster, node)}/postgresql.auto.conf"
+    def _set_conf(
+        self,
+        cluster: Cluster,
+        node: str,
+        settings: dict[str, str],
+        data: str | None = None,
+        drop: tuple[str, ...] = (),
+    ) -> None:
+        """Set settings in postgresql.auto.conf of a stopped node (what ALTER SYSTEM writes),
+        removing the `drop` ones. data: another data directory of the node than its PGDATA."""
+        path = f"{data or self._data(cluster, node)}/postgresql.auto.conf"
         old = self._sh(cluster, node, 'cat "$1" 2>/dev/null || true', path)
-        keep = [line for line in old.splitlines() if line.split("=", 1)[0].strip() not in settings]
+        gone = set(settings) | set(drop)
+        keep = [line for line in old.splitlines() if line.split("=", 1)[0].strip() not in gone]
         quoted = [f"{k} = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in settings.items()]
         self._write(cluster, node, path, "\n".join(keep + quoted) + "\n")
 
     def conninfo(self, cluster: Cluster, node: str, **extra: Any) -> str:
+        """How the harness connects to the node (admin queries)."""
+        host, port = self.address(cluster, node)
         return psycopg.conninfo.make_conninfo(
-            host=cluster.host(node), port=PORT, user=USER, dbname="postgres", **extra
+            host=host, port=port, **self.login(cluster).params(), **extra
         )
 
     def _primary_conninfo(self, cluster: Cluster, primary: str, node: str) -> str:
-        return self.conninfo(
-            cluster,
-            primary,
-            application_name=node,
-            connect_timeout=2,
-            keepalives=1,
-            keepalives_idle=2,
-            keepalives_interval=1,
-            keepalives_count=3,
-        )
+        """How `node` streams from (or clones) `primary`: from node to node, not from the host."""
+        keep = {
+            "application_name": node,  # the name in synchronous_standby_names
+            "connect_timeout": 2,
+            "keepalives": 1,
+            "keepalives_idle": 2,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+        }
+        if self.compose(cluster):
+            user, password = COMPOSE_REPLICATION
+            return psycopg.conninfo.make_conninfo(
+                host=self.peer_host(cluster, primary),
+                port=PORT,
+                user=user,
+                password=password,
+                **keep,
+            )
+        return self.conninfo(cluster, primary, **keep)  # trust auth as postgres, locally
 
     @contextlib.contextmanager
     def _admin(
@@ -200,6 +318,8 @@ class Postgres(Database):
             conn.execute("SELECT pg_reload_conf()")
 
     def _log_tail(self, cluster: Cluster, node: str) -> str:
+        if self.compose(cluster):
+            return "see the container's log (docker logs)"  # postgres logs to stderr there
         log = f"{cluster.node_dir(node)}/postgres.log"
         out = self._sh(cluster, node, 'tail -n 3 "$1" 2>/dev/null || true', log, check=False)
         lines = [ln for ln in out.splitlines() if ln.strip()]
@@ -227,8 +347,19 @@ class Postgres(Database):
         others = [n for n in cluster.nodes if n != primary]
         return f"ANY 1 ({', '.join(others)})" if others else ""
 
+    def _set_sync_names(self, cluster: Cluster, primary: str) -> None:
+        """Sync mode: name the standbys a (new) primary waits for. Not under compose: the
+        command line's setting (SB_PG_SYNC_STANDBYS, all three nodes) beats ALTER SYSTEM."""
+        if self.spec.mode == "sync" and not self.compose(cluster):
+            self._alter_system(
+                cluster, primary, "synchronous_standby_names", self._sync_names(cluster, primary)
+            )
+
     # -- setup ----------------------------------------------------------------------------
     def setup(self, cluster: Cluster) -> None:
+        if self.compose(cluster):
+            self._setup_compose(cluster)
+            return
         first, replicas = cluster.nodes[0], list(cluster.nodes[1:])
         data = self._data(cluster, first)
         cluster.exec(
@@ -239,7 +370,7 @@ class Postgres(Database):
             timeout=120,
         )  # fmt: skip
         conns = max(100, 2 * self.spec.concurrency + 20)
-        fsync = "on" if self.spec.option("fsync", True) not in (False, "off", "false", 0) else "off"
+        fsync = self._fsync()
         self._write(
             cluster,
             first,
@@ -262,10 +393,50 @@ class Postgres(Database):
             self._wait_ready(cluster, node)
         self._wait_streaming(cluster, first, replicas, timeout=30)
         if self.spec.mode == "sync":
-            self._alter_system(
-                cluster, first, "synchronous_standby_names", self._sync_names(cluster, first)
-            )
+            self._set_sync_names(cluster, first)
             self._alter_system(cluster, first, "synchronous_commit", "on")
+
+    def _setup_compose(self, cluster: Cluster) -> None:
+        """The containers already run a primary (n1) and two replicas: wait for them, tune,
+        check the replication mode, create the schema (in the database `splitbrain`)."""
+        first, replicas = cluster.nodes[0], list(cluster.nodes[1:])
+        for node in cluster.nodes:
+            self._wait_ready(cluster, node, timeout=120)
+        st = self.status(cluster, first)
+        if not st or not st["primary"]:
+            raise ClusterError(f"{first} is not a primary; compose/postgres makes n1 the primary")
+        conf = conf_settings(CONF.format(max_connections=0, fsync=self._fsync()))
+        for node in cluster.nodes:  # ALTER SYSTEM works on a hot standby too
+            with self._admin(cluster, node) as conn:
+                for key in RELOADABLE:
+                    conn.execute(
+                        sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                            sql.Identifier(key), sql.Literal(conf[key])
+                        )
+                    )
+                conn.execute("SELECT pg_reload_conf()")
+        self._wait_streaming(cluster, first, replicas, timeout=120)
+        names, conns = self._query(
+            cluster,
+            first,
+            "SELECT current_setting('synchronous_standby_names'),"
+            " current_setting('max_connections')::int",
+        )[0]
+        if (self.spec.mode == "sync") != bool(names.strip()):
+            raise ClusterError(
+                f"--mode {self.spec.mode}: {first} has synchronous_standby_names={names!r}; it "
+                "comes from SB_PG_SYNC_STANDBYS when compose brings the cluster up"
+            )
+        need = 2 * self.spec.concurrency + 10  # a write and a read connection per worker
+        if need > conns:
+            raise ClusterError(
+                f"--concurrency {self.spec.concurrency} needs about {need} connections; "
+                f"compose/postgres allows {conns} (max_connections)"
+            )
+        self._create_schema(cluster, first)
+
+    def _fsync(self) -> str:
+        return "on" if self.spec.option("fsync", True) not in (False, "off", "false", 0) else "off"
 
     def _create_schema(self, cluster: Cluster, node: str) -> None:
         accounts = int(self.spec.option("accounts", 5))
@@ -278,18 +449,25 @@ class Postgres(Database):
                 (balance, accounts),
             )
 
-    def _basebackup(self, cluster: Cluster, node: str, primary: str) -> None:
-        data = self._data(cluster, node)
+    def _basebackup(
+        self, cluster: Cluster, node: str, primary: str, data: str | None = None
+    ) -> None:
+        """Clone `primary` into the node's PGDATA (or `data`), as a standby of it."""
+        data = data or self._data(cluster, node)
         self._sh(cluster, node, 'rm -rf "$1"', data)
         cluster.exec(
             node,
-            [self._b("pg_basebackup"), "-d", self._primary_conninfo(cluster, primary, node),
+            [self._tool(cluster, "pg_basebackup"), "-d",
+             self._primary_conninfo(cluster, primary, node),
              "-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync"],
             user=USER,
             timeout=300,
         )  # fmt: skip
         self._set_conf(
-            cluster, node, {"primary_conninfo": self._primary_conninfo(cluster, primary, node)}
+            cluster,
+            node,
+            {"primary_conninfo": self._primary_conninfo(cluster, primary, node)},
+            data=data,
         )
 
     def _replication(self, cluster: Cluster, primary: str) -> dict[str, tuple[str, int]]:
@@ -379,9 +557,12 @@ class Postgres(Database):
         if old is None:
             raise ClusterError("failover: no primary found")
         others = [n for n in cluster.nodes if n != old]
+        fenced = None
         if how == "isolate":
             cluster.partition({old: set(others), **{n: {old} for n in others}})
         else:
+            if self.compose(cluster):
+                fenced = self._fence_on_restart(cluster, old)
             cluster.kill(old)
         st = {n: s for n, s in self.statuses(cluster, others).items() if s and not s["primary"]}
         if not st:
@@ -400,10 +581,8 @@ class Postgres(Database):
                         cluster, n, "primary_conninfo", self._primary_conninfo(cluster, new, n)
                     )
                     repointed.append(n)
-        if self.spec.mode == "sync":
-            names = ", ".join(n for n in cluster.nodes if n != new)
-            self._alter_system(cluster, new, "synchronous_standby_names", f"ANY 1 ({names})")
-        return {
+        self._set_sync_names(cluster, new)
+        out = {
             "how": how,
             "old_primary": old,
             "new_primary": new,
@@ -414,6 +593,94 @@ class Postgres(Database):
             "repointed": repointed,
             "duration_s": round(time.monotonic() - t0, 3),
         }
+        if fenced is not None:
+            out["fenced_on_restart"] = fenced
+        return out
+
+    # -- compose: fencing and rejoining without pg_rewind -----------------------------------
+    def _fence_on_restart(self, cluster: Cluster, node: str) -> bool:
+        """Before the old primary's container is killed: ALTER SYSTEM without a reload, so the
+        running server is unchanged until the kill and a restart comes up read-only (libpq's
+        target_session_attrs=read-write then skips it). The local provider never restarts an
+        old primary as a primary (it is rewound while down); compose must start it to exec."""
+        try:
+            with self._admin(cluster, node, timeout=2) as conn:
+                conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            return True
+        except psycopg.Error:
+            return False  # it will be fenced (or re-cloned) as soon as it answers again
+
+    def _fence(self, cluster: Cluster, node: str) -> None:
+        """A running node takes no more writes: new transactions are read-only, and the
+        sessions that may be writing are ended (what a fast shutdown would do)."""
+        with self._admin(cluster, node) as conn:
+            conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+
+    def _unfence(self, cluster: Cluster, node: str) -> None:
+        with self._admin(cluster, node) as conn:
+            conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+            conn.execute("SELECT pg_reload_conf()")
+
+    def _rejoin_compose(self, cluster: Cluster, node: str, primary: str) -> dict[str, Any]:
+        """Make `node` a replica of `primary` inside its container, whose PID 1 is postgres:
+        clone the primary into a side directory while the old server runs (fenced), rename it
+        into place (the old server keeps its renamed directory: it works relative to its cwd),
+        SIGKILL the container and start it; the entrypoint finds an initialised PGDATA with
+        standby.signal and starts it as is."""
+        data = self._data(cluster, node)
+        side, old = f"{data}.rejoin", f"{data}.old"
+        if not cluster.is_running(node):
+            cluster.start(node)  # read-only if failover fenced it before the kill
+        self._wait_ready(cluster, node, timeout=60)
+        self._fence(cluster, node)
+        self._basebackup(cluster, node, primary, data=side)
+        # the clone's postgresql.auto.conf is the primary's: drop a fence it may carry
+        self._set_conf(cluster, node, {}, data=side, drop=("default_transaction_read_only",))
+        self._sh(cluster, node, 'rm -rf "$2" && mv "$1" "$2" && mv "$3" "$1"', data, old, side)
+        self._kill_container(cluster, node)
+        cluster.start(node)
+        try:
+            self._wait_ready(cluster, node, timeout=60)
+            upto = lsn(self._query(cluster, primary, "SELECT pg_current_wal_lsn()::text")[0][0])
+            self._wait_streaming(cluster, primary, [node], timeout=30, upto=upto)
+        except (ClusterError, psycopg.Error) as e:
+            raise ClusterError(f"{node} could not rejoin {primary}: {_first_line(e)}") from None
+        self._sh(cluster, node, 'rm -rf "$1"', old, check=False)
+        return {"rejoined": node, "primary": primary, "method": "pg_basebackup (compose)"}
+
+    def _kill_container(self, cluster: Cluster, node: str, timeout: float = 15) -> None:
+        """SIGKILL, then wait until the container is down: the engine signals asynchronously,
+        and a start of a container that is still running does nothing."""
+        cluster.kill(node)
+        deadline = time.monotonic() + timeout
+        while cluster.is_running(node):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{node}: container still running {timeout:g} s after SIGKILL")
+            time.sleep(0.1)
+
+    def _start_compose(self, cluster: Cluster, node: str) -> None:
+        """Start the container, then fix what it came up as: the container's entrypoint
+        decides nothing, and its files are out of reach while it is stopped."""
+        cluster.start(node)
+        self._wait_ready(cluster, node, timeout=60)
+        others = self.primaries(cluster, [n for n in cluster.nodes if n != node])
+        st = self.status(cluster, node)
+        if st is None:
+            raise ClusterError(f"postgres on {node} does not answer after its start")
+        if st["primary"]:
+            if others:
+                self._rejoin_compose(cluster, node, others[0])
+            else:
+                self._unfence(cluster, node)  # still the primary: undo a failover's fence
+        elif others and st["upstream"] != self.peer_host(cluster, others[0]):
+            self._alter_system(
+                cluster, node, "primary_conninfo", self._primary_conninfo(cluster, others[0], node)
+            )
 
     def end_failover(self, cluster: Cluster, state: dict[str, Any]) -> dict[str, Any]:
         t0 = time.monotonic()
@@ -449,6 +716,8 @@ class Postgres(Database):
     def _rejoin(self, cluster: Cluster, node: str, primary: str) -> dict[str, Any]:
         """Make a (former primary) node a replica of `primary`: stop, pg_rewind (fall back to a
         fresh base backup), standby.signal + primary_conninfo, start, wait until it follows."""
+        if self.compose(cluster):
+            return self._rejoin_compose(cluster, node, primary)
         data = self._data(cluster, node)
         method = ""
         for attempt in ("pg_rewind", "pg_basebackup"):
@@ -497,6 +766,9 @@ class Postgres(Database):
     def start(self, cluster: Cluster, node: str) -> None:
         """Bring a killed node back as it was, or as a replica if another node was promoted."""
         if cluster.is_running(node):
+            return
+        if self.compose(cluster):
+            self._start_compose(cluster, node)
             return
         others = self.primaries(cluster, [n for n in cluster.nodes if n != node])
         standby = (
@@ -552,13 +824,7 @@ class Postgres(Database):
                 if now - no_primary_since > 5 and reps:
                     new = max(reps, key=lambda n: (reps[n]["receive"], reps[n]["replay"], n))
                     self._query(cluster, new, "SELECT pg_promote(true, 25)", timeout=30)
-                    if self.spec.mode == "sync":
-                        self._alter_system(
-                            cluster,
-                            new,
-                            "synchronous_standby_names",
-                            self._sync_names(cluster, new),
-                        )
+                    self._set_sync_names(cluster, new)
                     out["promoted"] = new
                 time.sleep(0.3)
                 continue
@@ -567,7 +833,7 @@ class Postgres(Database):
                 out["rejoined"].append(self._rejoin(cluster, s["node"], primary))
             if len(prims) > 1:
                 continue
-            addr = cluster.host(primary)
+            addr = self.peer_host(cluster, primary)  # what primary_conninfo names
             for n, s in st.items():
                 if s and not s["primary"] and s["upstream"] != addr:
                     with contextlib.suppress(psycopg.Error):
@@ -625,7 +891,7 @@ class Postgres(Database):
     def client(self, cluster: Cluster, process: int, node: str | None = None) -> Any:
         from harness.db.postgres_clients import make_client
 
-        return make_client(self.spec, cluster, process, node)
+        return make_client(self, cluster, process, node)
 
     def classify(self, exc: BaseException) -> Literal["fail", "info"]:
         from harness.db.postgres_clients import classify

@@ -8,25 +8,28 @@ spec.read_from (primary: read-write; replica: standby; any: any). A client built
 
 Autocommit is off: each op is one explicit transaction, committed or rolled back. A connection
 is (re)opened lazily; a failure to connect raises Fail (nothing was sent).
+
+Where a node is reached and as whom comes from the definition (Postgres.address, .login):
+local namespaces answer on <node address>:5432 as postgres with trust auth; compose containers
+on 127.0.0.1:<published port> with compose/postgres's password and database. The history's
+node of an op is found from the (host, port) libpq actually connected to.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import threading
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 from psycopg import IsolationLevel
 
 from harness.cluster import Cluster
-from harness.spec import TestSpec
-from workloads import Client, Fail
+from harness.db.sqlclient import SqlClient, one_line
+from workloads import Fail
 
-PORT = 5432
+if TYPE_CHECKING:
+    from harness.db.postgres import Postgres
+
 ISOLATION = {
     "read-committed": IsolationLevel.READ_COMMITTED,
     "repeatable-read": IsolationLevel.REPEATABLE_READ,
@@ -62,18 +65,18 @@ def classify(exc: BaseException) -> Literal["fail", "info"]:
     return "info"
 
 
-class PgClient(Client):
+class PgClient(SqlClient):
     def __init__(
-        self, spec: TestSpec, cluster: Cluster, process: int, node: str | None = None
+        self, pg: Postgres, cluster: Cluster, process: int, node: str | None = None
     ) -> None:
-        self.spec = spec
+        super().__init__()  # self.conns: "write" | "read" -> connection
+        self.spec = spec = pg.spec
         self.process = process
-        self.by_addr = {cluster.host(n): n for n in cluster.nodes}
+        addrs = {n: pg.address(cluster, n) for n in cluster.nodes}
+        self.by_addr = {a: n for n, a in addrs.items()}  # (host, port) -> node
         self.node: str | None = node  # the node of the current connection (history "node")
         base = {
-            "port": PORT,
-            "user": "postgres",
-            "dbname": "postgres",
+            **pg.login(cluster).params(),
             "connect_timeout": 2,
             "application_name": f"splitbrain-{process}",
             "keepalives": 1,
@@ -82,25 +85,27 @@ class PgClient(Client):
             "keepalives_count": 3,
         }
         if node is not None:
-            one = psycopg.conninfo.make_conninfo(host=cluster.host(node), **base)
+            host, port = addrs[node]
+            one = psycopg.conninfo.make_conninfo(host=host, port=port, **base)
             self.dsn = {"write": one, "read": one}
         else:
-            addrs = [cluster.host(n) for n in cluster.nodes]
-            k = process % len(addrs)
-            hosts = ",".join(addrs[k:] + addrs[:k])
+            order = [addrs[n] for n in cluster.nodes]
+            k = process % len(order)
+            order = order[k:] + order[:k]
+            hosts = ",".join(h for h, _ in order)
+            ports = sorted({p for _, p in order})
+            # libpq pairs a list of ports with the hosts; one port applies to every host
+            port = str(ports[0]) if len(ports) == 1 else ",".join(str(p) for _, p in order)
             self.dsn = {
                 "write": psycopg.conninfo.make_conninfo(
-                    host=hosts, target_session_attrs="read-write", **base
+                    host=hosts, port=port, target_session_attrs="read-write", **base
                 ),
                 "read": psycopg.conninfo.make_conninfo(
-                    host=hosts, target_session_attrs=ATTRS[spec.read_from], **base
+                    host=hosts, port=port, target_session_attrs=ATTRS[spec.read_from], **base
                 ),
             }
             if spec.read_from == "primary":
                 self.dsn["read"] = self.dsn["write"]
-        self.conns: dict[str, psycopg.Connection | None] = {}
-        self.active: psycopg.Connection | None = None
-        self._lock = threading.Lock()
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, role: str) -> psycopg.Connection:
@@ -113,7 +118,7 @@ class PgClient(Client):
             conn = psycopg.connect(dsn, autocommit=False)
         except psycopg.Error as e:
             self.node = None
-            raise Fail(f"connect: {_one_line(e)}") from e
+            raise Fail(f"connect: {one_line(e)}") from e
         level = ISOLATION[self.spec.isolation]
         if (
             level == IsolationLevel.SERIALIZABLE
@@ -126,20 +131,16 @@ class PgClient(Client):
 
     def _txn(self, role: str, body: Callable[[psycopg.Cursor], Any]) -> Any:
         conn = self._connect(role)
-        self.node = self.by_addr.get(conn.info.host, conn.info.host)
-        with self._lock:
-            self.active = conn
-        try:
-            with conn.cursor() as cur:
-                out = body(cur)
-            conn.commit()
-            return out
-        except BaseException:
-            self._rollback(conn)
-            raise
-        finally:
-            with self._lock:
-                self.active = None
+        self.node = self.by_addr.get((conn.info.host, conn.info.port), conn.info.host)
+        with self._running(conn):
+            try:
+                with conn.cursor() as cur:
+                    out = body(cur)
+                conn.commit()
+                return out
+            except BaseException:
+                self._rollback(conn)
+                raise
 
     def _rollback(self, conn: psycopg.Connection) -> None:
         if conn.broken or conn.closed:
@@ -150,45 +151,15 @@ class PgClient(Client):
         except psycopg.Error:
             self._drop(conn)
 
-    def _drop(self, conn: psycopg.Connection) -> None:
-        with contextlib.suppress(Exception):
-            conn.close()
-        for k, c in list(self.conns.items()):
-            if c is conn:
-                self.conns[k] = None
-
-    def abort(self) -> None:
-        """Watchdog thread: shut the socket down so the blocked call raises. No cancel request
-        (a cancelled COMMIT waiting for a sync standby is still committed locally)."""
-        with self._lock:
-            conn = self.active
-        if conn is None or conn.closed:
-            return
+    def _socket_fd(self, conn: psycopg.Connection) -> int | None:
+        # abort() shuts this down; no cancel request: a cancelled COMMIT waiting for a sync
+        # standby is still committed locally (see harness.db.sqlclient)
+        if conn.closed:
+            return None
         try:
-            fd = conn.pgconn.socket
-            s = socket.socket(fileno=os.dup(fd))
-        except (psycopg.Error, OSError):
-            return
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        finally:
-            s.close()
-
-    def close(self) -> None:
-        for conn in list(self.conns.values()):
-            if conn is not None:
-                self._drop(conn)
-
-    # -- ops ------------------------------------------------------------------------------
-    ops: dict[str, str] = {}
-
-    def invoke(self, f: str, value: Any) -> Any:
-        name = self.ops.get(f)
-        if name is None:
-            raise Fail(f"unknown op {f!r} for {type(self).__name__}")
-        return getattr(self, name)(value)
+            return conn.pgconn.socket
+        except psycopg.Error:
+            return None
 
 
 class SetClient(PgClient):
@@ -313,12 +284,5 @@ CLIENTS: dict[str, type[PgClient]] = {
 }
 
 
-def make_client(
-    spec: TestSpec, cluster: Cluster, process: int, node: str | None = None
-) -> PgClient:
-    return CLIENTS[spec.workload](spec, cluster, process, node)
-
-
-def _one_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
+def make_client(pg: Postgres, cluster: Cluster, process: int, node: str | None = None) -> PgClient:
+    return CLIENTS[pg.spec.workload](pg, cluster, process, node)
