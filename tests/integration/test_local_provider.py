@@ -168,10 +168,16 @@ def test_kill_pause_resume_start(cluster: local.LocalCluster) -> None:
     pid = c.pid("n1")
     assert pid and c.is_running("n1")
     assert netns.ns_pids(c.ns["n1"]) == [pid]
-    assert (
-        f"\t{pwd.getpwnam('postgres').pw_uid}\t"
-        in Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split("\n")[0] + "\t"
-    )
+    # the pid stays the same through `ip netns exec` and setpriv's exec(); the uid changes
+    # only once setpriv has run, so wait for the final program
+    want = f"\t{pwd.getpwnam('postgres').pw_uid}\t"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        if "sleep" in status.split("\n")[0]:
+            break
+        time.sleep(0.02)
+    assert want in status.split("Uid:")[1].split("\n")[0] + "\t"
     c.pause("n1")
     assert _state(pid) == "T" and c.is_running("n1")
     c.resume("n1")
