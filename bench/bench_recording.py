@@ -4,8 +4,8 @@ bare psycopg loop doing the same statements, 10 threads each, on the same real c
     python bench/bench_recording.py [--seconds 10] [--concurrency 10] [--subnet 198.18.0.0/24]
 
 Targets: >= 1,000 recorded ops/s with 10 workers; overhead (1 - recorded/bare) under 15%.
-Needs root and PostgreSQL 15. The two loops alternate (bare, harness, bare, harness) so that
-a drift of the machine's speed does not favour either; the figures are the medians.
+Needs root and PostgreSQL 15. The two loops alternate in ABBA order so that a drift of the machine's speed (the table
+grows) does not favour either; the figures are the medians.
 """
 
 from __future__ import annotations
@@ -107,10 +107,17 @@ def main() -> int:
         db.setup(cluster)
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(args.rounds):
-                bare.append(bare_rate(spec, cluster, args.seconds, 100_000_000 * (r + 1)))
-                recorded.append(
-                    harness_rate(spec, db, cluster, args.seconds, Path(tmp) / f"h{r}.jsonl")
-                )
+                # ABBA order: the table grows, so whichever runs second in a round is slower
+                runs = [
+                    lambda r=r: bare.append(
+                        bare_rate(spec, cluster, args.seconds, 100_000_000 * (r + 1))
+                    ),
+                    lambda r=r: recorded.append(
+                        harness_rate(spec, db, cluster, args.seconds, Path(tmp) / f"h{r}.jsonl")
+                    ),
+                ]
+                for step in runs if r % 2 == 0 else runs[::-1]:
+                    step()
     finally:
         with tempfile.TemporaryDirectory() as logs:
             cluster.collect_logs(Path(logs))

@@ -74,6 +74,7 @@ class PgClient(SqlClient):
         self.process = process
         addrs = {n: pg.address(cluster, n) for n in cluster.nodes}
         self.by_addr = {a: n for n, a in addrs.items()}  # (host, port) -> node
+        self._node_of: dict[int, Any] = {}  # id(connection) -> node it reached
         self.node: str | None = node  # the node of the current connection (history "node")
         base = {
             **pg.login(cluster).params(),
@@ -127,11 +128,13 @@ class PgClient(SqlClient):
             level = IsolationLevel.REPEATABLE_READ  # a hot standby refuses serializable
         conn.isolation_level = level
         self.conns[key] = conn
+        # which node libpq picked, computed once per connection rather than once per op
+        self._node_of[id(conn)] = self.by_addr.get((conn.info.host, conn.info.port), conn.info.host)
         return conn
 
     def _txn(self, role: str, body: Callable[[psycopg.Cursor], Any]) -> Any:
         conn = self._connect(role)
-        self.node = self.by_addr.get((conn.info.host, conn.info.port), conn.info.host)
+        self.node = self._node_of.get(id(conn))
         with self._running(conn):
             try:
                 with conn.cursor() as cur:

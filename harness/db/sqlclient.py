@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import threading
 from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +26,6 @@ class SqlClient(Client):
     def __init__(self) -> None:
         self.conns: dict[str, Any] = {}  # key (role or node) -> driver connection
         self.active: Any = None  # the connection an op is blocked on, for abort()
-        self._lock = threading.Lock()
 
     def invoke(self, f: str, value: Any) -> Any:
         name = self.ops.get(f)
@@ -37,14 +35,14 @@ class SqlClient(Client):
 
     @contextlib.contextmanager
     def _running(self, conn: Any) -> Iterator[None]:
-        """Mark conn as the one abort() may shut down while the body runs."""
-        with self._lock:
-            self.active = conn
+        """Mark conn as the one abort() may shut down while the body runs. A plain attribute:
+        its assignment and abort()'s single read are atomic, and a lock here would sit on
+        every op's path."""
+        self.active = conn
         try:
             yield
         finally:
-            with self._lock:
-                self.active = None
+            self.active = None
 
     @abstractmethod
     def _socket_fd(self, conn: Any) -> int | None:
@@ -54,8 +52,7 @@ class SqlClient(Client):
         """Watchdog thread: shut the active connection's socket down so the blocked call raises.
         The fd is dup'ed: shutdown acts on the socket shared by both descriptors, and closing
         our copy leaves the driver's descriptor (and its own close) alone."""
-        with self._lock:
-            conn = self.active
+        conn = self.active
         if conn is None:
             return
         fd = self._socket_fd(conn)
