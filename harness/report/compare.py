@@ -5,6 +5,7 @@ summary written from the measured numbers (nothing here knows which database "sh
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -85,9 +86,22 @@ def find_runs(paths: list[Path]) -> list[Path]:
         elif p.is_dir():
             for v in sorted(p.rglob("verdict.json")):
                 found[v.parent.resolve()] = None
+            # a suite folder holds no runs itself: its summary.json says where they went
+            for summary in sorted(p.rglob("summary.json")):
+                for run_dir in _suite_run_dirs(summary):
+                    found[run_dir.resolve()] = None
         else:
             raise SplitbrainError(f"{p}: not a run folder (no verdict.json) nor a folder of runs")
     return list(found)
+
+
+def _suite_run_dirs(summary: Path) -> list[Path]:
+    try:
+        cases = json.loads(summary.read_text()).get("cases", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    dirs = [Path(c["run_dir"]) for c in cases if isinstance(c, dict) and c.get("run_dir")]
+    return [d for d in dirs if (d / "verdict.json").is_file()]
 
 
 def knobs(spec: dict[str, Any]) -> str:

@@ -184,3 +184,15 @@ def test_aborted_runs_are_counted_and_named(tmp_path: Path) -> None:
     row = rows(csv_path)["postgres"]
     assert (row["aborted_runs"], row["unknown_runs"], row["write_n_kill"]) == ("1", "1", "2")
     assert "aborted: interrupted (SIGINT); its partial history is counted" in html.read_text()
+
+
+def test_a_suite_folder_leads_to_its_runs(runs: Path, tmp_path: Path) -> None:
+    import json
+
+    run_dirs = find_runs([runs / "a", runs / "b"])
+    suite_dir = tmp_path / "results" / "suites" / "quick" / "20250101-000000"
+    suite_dir.mkdir(parents=True)
+    cases = [{"name": f"c{i}", "run_dir": str(d)} for i, d in enumerate(run_dirs)]
+    cases.append({"name": "aborted-before-a-run", "run_dir": None})
+    (suite_dir / "summary.json").write_text(json.dumps({"suite": "quick", "cases": cases}))
+    assert sorted(find_runs([suite_dir])) == sorted(run_dirs)
