@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def one_line(e: BaseException) -> str:
+    """First line of an exception's message (its type name if it has none)."""
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__
+
+
 class SplitbrainError(Exception):
     """A problem the user can fix; the message names it in one line."""
 

@@ -140,11 +140,6 @@ def parse_options(spec: Any) -> dict[str, Any]:
     return {"wsrep_sync_wait": sync_wait, "write_to": write_to}
 
 
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
-
-
 class Galera(Database):
     name = "galera"
     topology = "peer-to-peer"

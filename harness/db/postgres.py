@@ -45,7 +45,7 @@ from psycopg import sql
 
 from harness.cluster import Cluster
 from harness.db import Database
-from harness.errors import ClusterError
+from harness.errors import ClusterError, one_line
 
 PORT = 5432
 USER = "postgres"  # OS user and superuser, locally and in the postgres image
@@ -161,11 +161,6 @@ def conf_settings(text: str) -> dict[str, str]:
             k, v = (x.strip() for x in line.split("=", 1))
             out[k] = v.strip("'")
     return out
-
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
 
 
 class Postgres(Database):
@@ -649,7 +644,7 @@ class Postgres(Database):
             upto = lsn(self._query(cluster, primary, "SELECT pg_current_wal_lsn()::text")[0][0])
             self._wait_streaming(cluster, primary, [node], timeout=30, upto=upto)
         except (ClusterError, psycopg.Error) as e:
-            raise ClusterError(f"{node} could not rejoin {primary}: {_first_line(e)}") from None
+            raise ClusterError(f"{node} could not rejoin {primary}: {one_line(e)}") from None
         self._sh(cluster, node, 'rm -rf "$1"', old, check=False)
         return {"rejoined": node, "primary": primary, "method": "pg_basebackup (compose)"}
 
@@ -756,9 +751,9 @@ class Postgres(Database):
             except (ClusterError, psycopg.Error) as e:
                 if attempt == "pg_basebackup":
                     raise ClusterError(
-                        f"{node} could not rejoin {primary}: {_first_line(e)}"
+                        f"{node} could not rejoin {primary}: {one_line(e)}"
                     ) from None
-                method += f"; then not following: {_first_line(e)}"
+                method += f"; then not following: {one_line(e)}"
                 continue
             break
         return {"rejoined": node, "primary": primary, "method": method}
@@ -853,7 +848,7 @@ class Postgres(Database):
                 )
                 rep = self._replication(cluster, primary)
             except psycopg.Error as e:
-                out["last"] = f"primary {primary}: {_first_line(e)}"
+                out["last"] = f"primary {primary}: {one_line(e)}"
                 time.sleep(0.3)
                 continue
             behind = [

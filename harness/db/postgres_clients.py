@@ -24,7 +24,8 @@ import psycopg
 from psycopg import IsolationLevel
 
 from harness.cluster import Cluster
-from harness.db.sqlclient import SqlClient, one_line
+from harness.db.sqlclient import SqlClient
+from harness.errors import one_line
 from workloads import Fail
 
 if TYPE_CHECKING:

@@ -80,9 +80,3 @@ class SqlClient(Client):
     def close(self) -> None:
         for conn in list(self.conns.values()):
             self._drop(conn)
-
-
-def one_line(e: BaseException) -> str:
-    """First line of an exception's message (its type name if it has none)."""
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
