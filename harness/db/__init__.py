@@ -1,13 +1,17 @@
-"""Database definitions: how to bring a cluster of one database up on a provider, find its
-primary, fail over, and connect clients. One module per database, registered by name."""
+"""Database definitions: how to bring a cluster of one database up through the node contract
+(harness.cluster), find its primary, fail over, and connect clients. One module per database,
+registered by name. A definition never imports a provider, names one, or inspects the
+cluster's type: what a provider needs from it is the data in `Deployment`."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.cluster import Cluster
 from harness.errors import SpecError
+from harness.options import Option
 from harness.registry import resolve
 from harness.spec import TestSpec
 
@@ -21,17 +25,36 @@ REGISTRY = {
     "cassandra": "harness.db.cassandra:Cassandra",
 }
 
+# Faults every database takes (the provider does them); database-aware ones are listed by
+# the definitions that implement their hooks (failover: Database.failover).
+GENERIC_FAULTS = ("partition", "packet-loss", "kill", "pause")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a provider needs to know to host the database's nodes."""
+
+    user: str  # OS user the database runs as (owns the node directory)
+    ports: dict[str, int]  # role -> port on the node, e.g. {"client": 5432}
+    image: str  # a container image holding the binaries at the paths below
+    binaries: tuple[tuple[str, str], ...] = ()  # (path or command, what installs it)
+    files: tuple[tuple[str, str], ...] = field(default=())  # (path, what installs it): libraries
+
 
 class Database(ABC):
     name: str
     topology: Topology
     modes: tuple[str, ...]
-    providers: tuple[str, ...] = ("local",)
     workloads: tuple[str, ...] = ()
-    faults: tuple[str, ...] = ("partition", "kill", "pause")
+    faults: tuple[str, ...] = GENERIC_FAULTS
+    options: tuple[Option, ...] = ()
+    deployment: Deployment
 
     def __init__(self, spec: TestSpec) -> None:
         self.spec = spec
+
+    def opt(self, option: Option) -> Any:
+        return option.get(self.spec.options)
 
     def validate(self) -> None:
         """Raise SpecError naming the flag when the spec asks for what this database lacks."""
@@ -50,9 +73,9 @@ class Database(ABC):
                 why = " (peer-to-peer: there is no primary to fail over)" if f == "failover" else ""
                 raise SpecError(f"--nemesis {f!r} does not apply to {self.name}{why}")
 
-    @abstractmethod
     def required_binaries(self) -> list[tuple[str, str]]:
-        """(path or command, what to install) pairs the local provider needs."""
+        """(path or command, what to install) pairs every node needs."""
+        return list(self.deployment.binaries)
 
     @abstractmethod
     def setup(self, cluster: Cluster) -> None:
@@ -80,15 +103,21 @@ class Database(ABC):
         Returns what was observed (primary, lag, nodes up)."""
 
     @abstractmethod
-    def client(self, cluster: Cluster, process: int) -> Any:
-        """A client for the spec's workload (see workloads/<name>.py for its protocol)."""
+    def client(self, cluster: Cluster, process: int, node: str | None = None) -> Any:
+        """A client for the spec's workload (see workloads/<name>.py for its protocol); with
+        node, one that talks to that node only (final reads)."""
 
     def classify(self, exc: BaseException) -> Literal["fail", "info"]:
         """Was the op certainly not applied (fail) or may it have been (info)?"""
         return "info"
 
 
+def database_class(name: str) -> type[Database]:
+    cls: type[Database] = resolve(REGISTRY, name, "--db")
+    return cls
+
+
 def get(spec: TestSpec) -> Database:
-    db: Database = resolve(REGISTRY, spec.db, "--db")(spec)
+    db = database_class(spec.db)(spec)
     db.validate()
     return db
