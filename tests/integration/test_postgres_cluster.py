@@ -79,7 +79,7 @@ def test_async_cluster_streams_and_replicates(make: Callable[..., Up]) -> None:
     c, db = make()
     assert db.primaries(c) == ["n1"]
     assert db.primary(c) == "n1"
-    rep = db._replication(c, "n1")
+    rep = db.replication(c, "n1")
     assert {n: s for n, (s, _) in rep.items()} == {"n2": "streaming", "n3": "streaming"}
     sync = db.query(c, "n1", "SHOW synchronous_standby_names")[0][0]
     assert sync == ""
