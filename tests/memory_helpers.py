@@ -15,7 +15,6 @@ from typing import Any
 import workloads
 from harness import checkers
 from harness.db.memory import MemoryDB
-from harness.errors import SpecError
 from harness.history import HistoryWriter, Op, load
 from harness.providers.memory import MemoryCluster
 from harness.spec import TestSpec
@@ -26,19 +25,7 @@ from nemesis.runner import Nemesis
 
 
 def memory_spec(**kw: Any) -> TestSpec:
-    """A TestSpec for db/provider "memory". Until harness.spec accepts those names, the spec is
-    validated as a postgres one and then renamed (only the memory classes read it)."""
-    kw = {"db": "memory", "provider": "memory", "mode": "async", **kw}
-    try:
-        return TestSpec(**kw)
-    except SpecError as e:
-        if "memory" not in str(e):
-            raise
-    name = kw.pop("name", "") or f"memory-{kw.get('workload', 'set')}"
-    spec = TestSpec(**{**kw, "db": "postgres", "provider": "local", "name": name})
-    object.__setattr__(spec, "db", "memory")
-    object.__setattr__(spec, "provider", "memory")
-    return spec
+    return TestSpec(**{"db": "memory", "provider": "memory", **kw})
 
 
 def up(spec: TestSpec, tmp: Path, **cluster_kw: Any) -> tuple[MemoryDB, MemoryCluster]:
@@ -73,7 +60,7 @@ def drive(db: MemoryDB, cluster: MemoryCluster, tmp: Path, seconds: float) -> Ou
         for i in range(spec.concurrency)
     ]
     plan = schedules.build(spec, random.Random(spec.seed + 1))
-    nem = Nemesis(plan, cluster, db, history, time.monotonic(), stop)
+    nem = Nemesis(spec, plan, cluster, db, history, time.monotonic(), stop)
     wd.start()
     for w in workers:
         w.start()

@@ -30,8 +30,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.cluster import CAPABILITIES, Cluster, Grudge, Unsupported
+from harness.cluster import CAPABILITIES as CAPABILITIES_ALL
+from harness.cluster import Cluster, Grudge, Unsupported
 from harness.errors import ClusterError, EnvironmentProblem
+from harness.options import Option
 from harness.spec import TestSpec
 
 DOWN, RUNNING, PAUSED = "down", "running", "paused"
@@ -56,11 +58,15 @@ def live_clusters() -> list[MemoryCluster]:
         return list(_live.values())
 
 
+CAPABILITIES = frozenset(CAPABILITIES_ALL) - {"power-loss"}
+OPTIONS: tuple[Option, ...] = ()  # the knobs of a run's faults are the memory database's
+
+
 class MemoryCluster(Cluster):
     """Nodes as flags. `cond` guards every flag; the memory database takes it for each op and
     waits on it while a node is paused (every state change notifies it)."""
 
-    capabilities = frozenset(CAPABILITIES) - {"power-loss"}
+    capabilities = CAPABILITIES
 
     def __init__(
         self,

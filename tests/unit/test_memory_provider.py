@@ -53,6 +53,7 @@ def test_where_things_are(cluster: MemoryCluster) -> None:
 
 def test_capabilities_are_all_but_power_loss(cluster: MemoryCluster) -> None:
     assert cluster.capabilities == frozenset(CAPABILITIES) - {"power-loss"}
+    assert cluster.capabilities == memory.CAPABILITIES and memory.OPTIONS == ()
     assert cluster.can("clock") and cluster.can("packet-loss") and not cluster.can("power-loss")
 
 
