@@ -9,7 +9,8 @@ database or a real network is claimed.
 
 Faults can be made to fail on purpose (the primitive raises ClusterError), to test how the
 harness handles a fault that cannot be injected: MemoryCluster(..., broken={"kill"}), or for a
-run, the memory database's option `broken_fault`.
+run, the memory database's option `broken_fault`. interrupt_main_after(seconds) sends SIGINT
+to the main thread once, unless the cluster is torn down first (the database's `abort_after`).
 
 Layout: <work root>/<run id>/{run.json, nodes/<node>/}; the work root is
 $SPLITBRAIN_MEMORY_DIR or <tmp>/splitbrain-memory. run.json names the harness pid, so that

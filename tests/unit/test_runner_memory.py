@@ -102,7 +102,10 @@ def test_a_fault_that_fails_to_start_makes_the_verdict_unknown(tmp_path: Path) -
     assert r.valid == "unknown" and exit_code(r.valid) == 2
     errors = r.doc["run"]["errors"]
     assert any("start-kill" in e and "kill is broken on purpose" in e for e in errors), errors
-    assert "start-kill" in (r.dir / "summary.txt").read_text()
+    why = r.doc["run"]["unknown_because"]
+    assert why and all(w.startswith("fault kill planned at ") for w in why), why
+    assert "never took effect" in why[0] and "kill is broken on purpose" in why[0]
+    assert "UNKNOWN: fault kill planned at" in (r.dir / "summary.txt").read_text()
     assert r.doc["checkers"]["set"]["valid"] is True  # the history itself was fine
     torn_down(r)
 
@@ -110,7 +113,7 @@ def test_a_fault_that_fails_to_start_makes_the_verdict_unknown(tmp_path: Path) -
 def test_an_abort_mid_run_keeps_the_history_and_tears_down(tmp_path: Path) -> None:
     r, lines = go(spec(time_limit=30, options={"abort_after": 1.0}), tmp_path)
     assert r.valid == "unknown"
-    assert r.doc["run"]["aborted"].startswith("interrupted")
+    assert r.doc["run"]["aborted"] == "interrupted (SIGINT)"  # as a Ctrl-C
     on_disk = json.loads((r.dir / "verdict.json").read_text())
     assert on_disk["valid"] == "unknown" and on_disk["run"]["aborted"]
     ops = client_ops(r)
