@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from harness import checkers
-from harness.errors import EnvironmentProblem
+from harness.errors import ClusterError, EnvironmentProblem
 from harness.history import load
 from harness.providers import memory
 from harness.runner import RunResult, run
@@ -143,6 +143,26 @@ def test_the_memory_provider_refuses_a_real_database_before_anything_starts(
         run(spec(db="postgres", mode="async", nemesis=()), tmp_path / "results", echo=print)
     assert not (tmp_path / "results").exists()  # refused before the run's folder is made
     assert memory.live_clusters() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runner bug: a teardown that raises is only listed in run.errors; the verdict stays "
+    "valid although harness/runner.py says 'reported, and the run is not valid'",
+)
+def test_a_teardown_that_fails_makes_the_run_not_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = memory.MemoryCluster.teardown
+
+    def failing(self: memory.MemoryCluster) -> None:
+        real(self)
+        raise ClusterError("teardown failed on purpose")
+
+    monkeypatch.setattr(memory.MemoryCluster, "teardown", failing)
+    r, _ = go(spec(nemesis=(), time_limit=1), tmp_path)
+    assert any("teardown failed on purpose" in e for e in r.doc["run"]["errors"])
+    assert r.valid == "unknown"
 
 
 def exploding(history: list[Any], **_: Any) -> Any:
