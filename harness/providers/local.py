@@ -129,7 +129,7 @@ class LocalCluster(Cluster):
         # run.json first: from now on `splitbrain cleanup` can find whatever we create.
         self._write_run_json()
         for n in self.nodes:
-            d = self.node_dir(n)
+            d = self._dir(n)
             d.mkdir(parents=True, exist_ok=True)
         prefix = self.subnet.prefixlen
         netns.run(["ip", "link", "add", self.bridge, "type", "bridge"])
@@ -163,7 +163,10 @@ class LocalCluster(Cluster):
     def peer_network(self) -> str:
         return str(self.subnet)
 
-    def node_dir(self, node: str) -> Path:
+    def node_dir(self, node: str) -> PurePosixPath:
+        return PurePosixPath(self._dir(node))
+
+    def _dir(self, node: str) -> Path:
         return self.workdir / "nodes" / self._check(node)
 
     def _check(self, node: str) -> str:
@@ -190,7 +193,7 @@ class LocalCluster(Cluster):
             pw = pwd.getpwnam(user)
         except KeyError:
             raise EnvironmentProblem(f"user {user!r} does not exist on this host") from None
-        d = self.node_dir(node)
+        d = self._dir(node)
         d.mkdir(parents=True, exist_ok=True)
         if d.stat().st_uid != pw.pw_uid:
             os.chown(d, pw.pw_uid, pw.pw_gid)
@@ -200,7 +203,7 @@ class LocalCluster(Cluster):
         e = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "LANG": "C.UTF-8",
-            "HOME": str(self.node_dir(node)),
+            "HOME": str(self._dir(node)),
             "USER": user or "root",
         }
         e.update(env or {})
@@ -237,7 +240,7 @@ class LocalCluster(Cluster):
                 stdout=f,
                 stderr=subprocess.STDOUT,
                 env=self._env(node, user, env),
-                cwd=self.node_dir(node),
+                cwd=self._dir(node),
                 start_new_session=True,  # a Ctrl-C of the harness must not hit the database
             )
 
@@ -262,7 +265,7 @@ class LocalCluster(Cluster):
                 input=input,
                 timeout=timeout,
                 env=self._env(node, user, env),
-                cwd=self.node_dir(node),
+                cwd=self._dir(node),
             )
         except subprocess.TimeoutExpired:
             raise ClusterError(
@@ -361,7 +364,7 @@ class LocalCluster(Cluster):
     def collect_logs(self, dest: Path) -> None:
         """Copy each node's logs (*.log files in its dir, and the spawn() log) to dest/<node>/."""
         for n in self.nodes:
-            src = self.node_dir(n)
+            src = self._dir(n)
             if not src.is_dir():
                 continue
             files = {p for p in src.rglob("*.log") if p.is_file()}
