@@ -332,7 +332,7 @@ def test_packet_loss_fault_drops_about_the_fraction_asked(cluster: local.LocalCl
     assert params["loss"] == 0.3
     # one-way: some node stops hearing another; find which from what begin() returns
     done = fault.begin(Target(c, None), params)  # type: ignore[arg-type]
-    (dst, srcs), = done["grudge"].items()
+    ((dst, srcs),) = done["grudge"].items()
     src = srcs[0]
 
     def received() -> int:
