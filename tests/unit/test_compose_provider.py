@@ -366,7 +366,9 @@ def test_an_image_without_the_binaries_is_an_environment_problem(env) -> None:
     engine, client, compose_cmd, compose_calls = env
 
     def reply(ex: dict) -> tuple[int, bytes, bytes]:
-        return (0, b"dbctl\n", b"") if "command -v" in " ".join(ex["body"]["Cmd"]) else (0, b"", b"")
+        return (
+            (0, b"dbctl\n", b"") if "command -v" in " ".join(ex["body"]["Cmd"]) else (0, b"", b"")
+        )
 
     engine.reply = reply
     with pytest.raises(EnvironmentProblem) as e:
