@@ -36,7 +36,7 @@ import signal as signals
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -246,7 +246,9 @@ class ComposeCluster(Cluster):
             self._learn(node)
         for node in self.nodes:
             d = str(self.node_dir(node))
-            self.exec(node, sh.prepare_argv(d, self.deployment.user), timeout=30)
+            r = self.exec(node, sh.prepare_argv(d, self.deployment.user), timeout=30, check=False)
+            if r.returncode != 0:
+                raise ClusterError(f"{node}: cannot prepare {d}: {_last_line(r)}")
             self._prepared.add(node)
         self._check_binaries(self.nodes[0])  # one image for all three
 
@@ -359,31 +361,30 @@ class ComposeCluster(Cluster):
             cmd = ["sh", "-c", 'f=$1; shift; "$@" <"$f"; rc=$?; rm -f "$f"; exit $rc', "sh"]
             cmd += [staged, "timeout", "-k", "5", str(max(1, round(timeout))), *argv]
         rc, out, err = self._run(node, cmd, user or "root", environment)
-        shown = " ".join(argv)
+        r = subprocess.CompletedProcess(list(argv), rc, out, err)
         if rc == 124:
-            raise ClusterError(f"{node}: `{shown}` did not finish within {timeout:g} s")
+            raise ClusterError(f"{node}: `{_shown(argv)}` did not finish within {timeout:g} s")
         if check and rc != 0:
-            lines = (err or out).strip().splitlines()
-            why = lines[-1] if lines else f"exit status {rc}"
-            raise ClusterError(f"{node}: `{shown}` failed: {why}")
-        return subprocess.CompletedProcess(list(argv), rc, out, err)
+            raise ClusterError(f"{node}: `{_shown(argv)}` failed: {_last_line(r)}")
+        return r
 
     def _run(
         self, node: str, cmd: Sequence[str], user: str, env: Mapping[str, str]
     ) -> tuple[int, str, str]:
         api = self.client.api
         workdir = str(self.node_dir(node)) if node in self._prepared else None
-        ex = api.exec_create(
-            self._id(node),
-            list(cmd),
-            user=user,
-            environment=dict(env) or None,
-            workdir=workdir,
-            stdout=True,
-            stderr=True,
-        )
-        out, err = api.exec_start(ex["Id"], demux=True)
-        rc = api.exec_inspect(ex["Id"])["ExitCode"]
+        with _engine_errors(node):
+            ex = api.exec_create(
+                self._id(node),
+                list(cmd),
+                user=user,
+                environment=dict(env) or None,
+                workdir=workdir,
+                stdout=True,
+                stderr=True,
+            )
+            out, err = api.exec_start(ex["Id"], demux=True)
+            rc = api.exec_inspect(ex["Id"])["ExitCode"]
         dec = lambda b: (b or b"").decode(errors="replace")  # noqa: E731
         return int(rc if rc is not None else -1), dec(out), dec(err)
 
@@ -420,26 +421,28 @@ class ComposeCluster(Cluster):
         svc = self._services[node]
         env = {"HOME": str(self.node_dir(node)), **svc.env, sh.MARK: node}
         api = self.client.api
-        ex = api.exec_create(
-            self._id(node),
-            sh.spawn_argv(svc.argv, svc.log),
-            user=svc.user,
-            environment=env,
-            workdir=str(self.node_dir(node)),
-            stdout=False,
-            stderr=False,
-        )
-        api.exec_start(ex["Id"], detach=True)
+        with _engine_errors(node):
+            ex = api.exec_create(
+                self._id(node),
+                sh.spawn_argv(svc.argv, svc.log),
+                user=svc.user,
+                environment=env,
+                workdir=str(self.node_dir(node)),
+                stdout=False,
+                stderr=False,
+            )
+            api.exec_start(ex["Id"], detach=True)
         svc.exec_id = ex["Id"]
         deadline = time.monotonic() + 10
         while True:
-            st = api.exec_inspect(ex["Id"])
+            with _engine_errors(node):
+                st = api.exec_inspect(ex["Id"])
             if st.get("Running"):
                 return
             if st.get("ExitCode") is not None:
                 tail = self.exec(node, ["tail", "-n", "1", svc.log], check=False).stdout.strip()
                 raise ClusterError(
-                    f"{node}: `{' '.join(svc.argv)}` exited at once (status {st['ExitCode']})"
+                    f"{node}: `{_shown(svc.argv)}` exited at once (status {st['ExitCode']})"
                     + (f": {tail}" if tail else "")
                 )
             if time.monotonic() > deadline:
@@ -472,7 +475,10 @@ class ComposeCluster(Cluster):
         svc = self._services.get(self._check(node))
         if svc is None:
             return  # nothing was spawned on this node: no process of the database there
-        self.exec(node, sh.signal_argv(node, sig, wait), user=svc.user, timeout=wait + 30)
+        argv = sh.signal_argv(node, sig, wait)
+        r = self.exec(node, argv, user=svc.user, timeout=wait + 30, check=False)
+        if r.returncode != 0:
+            raise ClusterError(f"{node}: could not send {sig.name} to the service: {_last_line(r)}")
 
     def kill(self, node: str) -> None:
         """SIGKILL every marked process, wait until they are gone and the engine saw the
@@ -531,6 +537,32 @@ class ComposeCluster(Cluster):
             stdout=True,
             stderr=True,
         )
+
+
+def _shown(argv: Sequence[str], limit: int = 160) -> str:
+    """A command on one line, cut to a readable length (scripts hold newlines)."""
+    text = " ".join(" ".join(a.split()) for a in argv)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _last_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = (r.stderr or r.stdout or "").strip().splitlines()
+    return lines[-1].strip() if lines else f"exit status {r.returncode}"
+
+
+@contextlib.contextmanager
+def _engine_errors(node: str) -> Iterator[None]:
+    """An Engine API refusal (no such user in the image, container gone) in one line."""
+    import docker  # type: ignore[import-untyped]
+    import requests
+
+    try:
+        yield
+    except docker.errors.APIError as e:
+        why = (str(e.explanation or e).strip().splitlines() or [type(e).__name__])[0]
+        raise ClusterError(f"{node}: Docker engine: {why}") from None
+    except requests.RequestException as e:
+        raise ClusterError(f"{node}: Docker engine did not answer: {one_line(e)}") from None
 
 
 def create(spec: TestSpec, run_id: str, deployment: HostFacts, **kwargs: Any) -> ComposeCluster:

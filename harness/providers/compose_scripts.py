@@ -61,7 +61,7 @@ def prepare_argv(node_dir: str, user: str) -> list[str]:
     """Create the node directory, owned by the database's user (and its login group)."""
     script = (
         'id -u "$2" >/dev/null 2>&1 || { echo "no user $2 in this image" >&2; exit 1; }\n'
-        'mkdir -p "$1" && chown "$2:" "$1" && chmod 700 "$1"'
+        'mkdir -p "$1" && chown "$2:" "$1"'
     )
     return ["sh", "-c", script, "sh", node_dir, user]
 

@@ -166,6 +166,8 @@ class FakeEngine:
             if action == "logs":
                 return 200, b"", False
             if action == "exec":
+                if body.get("User") == "ghost":
+                    return 500, {"message": "unable to find user ghost: no matching entries"}, False
                 eid = f"e{n}"
                 self.execs[eid] = {"container": c["Id"], "body": body, "running": False}
                 return 201, {"Id": eid}, False
@@ -512,6 +514,32 @@ def test_exec_is_bounded_runs_as_root_by_default_and_fails_in_one_line(env) -> N
     engine.reply = lambda ex: (124, b"", b"")
     with pytest.raises(ClusterError, match=r"n1: `sleep 9` did not finish within 2 s"):
         c.exec("n1", ["sleep", "9"], timeout=2, check=False)
+
+
+def test_engine_refusals_and_failed_scripts_are_one_line(env) -> None:
+    engine, client, compose_cmd, _ = env
+    c = _up(engine, client, compose_cmd())
+    with pytest.raises(ClusterError) as e:
+        c.exec("n1", ["true"], user="ghost")
+    assert str(e.value) == "n1: Docker engine: unable to find user ghost: no matching entries"
+    c.spawn("n1", ["dbd"], user="dbuser", log=PurePosixPath("/l"))
+    engine.reply = lambda ex: (1, b"", b"still running: 41 42\n")
+    with pytest.raises(ClusterError) as e:
+        c.kill("n1")
+    assert str(e.value) == "n1: could not send SIGKILL to the service: still running: 41 42"
+    engine.reply = lambda ex: (2, b"", b"")
+    with pytest.raises(ClusterError) as e:
+        c.exec("n1", ["sh", "-c", "a\nb"])
+    assert str(e.value) == "n1: `sh -c a b` failed: exit status 2"
+
+
+def test_a_missing_user_fails_the_bring_up_in_one_line(env) -> None:
+    engine, client, compose_cmd, compose_calls = env
+    engine.reply = lambda ex: (1, b"", b"no user dbuser in this image\n")
+    with pytest.raises(ClusterError) as e:
+        _up(engine, client, compose_cmd())
+    assert str(e.value) == "n1: cannot prepare /var/lib/splitbrain/n1: no user dbuser in this image"
+    assert [x["argv"][4] for x in compose_calls()] == ["up", "down"]
 
 
 def test_input_goes_through_the_environment_and_large_input_is_staged(env) -> None:
