@@ -167,7 +167,10 @@ class ComposeCluster(Cluster):
         self._client = client
         self._compose_cmd = list(compose_cmd) if compose_cmd else None
         ports = sorted(set(deployment.ports.values()))
-        self._ports = {(n, p): free_port() for n in self.nodes for p in ports}
+        # Host ports picked for compose (they stay the project's for its whole life), and
+        # the ones the engine reports published after up: address() answers only from those.
+        self._chosen = {(n, p): free_port() for n in self.nodes for p in ports}
+        self._ports: dict[tuple[str, int], int] = {}
         self._ids: dict[str, str] = {}
         self._ips: dict[str, list[str]] = {}
         self._labels: dict[str, dict[str, str]] = {}
@@ -194,7 +197,7 @@ class ComposeCluster(Cluster):
         env["SB_OWNER"] = owner()
         env["SB_IMAGE"] = self.deployment.image
         for i, n in enumerate(self.nodes, start=1):
-            for (node, port), host_port in self._ports.items():
+            for (node, port), host_port in self._chosen.items():
                 if node == n:
                     env[f"SB_PORT_N{i}_{port}"] = str(host_port)
         return env
@@ -244,6 +247,14 @@ class ComposeCluster(Cluster):
             raise ClusterError(f"{self.project}: docker compose up failed ({r.returncode}): {last}")
         for node in self.nodes:
             self._learn(node)
+            missing = sorted(
+                {p for (_, p) in self._chosen} - {p for (n, p) in self._ports if n == node}
+            )
+            if missing:
+                raise ClusterError(
+                    f"{node}: {self._file()} does not publish port(s) "
+                    f"{', '.join(map(str, missing))} of the database's Deployment.ports"
+                )
         for node in self.nodes:
             d = str(self.node_dir(node))
             r = self.exec(node, sh.prepare_argv(d, self.deployment.user), timeout=30, check=False)

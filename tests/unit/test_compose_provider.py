@@ -364,6 +364,19 @@ def test_an_unpublished_port_is_a_one_line_error(env) -> None:
         c.address("n7", 5432)
 
 
+def test_a_deployment_port_the_file_does_not_publish_fails_the_bring_up(env) -> None:
+    engine, client, compose_cmd, compose_calls = env
+    _hosts(engine, "t6")
+    wider = Deployment(user="dbuser", ports={"client": 5432, "peer": 8000}, image="x/y:1")
+    with pytest.raises(ClusterError) as e:
+        cp.create(SPEC, "t6", wider, client=client, compose_cmd=compose_cmd())
+    assert str(e.value) == (
+        "n1: compose/postgres/compose.yaml does not publish port(s) 8000 "
+        "of the database's Deployment.ports"
+    )
+    assert [x["argv"][4] for x in compose_calls()] == ["up", "down"]
+
+
 def test_an_image_without_the_binaries_is_an_environment_problem(env) -> None:
     engine, client, compose_cmd, compose_calls = env
 
@@ -693,8 +706,7 @@ def test_teardown_downs_the_project_and_sweeps_helpers(env) -> None:
     up, down = compose_calls()
     assert down["argv"][:2] == ["-p", "sb-t1"]
     assert down["argv"][4:] == ["down", "-v", "--remove-orphans", "--timeout", "5"]
-    assert down["env"].keys() == up["env"].keys()  # compose interpolates the same file
-    assert down["env"]["SB_IMAGE"] == up["env"]["SB_IMAGE"]
+    assert down["env"] == up["env"]  # compose interpolates the same file the same way
     deleted = set(engine.endpoints("DELETE"))
     assert "DELETE /containers/stray" in deleted
     assert "DELETE /containers/others" not in deleted  # another run's project is not ours
