@@ -118,6 +118,8 @@ class HostFacts(Protocol):
     def image(self) -> str: ...
     @property
     def binaries(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def files(self) -> Sequence[tuple[str, str]]: ...
 
 
 @dataclass
@@ -270,7 +272,8 @@ class ComposeCluster(Cluster):
             self.client.api.inspect_image(image)
         except docker.errors.ImageNotFound:
             repo, _, tag = image.rpartition(":")
-            self.client.api.pull(repo, tag=tag)
+            with _engine_errors(f"pulling {image}"):
+                self.client.api.pull(repo, tag=tag)
 
     def _learn(self, node: str) -> None:
         info = self._inspect(node)
@@ -285,10 +288,12 @@ class ComposeCluster(Cluster):
         self._labels[node] = dict((info.get("Config") or {}).get("Labels") or {})
 
     def _check_binaries(self, node: str) -> None:
-        wanted = dict(self.deployment.binaries)
+        d = self.deployment
+        wanted = {**dict(d.binaries), **dict(d.files)}
         if not wanted:
             return
-        r = self.exec(node, sh.missing_argv(list(wanted)), timeout=30)
+        argv = sh.missing_argv([b for b, _ in d.binaries], [f for f, _ in d.files])
+        r = self.exec(node, argv, timeout=30)
         missing = r.stdout.split()
         if missing:
             what = "; ".join(f"{b} ({wanted.get(b, '?')})" for b in missing)

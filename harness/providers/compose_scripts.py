@@ -66,13 +66,16 @@ def prepare_argv(node_dir: str, user: str) -> list[str]:
     return ["sh", "-c", script, "sh", node_dir, user]
 
 
-def missing_argv(binaries: Sequence[str]) -> list[str]:
-    """Print each binary (a path, or a command on PATH) the image lacks."""
+def missing_argv(binaries: Sequence[str], files: Sequence[str] = ()) -> list[str]:
+    """Print each binary (a path, or a command on PATH) and each file (a library, say) the
+    image lacks."""
     script = (
-        'for b in "$@"; do case "$b" in */*) [ -x "$b" ] || echo "$b";; '
-        '*) command -v "$b" >/dev/null 2>&1 || echo "$b";; esac; done'
+        'for b in "$@"; do [ "$b" = -- ] && break; shift; case "$b" in '
+        '*/*) [ -x "$b" ] || echo "$b";; *) command -v "$b" >/dev/null 2>&1 || echo "$b";; '
+        "esac; done\n"
+        '[ "${1:-}" = -- ] && shift; for f in "$@"; do [ -e "$f" ] || echo "$f"; done'
     )
-    return ["sh", "-c", script, "sh", *binaries]
+    return ["sh", "-c", script, "sh", *binaries, "--", *files]
 
 
 def drop_script(drop_from: Sequence[str], probability: float | None = None) -> str:

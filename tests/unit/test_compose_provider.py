@@ -42,6 +42,7 @@ DEPLOY = Deployment(
     ports={"client": 5432, "admin": 7000},
     image="example/db:1.2.3",
     binaries=(("/usr/bin/dbd", "the db-server package"), ("dbctl", "the db-client package")),
+    files=(("/usr/lib/libdb.so", "the db-libs package"),),
 )
 SPEC = TestSpec(db="postgres", provider="compose", workload="set")
 Reply = Callable[[dict], tuple[int, bytes, bytes]]
@@ -340,7 +341,7 @@ def test_create_passes_image_ports_and_owner_then_prepares_the_node_dirs(env) ->
         assert first["Cmd"][4:] == sh.prepare_argv(f"/var/lib/splitbrain/{n}", "dbuser")
     # then the image is checked for the Deployment's binaries, once
     check = engine.exec_bodies("cid1")[1]["Cmd"][4:]
-    assert check == sh.missing_argv(["/usr/bin/dbd", "dbctl"])
+    assert check == sh.missing_argv(["/usr/bin/dbd", "dbctl"], ["/usr/lib/libdb.so"])
     assert len(engine.exec_bodies("cid2")) == 1
     # addresses are what the engine says is published; peers use service names
     assert [c.address(n, 5432) for n in c.nodes] == [("127.0.0.1", 41000 + i) for i in (1, 2, 3)]
@@ -381,14 +382,16 @@ def test_an_image_without_the_binaries_is_an_environment_problem(env) -> None:
     engine, client, compose_cmd, compose_calls = env
 
     def reply(ex: dict) -> tuple[int, bytes, bytes]:
-        return (
-            (0, b"dbctl\n", b"") if "command -v" in " ".join(ex["body"]["Cmd"]) else (0, b"", b"")
-        )
+        cmd = " ".join(ex["body"]["Cmd"])
+        return (0, b"dbctl\n/usr/lib/libdb.so\n", b"") if "command -v" in cmd else (0, b"", b"")
 
     engine.reply = reply
     with pytest.raises(EnvironmentProblem) as e:
         _up(engine, client, compose_cmd())
-    assert str(e.value) == "image example/db:1.2.3 lacks dbctl (the db-client package)"
+    assert str(e.value) == (
+        "image example/db:1.2.3 lacks dbctl (the db-client package); "
+        "/usr/lib/libdb.so (the db-libs package)"
+    )
     assert [x["argv"][4] for x in compose_calls()] == ["up", "down"]  # torn down again
 
 

@@ -145,10 +145,21 @@ def test_prepare_makes_the_node_dir_for_the_user(tmp_path: Path) -> None:
     assert not (tmp_path / "n2").exists()
 
 
-def test_missing_lists_absent_paths_and_commands() -> None:
-    r = _run(sh.missing_argv(["/bin/sh", "sh", "/nonexistent/dbd", "no-such-command-zz"]))
-    assert r.returncode == 0
-    assert r.stdout.split() == ["/nonexistent/dbd", "no-such-command-zz"]
+def test_missing_lists_absent_paths_and_commands(tmp_path: Path) -> None:
+    lib = tmp_path / "libdb.so"
+    lib.write_text("")
+    lib.chmod(0o644)
+    binaries = ["/bin/sh", "sh", "/nonexistent/dbd", "no-such-command-zz", str(lib)]
+    r = _run(sh.missing_argv(binaries, [str(lib), "/nonexistent/libdb.so"]))
+    assert r.returncode == 0, r.stderr
+    # the library exists but is no executable: fine as a file, missing as a binary
+    assert r.stdout.split() == [
+        "/nonexistent/dbd",
+        "no-such-command-zz",
+        str(lib),
+        "/nonexistent/libdb.so",
+    ]
+    assert _run(sh.missing_argv([])).stdout == ""
 
 
 def test_drop_rules_stay_in_our_filter_chain() -> None:
