@@ -1,7 +1,7 @@
 """Shell run inside the node containers (or in a helper sharing a node's network namespace).
 
 Pure functions returning argv or script text, so they can be tested here with a local `sh`.
-Only POSIX sh, coreutils, grep and tr are assumed: the Debian/Ubuntu bases of the official
+Only POSIX sh, coreutils and GNU grep are assumed: the Debian/Ubuntu bases of the official
 database images all have them (no procps: `pkill`/`pgrep` are not in every image).
 """
 
@@ -24,14 +24,12 @@ def spawn_argv(argv: Sequence[str], log: str) -> list[str]:
     return ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', log, *argv]
 
 
-# Lists the pids of the marked processes (never this shell: it is not marked). A zombie has
-# no environment left, so a dead process never counts.
+# Lists the pids of the marked processes, with one grep over every environ file (GNU grep:
+# -z reads NUL-separated entries). Never this shell (it is not marked); a zombie has no
+# environment left, so a dead process never counts; unreadable files are skipped.
 _MARKED = r"""marked() {
-  for d in /proc/[0-9]*; do
-    if tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qxF "$tag"; then
-      printf '%s ' "${d#/proc/}"
-    fi
-  done
+  grep -lzxF "$tag" /proc/[0-9]*/environ 2>/dev/null |
+    while IFS=/ read -r _ _ pid _; do printf '%s ' "$pid"; done
 }"""
 
 
