@@ -117,7 +117,7 @@ def run(
     with signals.handled() as interrupts:
         try:
             t = time.monotonic()
-            cluster = prov.create(spec, run_id)
+            cluster = prov.create(spec, run_id, db.deployment)
             echo(f"cluster: {len(cluster.nodes)} nodes ({spec.provider}), setting up {spec.db} ...")
             db.setup(cluster)
             info["setup_s"] = round(time.monotonic() - t, 2)

@@ -592,3 +592,11 @@ def create(spec: TestSpec, run_id: str, deployment: HostFacts, **kwargs: Any) ->
         cluster.teardown()
         raise
     return cluster
+
+
+CAPABILITIES = ComposeCluster.capabilities
+
+
+def preflight(db: Any) -> None:
+    """A Docker engine must answer; the image's binaries are checked once it is up."""
+    connect(timeout=5).close()

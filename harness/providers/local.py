@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.cluster import Cluster, Grudge
-from harness.db import Database
+from harness.db import Database, Deployment
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.options import Option
 from harness.providers import netns
@@ -437,7 +437,9 @@ def _subnet_in_use(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str
     return None
 
 
-def create(spec: TestSpec, run_id: str) -> LocalCluster:
+def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) -> LocalCluster:
+    """A built cluster of network namespaces (the deployment's facts are checked by
+    preflight: binaries and the OS user live on this host)."""
     nodes = [f"n{i}" for i in range(1, spec.nodes + 1)]
     cluster = LocalCluster(run_id, nodes, spec.subnet)
     used = _subnet_in_use(cluster.subnet)
