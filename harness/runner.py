@@ -117,7 +117,7 @@ def run(
     with signals.handled() as interrupts:
         try:
             t = time.monotonic()
-            cluster = prov.create(spec, run_id)
+            cluster = prov.create(spec, run_id, db.deployment)
             echo(f"cluster: {len(cluster.nodes)} nodes ({spec.provider}), setting up {spec.db} ...")
             db.setup(cluster)
             info["setup_s"] = round(time.monotonic() - t, 2)
@@ -150,8 +150,8 @@ def run(
     info["ops"] = {k: history.counts[k] for k in ("ok", "fail", "info")}
 
     if info["aborted"]:
-        doc = {"valid": "unknown", "checkers": {}, "run": info}
-        _write_json(run_dir / "verdict.json", doc)
+        aborted: dict[str, Any] = {"valid": "unknown", "checkers": {}, "run": info}
+        _write_json(run_dir / "verdict.json", aborted)
         (run_dir / "summary.txt").write_text(
             f"{spec.name}: aborted: {info['aborted']}\n{run_dir}\n"
         )
@@ -164,11 +164,11 @@ def run(
             raise SplitbrainError(
                 f"run aborted: {info['aborted']} (history kept in {run_dir})"
             ) from error
-        return RunResult(run_dir, "unknown", doc)
+        return RunResult(run_dir, "unknown", aborted)
 
     history_ops = load(run_dir / "history.jsonl")
     verdicts = check_history(history_ops, spec, workload=plan.workload)
-    doc = {**compose(verdicts), "run": info}
+    doc: dict[str, Any] = {**compose(verdicts), "run": info}
     if info.get("unknown_because"):
         doc["valid"] = worst([doc["valid"], "unknown"])
     if db.topology == "peer-to-peer":
