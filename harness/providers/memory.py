@@ -33,6 +33,7 @@ from typing import Any
 
 from harness.cluster import CAPABILITIES as CAPABILITIES_ALL
 from harness.cluster import Cluster, Grudge, Unsupported
+from harness.db import Deployment
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.options import Option
 from harness.spec import TestSpec
@@ -382,8 +383,9 @@ def preflight(db: Any) -> None:
         raise EnvironmentProblem(f"{root} is not writable: set SPLITBRAIN_MEMORY_DIR")
 
 
-def create(spec: TestSpec, run_id: str) -> MemoryCluster:
-    """Nodes n1..nN; a primitive named by the spec's `broken_fault` option raises."""
+def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) -> MemoryCluster:
+    """Nodes n1..nN; a primitive named by the spec's `broken_fault` option raises. The
+    deployment's facts (user, ports, image) mean nothing here: nothing is installed or run."""
     from harness.db.memory import BROKEN_FAULT, broken_primitives
 
     nodes = [f"n{i}" for i in range(1, spec.nodes + 1)]

@@ -199,7 +199,8 @@ def test_teardown_disarms_the_interrupt() -> None:
 
 
 def test_create_reads_broken_fault_from_the_spec() -> None:
-    c = memory.create(memory_spec(nodes=4, options={"broken_fault": "kill"}), "ddd111")
+    s = memory_spec(nodes=4, options={"broken_fault": "kill"})
+    c = memory.create(s, "ddd111", MemoryDB(s).deployment)
     try:
         assert c.nodes == ("n1", "n2", "n3", "n4")
         assert c.broken == {"kill"}
