@@ -127,7 +127,7 @@ def run(
             )
             _workload_phase(plan, cluster, history, info, echo, progress)
         except KeyboardInterrupt as e:
-            info["aborted"] = f"interrupted ({e or 'SIGINT'})"
+            info["aborted"] = f"interrupted ({str(e) or 'SIGINT'})"
             echo("interrupted: tearing the cluster down; the history so far is kept")
         except BaseException as e:
             info["aborted"] = f"{type(e).__name__}: {one_line(e)}"
@@ -142,6 +142,9 @@ def run(
                         cluster.teardown()
                     except Exception as e:  # reported, and the run is not valid
                         info["errors"].append(f"teardown: {one_line(e)}")
+                        info.setdefault("unknown_because", []).append(
+                            f"teardown failed: {one_line(e)} (run `splitbrain cleanup`)"
+                        )
                     info["teardown_s"] = round(time.monotonic() - t, 2)
                 history.close()
     if interrupts.fired and not info["aborted"]:

@@ -145,11 +145,6 @@ def test_the_memory_provider_refuses_a_real_database_before_anything_starts(
     assert memory.live_clusters() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner bug: a teardown that raises is only listed in run.errors; the verdict stays "
-    "valid although harness/runner.py says 'reported, and the run is not valid'",
-)
 def test_a_teardown_that_fails_makes_the_run_not_valid(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
