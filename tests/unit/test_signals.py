@@ -3,11 +3,14 @@ ones (and any during teardown) are only noted."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +74,37 @@ def test_outside_the_main_thread_nothing_is_installed() -> None:
     t.start()
     t.join()
     assert isinstance(seen[0], Interrupts)
+
+
+def _background_run(tmp_path: Path, signals_to_send: int) -> tuple[int, str]:
+    """`splitbrain run ... &` from a script (SIGINT ignored, as bash does for background jobs),
+    on the in-memory test doubles; then SIGINT once or twice."""
+    root = Path(__file__).resolve().parents[2]
+    argv = [sys.executable, "-m", "harness.cli", "run", "--db", "memory", "--provider", "memory",
+            "--nemesis", "none", "--time", "60", "--no-progress", "--results", str(tmp_path)]  # fmt: skip
+    p = subprocess.Popen(
+        argv,
+        cwd=root,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.rglob("history.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # workers running
+    for _ in range(signals_to_send):
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    out, _ = p.communicate(timeout=60)
+    return p.returncode, out
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_background_run_stops_on_sigint_and_exits_2(tmp_path: Path, n: int) -> None:
+    rc, out = _background_run(tmp_path, n)
+    assert rc == 2, out
+    assert "interrupted" in out and "Traceback" not in out and "Aborted!" not in out
+    verdict = json.loads(next(tmp_path.rglob("verdict.json")).read_text())
+    assert verdict["valid"] == "unknown" and verdict["run"]["aborted"].startswith("interrupted")
