@@ -276,9 +276,15 @@ def test_knossos_reference_verdicts(reference: Path) -> None:
     wrong = []
     for path in files:
         model = "multi-register" if "multi-register" in path.parts else "cas-register"
-        v = check(read_edn_history(path), model=model, time_limit=10)
-        expected = "good" in path.parts
-        if v.valid is not expected:
+        h = read_edn_history(path)
+        v = check(h, model=model, time_limit=10)
+        expected: bool | str = "good" in path.parts
+        if all(op.process == "nemesis" for op in h):
+            # Knossos calls a history of nemesis ops alone linearizable; here a history with
+            # no op of the checker's kind is "unknown", saying why (issue 11)
+            expected = "unknown"
+            assert v.notes == ["no client op (read/write/cas) in the history: nothing to check"]
+        if v.valid != expected or isinstance(v.valid, bool) != isinstance(expected, bool):
             wrong.append((path.name, v.valid))
         if not expected:
             assert len(v.anomalies) == 1 and v.anomalies[0].ops, path

@@ -1,0 +1,195 @@
+"""Evidence: a few ops of one key that alone cannot be linearised, failing at the same op.
+
+The search's last blocking point marks the shortest prefix that cannot be linearised: its op
+x is illegal in every configuration that reached it. That prefix is shrunk (bounded in time)
+to a few ops that alone cannot be linearised either and still fail at x: x, the ops that set
+the values the register could hold, the latest write of what x needs, and the ops, often
+reads, that force the order. Ops are dropped only when that is sound (see Shrinker): the
+listed ops never tell a story that an op left out would contradict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from harness.checkers.linearizable.calls import INF, Call
+from harness.checkers.linearizable.search import Budget, Result, search
+from harness.checkers.models import Model
+
+
+class _NoInitial:
+    pass
+
+
+NO_INITIAL = _NoInitial()
+
+
+@dataclass
+class Evidence:
+    x: int  # the op no order can place (index into the key's calls)
+    keep: list[int]  # the calls listed, indices into the key's calls
+    result: Result  # the search result that the kept calls give (blocked states, counts)
+    blocked: dict[Any, int]  # possible state at x -> the kept call that set it (-1: initial)
+    latest: int  # the latest write of what x needs (-1: none)
+    minimal: bool  # False if the time budget cut the shrink short (still valid evidence)
+
+
+def latest_write(ops: list[Call], xi: int, model: Model) -> int:
+    """The latest op invoked before x returned that writes what x needs; -1 if none (or x
+    needs nothing)."""
+    x = ops[xi]
+    needs, v = model.needs(x.f, x.input, x.output)
+    if not needs:
+        return -1
+    cands = [
+        i
+        for i in range(len(ops))
+        if i != xi and ops[i].call < x.ret and model.writes(ops[i].f, ops[i].input) == (True, v)
+    ]
+    if not cands:
+        return -1
+    return max(cands, key=lambda i: ops[i].ret if ops[i].ret != INF else ops[i].call)
+
+
+def evidence(ops: list[Call], res: Result, model: Model, budget: Budget) -> Evidence:
+    """The evidence for a key whose search `res` failed, shrunk within `budget`."""
+    xi = res.blocked_op
+    latest = latest_write(ops, xi, model)
+    # the latest write of what x needs stays, so "the latest" is true of the whole history
+    pinned = {latest} if latest >= 0 else set()
+    shrinker = Shrinker(ops, xi, pinned, model, budget)
+    # first try keeping only x, the ops that set the states x met, and the latest write of
+    # what x needs: often that is the whole contradiction
+    keep, sres, done = shrinker.run({xi, *pinned, *res.blocked_states.values()})
+    if sres is not None:
+        res = sres
+        blocked = {s: keep[o] if o >= 0 else -1 for s, o in res.blocked_states.items()}
+    else:  # the budget ran out before even the prefix was settled: all of it is the evidence
+        blocked = dict(res.blocked_states)
+    return Evidence(xi, keep, res, blocked, latest, done)
+
+
+class Shrinker:
+    """A small sub-history of one key that cannot be linearised on its own, for evidence.
+
+    It starts from the prefix the search could not get past: the ops invoked before the blocked
+    op x returned, those still running then taken as indeterminate (no order of that prefix
+    places x: that is what the search found). Ops are then dropped greedily, bigger chunks
+    first, while the rest still cannot be linearised and still fails at x, and only when the
+    drop is sound: whenever the bigger set has a valid order, so does the smaller one (see
+    _blockers). So "the listed ops cannot be ordered" implies "the history cannot be", and no
+    listed op is contradicted by an op left out that it could have seen. x and the latest write
+    of the value x needs are never dropped, so the explanation can name them."""
+
+    def __init__(
+        self, ops: list[Call], x: int, pinned: set[int], model: Model, budget: Budget
+    ) -> None:
+        cut = ops[x].ret
+        self.prefix = [i for i, o in enumerate(ops) if o.call < cut]
+        self.sub = {
+            i: ops[i] if ops[i].ret <= cut else replace(ops[i], ret=INF) for i in self.prefix
+        }
+        self.x = x
+        self.pinned = pinned | {x}
+        self.model = model
+        self.budget = budget
+        self.effects = {i: model.effects(o.f, o.input, o.output) for i, o in self.sub.items()}
+        self.initial = getattr(model, "initial", NO_INITIAL)
+
+    def run(self, likely: set[int]) -> tuple[list[int], Result | None, bool]:
+        """(kept op indices, their search result, done). The result is None if nothing could be
+        dropped: the kept ops are then the prefix, which fails at x (the search that found the
+        anomaly says so). The first attempt keeps only `likely` and what cannot go, whatever
+        the budget. done is False if the budget cut the shrink short: the kept ops are still
+        valid evidence, only not minimal."""
+        keep: list[int] = self.prefix
+        res: Result | None = None
+        chunks = [[i for i in keep if i not in likely]]
+        n = 1
+        while True:
+            progress = False
+            for chunk in chunks:
+                if n > 1 and self.budget.expired():
+                    return keep, res, False
+                drop = self._droppable(keep, chunk)
+                if not drop:
+                    continue
+                rest = [i for i in keep if i not in drop]
+                r = self._attempt(rest)
+                if r is not None:
+                    keep, res, progress = rest, r, True
+            cands = [i for i in keep if i not in self.pinned]
+            if not cands or (not progress and n >= len(cands)):
+                return keep, res, True
+            if self.budget.expired():
+                return keep, res, False
+            n = n if progress else min(2 * n, len(cands))
+            size = -(-len(cands) // n)
+            chunks = [cands[j : j + size] for j in range(0, len(cands), size)]
+
+    def _attempt(self, keep: list[int]) -> Result | None:
+        """The search result if `keep` cannot be linearised and fails at x, else None."""
+        res = search([self.sub[i] for i in keep], self.model, self.budget)
+        if res.status is False and keep[res.blocked_op] == self.x:
+            return res
+        return None
+
+    def _droppable(self, keep: list[int], chunk: list[int]) -> set[int]:
+        """The ops of `chunk` that can be dropped together, soundly (see _blockers)."""
+        eff = self.effects
+        # an op that writes nothing can always go; a write only if every op's effects are known
+        known = all(eff[i] is not None for i in keep)
+        drop = {
+            i
+            for i in chunk
+            if i not in self.pinned and eff[i] is not None and (known or not eff[i][1])  # type: ignore[index]
+        }
+        while drop:
+            bad = self._blockers(drop, [i for i in keep if i not in drop])
+            if not bad:
+                break
+            drop -= bad
+        return drop
+
+    def _blockers(self, drop: set[int], rest: list[int]) -> set[int]:
+        """The ops of `drop` that must stay for `rest` to be sound evidence. Given an order of
+        all the ops, dropping `drop` leaves an order of `rest` in which each op sees the same
+        value as before (so it is still legal) unless the last write it saw was dropped. Hence a
+        dropped write of v must not be able to be the last write seen by a remaining op that
+        needs v: such an op must follow it in real time past a completed remaining write of the
+        same register. And a remaining op that needs v keeps a write of v it could have seen."""
+        sub, eff = self.sub, self.effects
+        needers: dict[tuple[Any, Any], list[Call]] = {}
+        writers: dict[tuple[Any, Any], list[Call]] = {}
+        separators: dict[Any, list[Call]] = {}
+        for i in rest:
+            if eff[i] is None:
+                continue  # only when no write is dropped (see _droppable)
+            o = sub[i]
+            needs, sets = eff[i]  # type: ignore[misc]
+            for kv in needs:
+                needers.setdefault(kv, []).append(o)
+            for kv in sets:
+                writers.setdefault(kv, []).append(o)
+                if o.ret != INF:
+                    separators.setdefault(kv[0], []).append(o)
+        bad: set[int] = set()
+        for w in drop:
+            ow = sub[w]
+            for kv in eff[w][1]:  # type: ignore[index]
+                sep = min(
+                    (z.ret for z in separators.get(kv[0], ()) if z.call > ow.ret), default=INF
+                )
+                if any(r.ret > ow.call and r.call < sep for r in needers.get(kv, ())):
+                    bad.add(w)
+        for kv, rs in needers.items():
+            if kv[1] == self.initial:
+                continue
+            for r in rs:
+                if any(z is not r and z.call < r.ret for z in writers.get(kv, ())):
+                    continue
+                back = [w for w in drop if kv in eff[w][1] and sub[w].call < r.ret]  # type: ignore[index]
+                if back:
+                    bad.add(max(back, key=lambda w: sub[w].call))
+        return bad
