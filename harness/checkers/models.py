@@ -91,7 +91,7 @@ class Register(Model):
     """A read/write register."""
 
     name = "register"
-    fs = ("read", "write")
+    fs: tuple[str, ...] = ("read", "write")
 
     def __init__(self, initial: Any = None) -> None:
         self.initial = freeze(initial)

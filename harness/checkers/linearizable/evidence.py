@@ -10,6 +10,7 @@ listed ops never tell a story that an op left out would contradict.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +24,9 @@ class _NoInitial:
 
 
 NO_INITIAL = _NoInitial()
+ATTEMPT_FACTOR = 4  # an attempt may cost this many times the last failing search...
+ATTEMPT_FLOOR = 1000  # ...plus this many iterations
+WINDOW_START = 8  # ops in the first window before x
 
 
 @dataclass
@@ -52,13 +56,16 @@ def latest_write(ops: list[Call], xi: int, model: Model) -> int:
     return max(cands, key=lambda i: ops[i].ret if ops[i].ret != INF else ops[i].call)
 
 
-def evidence(ops: list[Call], res: Result, model: Model, budget: Budget) -> Evidence:
-    """The evidence for a key whose search `res` failed, shrunk within `budget`."""
+def prove(
+    ops: list[Call], res: Result, model: Model, budget: Budget, work: float = INF
+) -> Evidence:
+    """The evidence for a key whose search `res` failed, shrunk within `budget` and `work`
+    (search iterations, the unit of Result.steps)."""
     xi = res.blocked_op
     latest = latest_write(ops, xi, model)
     # the latest write of what x needs stays, so "the latest" is true of the whole history
     pinned = {latest} if latest >= 0 else set()
-    shrinker = Shrinker(ops, xi, pinned, model, budget)
+    shrinker = Shrinker(ops, xi, pinned, model, budget, work, res.steps)
     # first try keeping only x, the ops that set the states x met, and the latest write of
     # what x needs: often that is the whole contradiction
     keep, sres, done = shrinker.run({xi, *pinned, *res.blocked_states.values()})
@@ -83,7 +90,14 @@ class Shrinker:
     of the value x needs are never dropped, so the explanation can name them."""
 
     def __init__(
-        self, ops: list[Call], x: int, pinned: set[int], model: Model, budget: Budget
+        self,
+        ops: list[Call],
+        x: int,
+        pinned: set[int],
+        model: Model,
+        budget: Budget,
+        work: float = INF,
+        cost: float = INF,
     ) -> None:
         cut = ops[x].ret
         self.prefix = [i for i, o in enumerate(ops) if o.call < cut]
@@ -94,6 +108,8 @@ class Shrinker:
         self.pinned = pinned | {x}
         self.model = model
         self.budget = budget
+        self.work = work  # search iterations (and ops scanned) the shrink may still spend
+        self.cost = cost  # search iterations of the last failing set (the prefix: the decision)
         self.effects = {i: model.effects(o.f, o.input, o.output) for i, o in self.sub.items()}
         self.initial = getattr(model, "initial", NO_INITIAL)
 
@@ -102,37 +118,65 @@ class Shrinker:
         dropped: the kept ops are then the prefix, which fails at x (the search that found the
         anomaly says so). The first attempt keeps only `likely` and what cannot go, whatever
         the budget. done is False if the budget cut the shrink short: the kept ops are still
-        valid evidence, only not minimal."""
+        valid evidence, only not minimal.
+
+        Then, if that failed, windows of the latest ops before x, growing fourfold: the story
+        is nearly always told by the ops just before x, and a small window is cheap to search.
+        Then chunks of what is left, halving (delta debugging without complements)."""
         keep: list[int] = self.prefix
         res: Result | None = None
-        chunks = [[i for i in keep if i not in likely]]
-        n = 1
-        while True:
-            progress = False
-            for chunk in chunks:
-                if n > 1 and self.budget.expired():
+        first = [i for i in keep if i not in likely]
+        r = self._try_drop(keep, first, unlimited=True)
+        if r is not None:
+            keep, res = r
+        else:
+            w = WINDOW_START
+            while w < len(first):
+                if self._spent():
                     return keep, res, False
-                drop = self._droppable(keep, chunk)
-                if not drop:
-                    continue
-                rest = [i for i in keep if i not in drop]
-                r = self._attempt(rest)
+                r = self._try_drop(keep, first[:-w])
                 if r is not None:
-                    keep, res, progress = rest, r, True
+                    keep, res = r
+                    break
+                w *= 4
+        n = 1
+        progress = True
+        while True:
             cands = [i for i in keep if i not in self.pinned]
             if not cands or (not progress and n >= len(cands)):
                 return keep, res, True
-            if self.budget.expired():
+            if self._spent():
                 return keep, res, False
             n = n if progress else min(2 * n, len(cands))
             size = -(-len(cands) // n)
-            chunks = [cands[j : j + size] for j in range(0, len(cands), size)]
+            progress = False
+            for j in range(0, len(cands), size):
+                if self._spent():
+                    return keep, res, False
+                r = self._try_drop(keep, cands[j : j + size])
+                if r is not None:
+                    (keep, res), progress = r, True
 
-    def _attempt(self, keep: list[int]) -> Result | None:
-        """The search result if `keep` cannot be linearised and fails at x, else None."""
-        res = search([self.sub[i] for i in keep], self.model, self.budget)
-        if res.status is False and keep[res.blocked_op] == self.x:
-            return res
+    def _spent(self) -> bool:
+        return self.work <= 0 or self.budget.expired()
+
+    def _try_drop(
+        self, keep: list[int], chunk: list[int], unlimited: bool = False
+    ) -> tuple[list[int], Result] | None:
+        """(the ops left, their result) if the sound part of `chunk` can go, else None."""
+        drop = self._droppable(keep, chunk)
+        if not drop:
+            return None
+        rest = [i for i in keep if i not in drop]
+        # Fewer ops leave more orders open: an attempt can cost far more than the search of
+        # the ops it keeps (which failed). Past a few times that cost it is given up (the
+        # chunk stays): the evidence is then less small, never wrong.
+        cap = INF if unlimited else min(self.work, ATTEMPT_FACTOR * self.cost + ATTEMPT_FLOOR)
+        res = search([self.sub[i] for i in rest], self.model, self.budget.within(INF, cap))
+        self.work -= res.steps
+        if res.status is False and rest[res.blocked_op] == self.x:
+            self.cost = res.steps
+            return rest, res
         return None
 
     def _droppable(self, keep: list[int], chunk: list[int]) -> set[int]:
@@ -146,7 +190,9 @@ class Shrinker:
             if i not in self.pinned and eff[i] is not None and (known or not eff[i][1])  # type: ignore[index]
         }
         while drop:
-            bad = self._blockers(drop, [i for i in keep if i not in drop])
+            rest = [i for i in keep if i not in drop]
+            self.work -= len(rest)
+            bad = self._blockers(drop, rest)
             if not bad:
                 break
             drop -= bad
@@ -158,38 +204,68 @@ class Shrinker:
         value as before (so it is still legal) unless the last write it saw was dropped. Hence a
         dropped write of v must not be able to be the last write seen by a remaining op that
         needs v: such an op must follow it in real time past a completed remaining write of the
-        same register. And a remaining op that needs v keeps a write of v it could have seen."""
+        same register. And a remaining op that needs v keeps a write of v it could have seen.
+
+        Sorted arrays and bisection answer each question in O(log n), not a scan of `rest`."""
         sub, eff = self.sub, self.effects
         needers: dict[tuple[Any, Any], list[Call]] = {}
         writers: dict[tuple[Any, Any], list[Call]] = {}
         separators: dict[Any, list[Call]] = {}
-        for i in rest:
-            if eff[i] is None:
+        for i in rest:  # in call order: the lists below are sorted by call
+            e = eff[i]
+            if e is None:
                 continue  # only when no write is dropped (see _droppable)
             o = sub[i]
-            needs, sets = eff[i]  # type: ignore[misc]
-            for kv in needs:
+            for kv in e[0]:
                 needers.setdefault(kv, []).append(o)
-            for kv in sets:
+            for kv in e[1]:
                 writers.setdefault(kv, []).append(o)
                 if o.ret != INF:
                     separators.setdefault(kv[0], []).append(o)
+        # per register: the earliest return among separators invoked at or after a position
+        sep_index: dict[Any, tuple[list[int], list[float]]] = {}
+        for reg, zs in separators.items():
+            suffix = [INF] * (len(zs) + 1)
+            for j in range(len(zs) - 1, -1, -1):
+                suffix[j] = min(zs[j].ret, suffix[j + 1])
+            sep_index[reg] = ([z.call for z in zs], suffix)
+        # per (register, value): the latest return among needers invoked before a position
+        need_index: dict[tuple[Any, Any], tuple[list[int], list[float]]] = {}
+        for kv, rs in needers.items():
+            prefix = [-INF] * (len(rs) + 1)
+            for j, r in enumerate(rs):
+                prefix[j + 1] = max(prefix[j], r.ret)
+            need_index[kv] = ([r.call for r in rs], prefix)
         bad: set[int] = set()
         for w in drop:
             ow = sub[w]
             for kv in eff[w][1]:  # type: ignore[index]
-                sep = min(
-                    (z.ret for z in separators.get(kv[0], ()) if z.call > ow.ret), default=INF
-                )
-                if any(r.ret > ow.call and r.call < sep for r in needers.get(kv, ())):
+                ni = need_index.get(kv)
+                if ni is None:
+                    continue
+                si = sep_index.get(kv[0])
+                sep = si[1][bisect_right(si[0], ow.ret)] if si is not None else INF
+                # some remaining needer invoked before `sep` returns after w was invoked
+                if ni[1][bisect_left(ni[0], sep)] > ow.call:
                     bad.add(w)
+        dropped_writers: dict[tuple[Any, Any], list[int]] = {}
+        for w in sorted(drop, key=lambda w: sub[w].call):
+            for kv in eff[w][1]:  # type: ignore[index]
+                dropped_writers.setdefault(kv, []).append(w)
         for kv, rs in needers.items():
             if kv[1] == self.initial:
                 continue
+            back = dropped_writers.get(kv)
+            if not back:
+                continue
+            zs = writers.get(kv, [])
+            back_calls = [sub[w].call for w in back]
             for r in rs:
-                if any(z is not r and z.call < r.ret for z in writers.get(kv, ())):
+                # a remaining write of v (other than r) invoked before r returned?
+                z = next((z for z in zs[:2] if z is not r), None)
+                if z is not None and z.call < r.ret:
                     continue
-                back = [w for w in drop if kv in eff[w][1] and sub[w].call < r.ret]  # type: ignore[index]
-                if back:
-                    bad.add(max(back, key=lambda w: sub[w].call))
+                j = bisect_left(back_calls, r.ret)
+                if j:
+                    bad.add(back[j - 1])
         return bad

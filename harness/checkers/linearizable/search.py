@@ -28,8 +28,9 @@ MAX_EVIDENCE_STATES = 8  # blocked states remembered for the explanation
 
 @dataclass
 class Result:
-    status: bool | str  # True, False, "budget-time", "budget-states"
+    status: bool | str  # True, False, "budget-time", "budget-states", "budget-steps"
     states: int = 0
+    steps: int = 0  # iterations of the search loop: its work, independent of the machine
     blocked_op: int = -1  # index into the key's op list of the op no order can place
     blocked_states: dict[Any, int] = field(default_factory=dict)  # state -> setter op (-1 init)
     blocked_count: int = 0
@@ -38,18 +39,26 @@ class Result:
 
 
 class Budget:
-    def __init__(self, time_limit: float | None, max_states: int, max_memory_mb: float) -> None:
+    def __init__(
+        self,
+        time_limit: float | None,
+        max_states: int,
+        max_memory_mb: float,
+        max_steps: float = INF,
+    ) -> None:
         self.deadline = time.monotonic() + time_limit if time_limit else INF
         self.max_states = max_states
         self.max_bytes = int(max_memory_mb * 2**20)
+        self.max_steps = max_steps  # search iterations (checked every CHECK_EVERY)
 
     def expired(self) -> bool:
         return time.monotonic() > self.deadline
 
-    def within(self, seconds: float) -> Budget:
-        """The same budget, ending in `seconds` at the latest."""
+    def within(self, seconds: float, steps: float = INF) -> Budget:
+        """The same budget, ending in `seconds` and after `steps` iterations at the latest."""
         b = copy.copy(self)
         b.deadline = min(self.deadline, time.monotonic() + seconds)
+        b.max_steps = min(self.max_steps, steps)
         return b
 
 
@@ -124,14 +133,19 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
     remaining = required
     res = Result(False)
     block_e = 0  # latest return entry any branch was blocked at
-    ticks = 0
+    ticks = steps = 0
+    max_steps = budget.max_steps
     entry = nxt[0]
     while True:
         ticks += 1
         if ticks >= CHECK_EVERY:
+            steps += ticks
             ticks = 0
             if budget.expired():
                 res.status = "budget-time"
+                break
+            if steps > max_steps:
+                res.status = "budget-steps"
                 break
         if is_call[entry]:
             o = op_of[entry]
@@ -216,6 +230,7 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
             prv[nxt[e]] = e
             entry = nxt[e]
     res.states = n_states
+    res.steps = steps + ticks
     res.max_states = max_states
     if block_e:
         res.blocked_op = op_of[block_e]
