@@ -27,9 +27,10 @@ from typing import Any
 
 from harness.checkers import models as models_
 from harness.checkers.linearizable import calls, evidence, explain, search
+from harness.checkers.shapes import read_options
 from harness.errors import SpecError
 from harness.history import Op
-from harness.options import Option, validate
+from harness.options import Option
 from harness.verdict import Anomaly, Verdict
 
 NAME = "linearizable"
@@ -52,7 +53,7 @@ class _ValueOption(Option):
                 return json.loads(raw)
             except ValueError:
                 return raw
-        if raw is None or isinstance(raw, bool | int | str | list | tuple):
+        if raw is None or isinstance(raw, bool | int | str | list | tuple | dict):
             return raw
         if isinstance(raw, float) and raw == raw and abs(raw) != float("inf"):
             return raw
@@ -79,11 +80,7 @@ OPTIONS: tuple[Option, ...] = (MODEL, INDEPENDENT, INITIAL, TIME_LIMIT, MAX_STAT
 def check(history: list[Op], **options: Any) -> Verdict:
     """Is the history linearizable for `model`? See the module docstring for options."""
     t0 = time.monotonic()
-    # an option given as None is unset where None is its default (independent=None: detect)
-    unset = {o.name for o in OPTIONS if o.default is None}
-    opts = validate(
-        {k: v for k, v in options.items() if not (v is None and k in unset)}, [(NAME, OPTIONS)]
-    )
+    opts = read_options(NAME, OPTIONS, options)
     model = MODEL.get(opts)
     margs = {"initial": opts["initial"]} if "initial" in opts else {}
     m = models_.get(model, **margs)
