@@ -73,12 +73,12 @@ def check(history: list[Op], **options: Any) -> Verdict:
     finals: list[tuple[Op, Op, list[tuple[Any, Any]]]] = []
     for inv, done in pairs(history):
         if inv.f == "write":
-            k, v = shapes.guarded(inv, _write, inv)
+            k, v = _write(inv)
             w = _Write(k, v, inv, done)
             writes[v] = w
             by_key[k].append(w)
         elif inv.f == "final-read" and done is not None and done.type == OK:
-            finals.append((inv, done, shapes.guarded(done, _final_pairs, done)))
+            finals.append((inv, done, _final_pairs(done)))
 
     anomalies: list[Anomaly] = []
     seen: set[tuple[str, Any, Any]] = set()

@@ -93,15 +93,15 @@ def check(history: list[Op], **options: Any) -> Verdict:
     finals: list[tuple[Op, Op, list[tuple[Any, list[Any]]]]] = []
     for inv, done in pairs(history):
         if inv.f == "add":
-            k, v = shapes.guarded(inv, shapes.pair, inv, inv.value)
-            k = shapes.guarded(inv, shapes.hashable, inv, k, "a key")
-            v = shapes.guarded(inv, shapes.hashable, inv, v, "an element")
+            k, v = shapes.pair(inv, inv.value)
+            k = shapes.hashable(inv, k, "a key")
+            v = shapes.hashable(inv, v, "an element")
             adds[v] = _Add(k, v, inv, done)
         elif inv.f == "read" and done is not None and done.type == OK:
-            k, vs = shapes.guarded(done, _read, done)
+            k, vs = _read(done)
             reads.append((inv, done, k, vs))
         elif inv.f == "final-read" and done is not None and done.type == OK:
-            finals.append((inv, done, shapes.guarded(done, _final, done)))
+            finals.append((inv, done, _final(done)))
 
     anomalies: list[Anomaly] = []
     stats: dict[str, Any] = {

@@ -5,9 +5,11 @@ TypeError or KeyError from deep inside a checker."""
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.checkers.models import MAX_DEPTH
 from harness.errors import HistoryError
 from harness.history import Op
 from harness.options import Option, validate
@@ -27,11 +29,16 @@ def read_options(
     )
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 40, 40
+
+
 def shown(v: Any) -> str:
+    """A bad value, briefly (deeply nested, long or unprintable values too)."""
     try:
-        s = repr(v)
-    except ValueError:  # an int too long to print
-        return f"<a number of {v.bit_length()} bits>" if isinstance(v, int) else "<unprintable>"
+        s = _REPR.repr(v)
+    except ValueError:  # an integer too long to print
+        return f"<{v.bit_length()}-bit integer>" if isinstance(v, int) else "<unprintable>"
     return s if len(s) <= _SHOWN else s[: _SHOWN - 3] + "..."
 
 
@@ -45,10 +52,12 @@ def pair(op: Op, v: Any, what: str = "[key value]") -> tuple[Any, Any]:
     return v[0], v[1]
 
 
-def hashable(op: Op, v: Any, what: str) -> Any:
+def hashable(op: Op, v: Any, what: str, depth: int = 0) -> Any:
     """v as a dict key: lists become tuples (JSON has no tuples); a map is refused."""
     if isinstance(v, list | tuple):
-        return tuple(hashable(op, x, what) for x in v)
+        if depth >= MAX_DEPTH:
+            raise bad(op, f"{what} is nested more than {MAX_DEPTH} deep")
+        return tuple(hashable(op, x, what, depth + 1) for x in v)
     if isinstance(v, dict | set):
         raise bad(op, f"{what} must be a scalar or a list, got {shown(v)}")
     if isinstance(v, float) and not math.isfinite(v):
@@ -69,11 +78,3 @@ def integer(op: Op, v: Any, what: str) -> int:
     if v.bit_length() > _MAX_BITS:
         raise bad(op, f"{what} is out of range: {shown(v)}")
     return v
-
-
-def guarded(op: Op, f: Any, *args: Any) -> Any:
-    """f(*args), a value nested too deeply for Python's stack reported against op."""
-    try:
-        return f(*args)
-    except RecursionError:
-        raise bad(op, "value nested too deeply") from None

@@ -83,7 +83,10 @@ def check(history: list[Op], **options: Any) -> Verdict:
     opts = read_options(NAME, OPTIONS, options)
     model = MODEL.get(opts)
     margs = {"initial": opts["initial"]} if "initial" in opts else {}
-    m = models_.get(model, **margs)
+    try:
+        m = models_.get(model, **margs)
+    except ValueError as e:  # an initial value nested too deeply
+        raise SpecError(f"{NAME} option initial: {e}") from None
     budget = search.Budget(TIME_LIMIT.get(opts), MAX_STATES.get(opts), MAX_MEMORY_MB.get(opts))
 
     prep = calls.prepare(history, m, INDEPENDENT.get(opts))

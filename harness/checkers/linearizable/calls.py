@@ -65,7 +65,10 @@ def _split(v: Any, op: Op) -> tuple[Any, Any]:
         raise HistoryError(
             f"op {op.index}: independent value must be [key value], got {models_.show(v)}"
         )
-    return models_.freeze(v[0]), v[1]
+    try:
+        return models_.freeze(v[0]), v[1]
+    except ValueError as e:
+        raise HistoryError(f"op {op.index}: key: {e}") from None
 
 
 def prepare(history: list[Op], model: models_.Model, independent: bool | None) -> Prepared:
@@ -79,10 +82,7 @@ def prepare(history: list[Op], model: models_.Model, independent: bool | None) -
     counts = {"fail": 0, "info": 0, "info-dropped": 0}
     by_key: dict[Any, list[Call]] = {}
     for inv, comp in calls:
-        try:
-            call = _call(inv, comp, model, independent, pos, counts)
-        except RecursionError:
-            raise HistoryError(f"op {inv.index}: value nested too deeply") from None
+        call = _call(inv, comp, model, independent, pos, counts)
         if call is not None:
             by_key.setdefault(call[0], []).append(call[1])
     return Prepared(by_key, bool(independent), counts, notes, len(calls))
