@@ -39,8 +39,8 @@ _EVIDENCE_TOTAL = 10.0  # ...and of all keys (after that, one cheap attempt each
 # The shrink of one key may spend this share of the search iterations that decided the key,
 # plus a floor for keys decided in a few steps: the evidence costs less than the decision
 # (bench/bench_linearizable.py shows both), and the same history always gets the same one.
-_EVIDENCE_SHARE = 1.0
-_EVIDENCE_FLOOR = 2000
+_EVIDENCE_SHARE = 1.5
+_EVIDENCE_FLOOR = 1000
 
 
 @dataclass(frozen=True)

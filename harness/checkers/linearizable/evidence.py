@@ -131,7 +131,7 @@ class Shrinker:
             keep, res = r
         else:
             w = WINDOW_START
-            while w < len(first):
+            while 2 * w <= len(first):  # a window of most of the prefix is no shortcut
                 if self._spent():
                     return keep, res, False
                 r = self._try_drop(keep, first[:-w])
@@ -191,7 +191,7 @@ class Shrinker:
         }
         while drop:
             rest = [i for i in keep if i not in drop]
-            self.work -= len(rest)
+            self.work -= 2 * len(rest)  # an op scanned here costs about two search iterations
             bad = self._blockers(drop, rest)
             if not bad:
                 break
