@@ -37,6 +37,7 @@ class Evidence:
     blocked: dict[Any, int]  # possible state at x -> the kept call that set it (-1: initial)
     latest: int  # the latest write of what x needs (-1: none)
     minimal: bool  # False if the time budget cut the shrink short (still valid evidence)
+    work: float = 0  # search iterations (and ops scanned) the shrink spent
 
 
 def latest_write(ops: list[Call], xi: int, model: Model) -> int:
@@ -74,7 +75,7 @@ def prove(
         blocked = {s: keep[o] if o >= 0 else -1 for s, o in res.blocked_states.items()}
     else:  # the budget ran out before even the prefix was settled: all of it is the evidence
         blocked = dict(res.blocked_states)
-    return Evidence(xi, keep, res, blocked, latest, done)
+    return Evidence(xi, keep, res, blocked, latest, done, shrinker.spent)
 
 
 class Shrinker:
@@ -109,6 +110,7 @@ class Shrinker:
         self.model = model
         self.budget = budget
         self.work = work  # search iterations (and ops scanned) the shrink may still spend
+        self.work_given = work
         self.cost = cost  # search iterations of the last failing set (the prefix: the decision)
         self.effects = {i: model.effects(o.f, o.input, o.output) for i, o in self.sub.items()}
         self.initial = getattr(model, "initial", NO_INITIAL)
@@ -159,6 +161,10 @@ class Shrinker:
 
     def _spent(self) -> bool:
         return self.work <= 0 or self.budget.expired()
+
+    @property
+    def spent(self) -> float:
+        return self.work_given - self.work
 
     def _try_drop(
         self, keep: list[int], chunk: list[int], unlimited: bool = False
