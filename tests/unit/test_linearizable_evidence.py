@@ -4,12 +4,17 @@ bisection; here it is compared with the rule written out plainly, on random sub-
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from harness.checkers import models
 from harness.checkers.linearizable import calls, evidence, search
 from harness.checkers.linearizable.calls import INF, Call
 from harness.history import Op
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "linearizable"
 
 
 def _plain_blockers(sh: evidence.Shrinker, drop: set[int], rest: list[int]) -> set[int]:
@@ -99,3 +104,24 @@ def test_blockers_agree_with_the_plain_rule() -> None:
             assert sh._blockers(drop, rest) == _plain_blockers(sh, drop, rest), (ops, x, drop)
             compared += 1
     assert compared > 400
+
+
+def test_the_work_budget_bounds_the_shrink_and_the_evidence_still_fails_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harness.checkers.linearizable as lin
+    from harness.history import read_jsonl
+
+    h = read_jsonl(DATA / "concurrent-writes-contradicted.jsonl")
+    (full,) = lin.check(h, model="register").anomalies
+    assert full.data["evidence_minimal"] is True
+    monkeypatch.setattr(lin, "_EVIDENCE_SHARE", 0.0)
+    monkeypatch.setattr(lin, "_EVIDENCE_FLOOR", 0)
+    (cut,) = lin.check(h, model="register").anomalies
+    assert cut.data["evidence_minimal"] is False  # no work left after the first guess
+    assert cut.data["op"] == full.data["op"] and set(full.ops) <= set(cut.ops)
+    listed = set(cut.ops)
+    alone = lin.check([op for op in h if op.index in listed], model="register")
+    assert alone.valid is False and [a.data["op"] for a in alone.anomalies] == [cut.data["op"]]
+    # the budget is counted in search iterations, not seconds: the same evidence every time
+    assert [a.ops for a in lin.check(h, model="register").anomalies] == [cut.ops]

@@ -36,7 +36,7 @@ class Evidence:
     result: Result  # the search result that the kept calls give (blocked states, counts)
     blocked: dict[Any, int]  # possible state at x -> the kept call that set it (-1: initial)
     latest: int  # the latest write of what x needs (-1: none)
-    minimal: bool  # False if the time budget cut the shrink short (still valid evidence)
+    minimal: bool  # False if the budget (time or work) cut the shrink short (still valid)
     work: float = 0  # search iterations (and ops scanned) the shrink spent
 
 

@@ -104,6 +104,6 @@ def anomaly(
             "possible_states": [model.describe_state(s) for s in states],
             "linearised_ops_before": res.linearised,
             "configurations_blocked": res.blocked_count,
-            "evidence_minimal": ev.minimal,  # False if the shrink ran out of time (still valid)
+            "evidence_minimal": ev.minimal,  # False if the shrink ran out of budget (still valid)
         },
     )
