@@ -334,10 +334,9 @@ def check_history(
 
 def _check_one(name: str, history: list[Any], opts: dict[str, Any]) -> Verdict:
     try:
-        return checkers.check(name, history, **opts)
-    except Exception as e:
-        why = "refused the history" if isinstance(e, SplitbrainError) else "crashed"
-        msg = f"checker {why}: {type(e).__name__}: {one_line(e)}"
+        return checkers.check_safely(name, history, **opts)
+    except SplitbrainError as e:  # a run's own history refused by its checker: not valid
+        msg = f"checker refused the history: {one_line(e)}"
         return Verdict(checker=name, valid="unknown", stats={"error": msg}, notes=[msg])
 
 
