@@ -123,7 +123,7 @@ def loose_edges(s: Scan, ver: Versions, e: Edges) -> LooseEvidence:
                     trie.append({})
                     witness[(node, v)] = tr
                 node = nxt
-        for tid, r in s.reads[k]:
+        for tid, r in s.reads.get(k, ()):
             if r:
                 add(w.get(r[-1]), tid, WR, k, (tid, r), len(r) - 1)
             end = _walk(trie, r)

@@ -64,6 +64,9 @@ class Scan:
     failed: dict[Hashable, dict[Any, int]] = field(default_factory=dict)  # fail appends
     # key -> [(txn id, read)] for every external read of an ok txn (empty reads included)
     reads: dict[Hashable, list[tuple[int, list[Any]]]] = field(default_factory=dict)
+    # key -> [(txn id, read)] for the non-empty reads of keys an ok txn had touched before:
+    # they too are prefixes of the version order, but prove no dependency on another txn
+    inner_reads: dict[Hashable, list[tuple[int, list[Any]]]] = field(default_factory=dict)
     # key -> {value: that txn's final value}: non-final appends of txns appending k twice
     intermediate: dict[Hashable, dict[Any, Any]] = field(default_factory=dict)
     multi: list[tuple[int, Hashable]] = field(default_factory=list)  # (txn, key) appended twice+
@@ -125,14 +128,15 @@ def _lists(value: Any) -> list[Any]:
     return out
 
 
-def _parse(src: Op, value: list[Any]) -> tuple[list[Any], list[Any], list[Any], bool]:
-    """(mops, [(k, v)] appends, [(k, read)] external reads, touches a key twice) of one txn."""
+def _parse(src: Op, value: list[Any]) -> tuple[list[Any], list[Any], list[Any], list[Any] | None]:
+    """(mops, [(k, v)] appends, [(k, read)] external reads, [(k, read)] reads of keys it had
+    touched before, or None if it touches no key twice) of one txn."""
     scalars = SCALARS
     issuperset = scalars.issuperset
     apps: list[tuple[Any, Any]] = []
     exts: list[tuple[Any, list[Any]]] = []
     touched: list[Any] = []
-    repeat = False
+    inner: list[tuple[Any, list[Any]]] | None = None
     for i, m in enumerate(value):
         if type(m) is not list or len(m) != 3:
             if isinstance(m, tuple):
@@ -141,8 +145,9 @@ def _parse(src: Op, value: list[Any]) -> tuple[list[Any], list[Any], list[Any], 
         f, k, v = m
         if type(k) not in scalars:
             _check_mop(src, i, m)
-        if k in touched:
-            repeat = True
+        seen = k in touched
+        if seen and inner is None:
+            inner = []
         if f == "append":
             if type(v) not in scalars:
                 _check_mop(src, i, m)
@@ -156,12 +161,14 @@ def _parse(src: Op, value: list[Any]) -> tuple[list[Any], list[Any], list[Any], 
                 _check_mop(src, i, m)
             if not issuperset(map(type, v)):
                 _check_mop(src, i, m)
-            if k not in touched:
+            if not seen:
                 exts.append((k, v))
+            elif inner is not None:
+                inner.append((k, v))
         else:
             _check_mop(src, i, m)
         touched.append(k)
-    return value, apps, exts, repeat
+    return value, apps, exts, inner
 
 
 def scan(history: list[Op], events: bool = False) -> Scan:
@@ -200,7 +207,7 @@ def scan(history: list[Op], events: bool = False) -> Scan:
             if not isinstance(value, tuple):
                 raise _bad(src, f"txn value is not a list of micro-ops: {_show(value)}")
             value = list(value)
-        mops, apps, exts, repeat = _parse(src, value)
+        mops, apps, exts, inner = _parse(src, value)
         tid = len(txns)
         if tid_of_pair is not None:
             tid_of_pair[pnum] = tid
@@ -232,8 +239,11 @@ def scan(history: list[Op], events: bool = False) -> Scan:
                     reads[k] = [(tid, v)]
                 else:
                     rs.append((tid, v))
-            if repeat:
+            if inner is not None:
                 s.repeats.append(tid)
+                for k, v in inner:
+                    if v:
+                        s.inner_reads.setdefault(k, []).append((tid, v))
     if tid_of_pair is not None:
         ev = s.events
         for c in order:

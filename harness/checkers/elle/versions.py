@@ -33,7 +33,10 @@ class Versions:
         multi: dict[Hashable, list[int]] = defaultdict(list)
         for tid, k in s.multi:
             multi[k].append(tid)
-        for k, rs in s.reads.items():
+        for k in s.reads.keys() | s.inner_reads.keys():
+            rs = s.reads.get(k, [])
+            if k in s.inner_reads:
+                rs = rs + s.inner_reads[k]
             longest_t, longest = rs[0]
             for tr in rs:
                 if len(tr[1]) > len(longest):
