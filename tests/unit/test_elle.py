@@ -4,6 +4,7 @@ valid twin in tests/data/elle/), Elle's reference histories, and the graph primi
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ SER = {"models": ("serializable",)}
 STRICT = {"models": ("strict-serializable",)}
 
 # file, options, the anomaly types it must show (exactly), valid under those options
-CASES = [
+CASES: list[tuple[str, dict[str, Any], set[str], bool]] = [
     ("G0", SER, {"G0"}, False),
     ("G1a", SER, {"G1a"}, False),
     # seeing 1 but not the same txn's later 2 is also a 2-txn cycle: wr on 1, rw on 2

@@ -48,9 +48,7 @@ def _load(name: str) -> list[Op]:
     return read_jsonl(ELLE / f"{name}.jsonl")
 
 
-@pytest.mark.parametrize(
-    "name,models,types,valid", CASES, ids=[f"{c[0]}-{c[1][0]}" for c in CASES]
-)
+@pytest.mark.parametrize("name,models,types,valid", CASES, ids=[f"{c[0]}-{c[1][0]}" for c in CASES])
 def test_anomaly_table(name: str, models: tuple, types: set[str], valid: bool) -> None:
     v = check(_load(name), models=models)
     assert set(v.counts) == types, [a.explanation for a in v.anomalies]
@@ -343,3 +341,14 @@ def test_snapshot_isolation_histories_are_never_called_long_forks() -> None:
             if "cycle" in a.data:
                 _edges_chain(a)
     assert saw_write_skew  # the simulation does exercise the search
+
+
+def test_unhashable_process_and_none_options() -> None:
+    from harness.errors import HistoryError
+
+    bad = [Op(0, 0, [1], "invoke", "txn", []), Op(1, 1, [1], "ok", "txn", [])]  # type: ignore[arg-type]
+    with pytest.raises(HistoryError, match=r"^op 0: process is not a scalar: \[1\]$"):
+        check(bad, models=SER)
+    # None means "not given", as callers have always passed it
+    v = check(_load("stale-read"), models=None, realtime=None)
+    assert v.stats["models"] == ["strict-serializable"] and v.stats["realtime"] is True

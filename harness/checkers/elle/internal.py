@@ -19,10 +19,17 @@ Finding = tuple[str, list[int], str, dict[str, Any]]  # type, ops, explanation, 
 
 def internal_findings(t: Txn) -> list[Finding]:
     out: list[Finding] = []
+    # A read can hold a value appended later only if it comes before an append to its key.
     later: dict[Hashable, set[Any]] = {}
-    for f, k, v in t.mops:
-        if f == "append":
-            later.setdefault(k, set()).add(v)
+    read: set[Hashable] = set()
+    for f, k, _ in t.mops:
+        if f == "r":
+            read.add(k)
+        elif k in read:
+            for f2, k2, v2 in t.mops:
+                if f2 == "append":
+                    later.setdefault(k2, set()).add(v2)
+            break
     # key -> (the whole list is known, the expected list or own suffix, last read or None,
     #         own appends since that read)
     state: dict[Hashable, tuple[bool, list[Any], list[Any] | None, list[Any]]] = {}
@@ -30,7 +37,8 @@ def internal_findings(t: Txn) -> list[Finding]:
         if f == "append":
             known, vals, last_read, mine = state.get(k, (False, [], None, []))
             state[k] = (known, vals + [v], last_read, mine + [v])
-            later[k].discard(v)
+            if later:
+                later[k].discard(v)
             continue
         r = v if v is not None else []
         fut = later.get(k)

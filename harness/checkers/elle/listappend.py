@@ -103,9 +103,9 @@ def check(history: list[Op], **options: Any) -> Verdict:
 
 def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
     started = time.monotonic()
-    if isinstance(options.get("models"), str):
-        options = {**options, "models": options["models"]}  # "a,b" is parsed by the Option
-    opts = validate(options, _OWNERS, flag="list-append option")
+    # None stands for "not given" (realtime=None: decide from the models), as it always has
+    given = {k: v for k, v in options.items() if v is not None}
+    opts = validate(given, _OWNERS, flag="list-append option")
     notes: list[str] = []
     if "models" in opts:
         want = _models(opts["models"])

@@ -79,7 +79,10 @@ class Scan:
 
 
 def _show(x: Any, limit: int = 60) -> str:
-    s = repr(x)
+    try:
+        s = repr(x)
+    except RecursionError:  # a list nested thousands deep
+        return f"a deeply nested {type(x).__name__}"
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
@@ -95,8 +98,9 @@ def _looks_like_txn(value: Any) -> bool:
     return isinstance(m, list | tuple) and len(m) > 0 and m[0] in FUNCTIONS
 
 
-def _check_mop(op: Op, i: int, m: Any) -> None:
-    """Raise the HistoryError for a malformed micro-op (the slow path of scan())."""
+def _check_mop(op: Op, value: list[Any], m: Any) -> None:
+    """Raise the HistoryError for a malformed micro-op m of value (the slow path of scan())."""
+    i = next(j for j, x in enumerate(value) if x is m)
     if not isinstance(m, list | tuple) or len(m) != 3:
         raise _bad(op, f"micro-op {i} is not an [f k v] triple: {_show(m)}")
     f, k, v = m
@@ -137,20 +141,20 @@ def _parse(src: Op, value: list[Any]) -> tuple[list[Any], list[Any], list[Any], 
     exts: list[tuple[Any, list[Any]]] = []
     touched: list[Any] = []
     inner: list[tuple[Any, list[Any]]] | None = None
-    for i, m in enumerate(value):
+    for m in value:
         if type(m) is not list or len(m) != 3:
             if isinstance(m, tuple):
                 return _parse(src, _lists(value))
-            _check_mop(src, i, m)
+            _check_mop(src, value, m)
         f, k, v = m
         if type(k) not in scalars:
-            _check_mop(src, i, m)
+            _check_mop(src, value, m)
         seen = k in touched
         if seen and inner is None:
             inner = []
         if f == "append":
             if type(v) not in scalars:
-                _check_mop(src, i, m)
+                _check_mop(src, value, m)
             apps.append((k, v))
         elif f == "r":
             if v is None:
@@ -158,27 +162,22 @@ def _parse(src: Op, value: list[Any]) -> tuple[list[Any], list[Any], list[Any], 
             elif type(v) is not list:
                 if isinstance(v, tuple):
                     return _parse(src, _lists(value))
-                _check_mop(src, i, m)
+                _check_mop(src, value, m)
             if not issuperset(map(type, v)):
-                _check_mop(src, i, m)
+                _check_mop(src, value, m)
             if not seen:
                 exts.append((k, v))
             elif inner is not None:
                 inner.append((k, v))
         else:
-            _check_mop(src, i, m)
+            _check_mop(src, value, m)
         touched.append(k)
     return value, apps, exts, inner
 
 
-def scan(history: list[Op], events: bool = False) -> Scan:
-    """events=True also records the history order of txns for real-time / process edges."""
-    s = Scan()
-    txns, writer, failed, reads = s.txns, s.writer, s.failed, s.reads
-    pairs: list[list[Any]] = []  # [invocation, completion or None, pair number]
-    pending: dict[Any, list[Any]] = {}
-    order = array("q")  # 2 * pair number (+1 for a completion)
-    note = order.append if events else None
+def _pair(history: list[Op], pairs: list, pending: dict, note: Any) -> None:
+    """Invocations in history order, each with its completion (a process has at most one
+    op outstanding, Jepsen's rule); note(2 * pair number [+1 for a completion])."""
     for op in history:
         p = op.process
         if p == NEMESIS:
@@ -195,7 +194,24 @@ def scan(history: list[Op], events: bool = False) -> Scan:
                 done_pair[1] = op
                 if note is not None:
                     note(2 * done_pair[2] + 1)
+
+
+def scan(history: list[Op], events: bool = False) -> Scan:
+    """events=True also records the history order of txns for real-time / process edges."""
+    s = Scan()
+    txns, writer, failed, reads = s.txns, s.writer, s.failed, s.reads
+    pairs: list[list[Any]] = []  # [invocation, completion or None, pair number]
+    pending: dict[Any, list[Any]] = {}
+    order = array("q")  # 2 * pair number (+1 for a completion)
+    note = order.append if events else None
+    try:
+        _pair(history, pairs, pending, note)
+    except TypeError:  # an unhashable process; find it to name it
+        bad = next(op for op in history if not isinstance(op.process, Hashable))
+        raise _bad(bad, f"process is not a scalar: {_show(bad.process)}") from None
     tid_of_pair = array("q", [-1]) * len(pairs) if events else None
+    multi, rmw, repeats, inner_reads = s.multi, s.rmw, s.repeats, s.inner_reads
+    new_txn = txns.append
     for inv, done, pnum in pairs:
         typ = done.type if done is not None else INFO
         src = done if typ == OK and done.value is not None else inv
@@ -211,7 +227,7 @@ def scan(history: list[Op], events: bool = False) -> Scan:
         tid = len(txns)
         if tid_of_pair is not None:
             tid_of_pair[pnum] = tid
-        txns.append(Txn(tid, inv, done, typ, mops))
+        new_txn(Txn(tid, inv, done, typ, mops))
         ok = typ == OK
         if apps:
             idx = failed if typ == FAIL else writer
@@ -224,14 +240,14 @@ def scan(history: list[Op], events: bool = False) -> Scan:
                     s.reused += 1
                 d[v] = tid
                 if k in keys:
-                    if typ != FAIL and (not s.multi or s.multi[-1] != (tid, k)):
-                        s.multi.append((tid, k))
+                    if typ != FAIL and (not multi or multi[-1] != (tid, k)):
+                        multi.append((tid, k))
                 else:
                     keys.append(k)
             if ok:
                 for k, v in exts:
                     if k in keys:
-                        s.rmw.append((tid, k, v))
+                        rmw.append((tid, k, v))
         if ok:
             for k, v in exts:
                 rs = reads.get(k)
@@ -240,10 +256,10 @@ def scan(history: list[Op], events: bool = False) -> Scan:
                 else:
                     rs.append((tid, v))
             if inner is not None:
-                s.repeats.append(tid)
+                repeats.append(tid)
                 for k, v in inner:
                     if v:
-                        s.inner_reads.setdefault(k, []).append((tid, v))
+                        inner_reads.setdefault(k, []).append((tid, v))
     if tid_of_pair is not None:
         ev = s.events
         for c in order:
