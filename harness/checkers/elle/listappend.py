@@ -147,8 +147,8 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
     loose = loose_edges(s, ver, e)
     if realtime or process:
         order_edges(s, e, realtime, process)
-    comps, g, distinct = components(len(s.txns), e)
     n_edges = len(e)
+    comps, g, distinct = components(len(s.txns), e)
     del e
 
     budget = Budget(time_limit)

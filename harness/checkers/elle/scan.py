@@ -72,8 +72,11 @@ class Scan:
     multi: list[tuple[int, Hashable]] = field(default_factory=list)  # (txn, key) appended twice+
     rmw: list[tuple[int, Hashable, list[Any]]] = field(default_factory=list)  # read, then append
     repeats: list[int] = field(default_factory=list)  # ok txns touching some key twice
-    # History order of invocations (2 * txn) and completions (2 * txn + 1), for order edges
+    info: list[int] = field(default_factory=list)  # indeterminate txns
+    # History order of invocations (2 * pair) and completions (2 * pair + 1) of the
+    # invocation/completion pairs, and each pair's txn id (-1: not a txn), for order edges
     events: array = field(default_factory=lambda: array("q"))
+    tid_of_pair: array = field(default_factory=lambda: array("q"))
     reused: int = 0  # appends of a value already appended to the same key
     skipped: int = 0  # ops that are not list-append txns
 
@@ -202,14 +205,15 @@ def scan(history: list[Op], events: bool = False) -> Scan:
     txns, writer, failed, reads = s.txns, s.writer, s.failed, s.reads
     pairs: list[list[Any]] = []  # [invocation, completion or None, pair number]
     pending: dict[Any, list[Any]] = {}
-    order = array("q")  # 2 * pair number (+1 for a completion)
-    note = order.append if events else None
+    note = s.events.append if events else None
     try:
         _pair(history, pairs, pending, note)
     except TypeError:  # an unhashable process; find it to name it
         bad = next(op for op in history if not isinstance(op.process, Hashable))
         raise _bad(bad, f"process is not a scalar: {_show(bad.process)}") from None
-    tid_of_pair = array("q", [-1]) * len(pairs) if events else None
+    tid_of_pair = None
+    if events:
+        tid_of_pair = s.tid_of_pair = array("q", [-1]) * len(pairs)
     multi, rmw, repeats, inner_reads = s.multi, s.rmw, s.repeats, s.inner_reads
     new_txn = txns.append
     for inv, done, pnum in pairs:
@@ -229,6 +233,8 @@ def scan(history: list[Op], events: bool = False) -> Scan:
             tid_of_pair[pnum] = tid
         new_txn(Txn(tid, inv, done, typ, mops))
         ok = typ == OK
+        if typ == INFO:
+            s.info.append(tid)
         if apps:
             idx = failed if typ == FAIL else writer
             keys: list[Any] = []
@@ -260,12 +266,6 @@ def scan(history: list[Op], events: bool = False) -> Scan:
                 for k, v in inner:
                     if v:
                         inner_reads.setdefault(k, []).append((tid, v))
-    if tid_of_pair is not None:
-        ev = s.events
-        for c in order:
-            t = tid_of_pair[c >> 1]
-            if t >= 0:
-                ev.append(2 * t + (c & 1))
     for tid, k in s.multi:
         mine = txns[tid].appends(k)
         inter = s.intermediate.setdefault(k, {})

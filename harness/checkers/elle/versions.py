@@ -43,10 +43,8 @@ class Versions:
                     longest_t, longest = tr
             if not longest:
                 continue  # only empty reads: ordered by the unread appends below
-            trusted = self._compatible(k, rs, longest_t, longest)
-            pos: dict[Any, int] = {}
-            for i, v in enumerate(longest):
-                pos.setdefault(v, i)
+            pos = dict(zip(longest, range(len(longest)), strict=True))  # positions, if no dups
+            trusted = self._compatible(k, rs, longest_t, longest, len(pos) < len(longest))
             if trusted and k in multi:
                 trusted = self._own_order(k, multi[k], longest_t, longest, pos)
             self._garbage(k, rs, longest, pos if trusted else None)
@@ -64,30 +62,33 @@ class Versions:
                         distinct.append((tid, r))
                 self.loose[k] = distinct
         # An info txn that some read proves took effect committed all its appends (atomicity).
-        proven = {t.id for t in txns if t.type == OK}
-        for k, order in self.order.items():
-            w = s.writer.get(k, {})
-            proven.update(w[v] for v in order if v in w)
-        for k, rs in self.loose.items():
-            w = s.writer.get(k, {})
-            proven.update(w[v] for _, r in rs for v in r if v in w)
+        seen_loose = {k: {v for _, r in rs for v in r} for k, rs in self.loose.items()}
+        proven: set[int] = set()
+        for tid in s.info:
+            for f, k, v in txns[tid].mops:
+                if f == "append" and (v in self.pos.get(k, ()) or v in seen_loose.get(k, ())):
+                    proven.add(tid)
+                    break
         for k, d in s.writer.items():
             if k in self.loose:
                 continue
             known = self.pos.get(k)
             if known is None:
                 self.order[k], self.pos[k] = [], {}
-                self.unread[k] = sorted({t for t in d.values() if t in proven})
-            else:
-                self.unread[k] = sorted({t for v, t in d.items() if v not in known and t in proven})
+                known = self.pos[k]
+            self.unread[k] = sorted(
+                {t for v, t in d.items() if v not in known and (txns[t].type == OK or t in proven)}
+            )
         for k in s.reads:  # read, never appended by a committed txn, no non-empty read
             self.order.setdefault(k, [])
             self.pos.setdefault(k, {})
 
-    def _compatible(self, k: Hashable, rs: list, longest_t: int, longest: list[Any]) -> bool:
+    def _compatible(
+        self, k: Hashable, rs: list, longest_t: int, longest: list[Any], dups: bool
+    ) -> bool:
         txns = self.s.txns
         trusted = True
-        suspects = [] if len(set(longest)) == len(longest) else [(longest_t, longest)]
+        suspects = [(longest_t, longest)] if dups else []
         for tid, r in rs:
             if r and longest[: len(r)] != r:
                 trusted = False
