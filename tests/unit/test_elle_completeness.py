@@ -352,3 +352,42 @@ def test_unhashable_process_and_none_options() -> None:
     # None means "not given", as callers have always passed it
     v = check(_load("stale-read"), models=None, realtime=None)
     assert v.stats["models"] == ["strict-serializable"] and v.stats["realtime"] is True
+
+
+def test_verdict_does_not_depend_on_hash_seed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Same history, same verdict, same evidence in the same order, whatever str hashing."""
+    import json
+    import subprocess
+    import sys
+
+    from harness.history import write_jsonl
+    from tests.conftest import ROOT
+
+    ops = []
+    for o in _snapshot_isolation(200, 3) + _load("G-nonadjacent") + _load("garbage-versions"):
+        value = [[f, f"k{k}", v] for f, k, v in o.value] if isinstance(o.value, list) else o.value
+        ops.append(Op(len(ops), o.time, o.process, o.type, o.f, value))
+    garbage = [["r", f"g{i}", [1]] for i in range(12)]  # one anomaly per key, in key order
+    ops += [
+        Op(len(ops), 0, 99, "invoke", "txn", [[f, k, None] for f, k, _ in garbage]),
+        Op(len(ops) + 1, 1, 99, "ok", "txn", garbage),
+    ]
+    path = tmp_path / "h.jsonl"
+    write_jsonl(ops, path)
+    code = (
+        "import json, sys; from harness.history import read_jsonl; "
+        "from harness.checkers.elle import check; "
+        f"v = check(read_jsonl({str(path)!r}), models=('serializable',)).to_dict(); "
+        "[v['stats'].pop(k) for k in ('elapsed', 'txns_per_second')]; "
+        "print(json.dumps(v, sort_keys=True, default=str))"
+    )
+    outs = []
+    for seed in ("1", "2", "3"):
+        env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
+        r = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads(r.stdout))
+    assert outs[0]["anomalies"], "the history must show anomalies for this to mean anything"
+    assert outs[0] == outs[1] == outs[2]

@@ -46,7 +46,9 @@ class Explainer:
     def _ww(self, a: int, b: int, la: str, lb: str, ev: dict) -> str | None:
         ta, tb = self.s.txns[a], self.s.txns[b]
         mine, theirs = ta.all_appends(), tb.all_appends()
-        for k in mine.keys() & theirs.keys():
+        for k in mine:
+            if k not in theirs:
+                continue
             pos, order = self.ver.pos.get(k), self.ver.order.get(k)
             if pos is None or order is None:
                 continue

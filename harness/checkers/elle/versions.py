@@ -33,7 +33,8 @@ class Versions:
         multi: dict[Hashable, list[int]] = defaultdict(list)
         for tid, k in s.multi:
             multi[k].append(tid)
-        for k in s.reads.keys() | s.inner_reads.keys():
+        # in history order (not a set's): the anomalies come out in the same order every run
+        for k in list(s.reads) + [k for k in s.inner_reads if k not in s.reads]:
             rs = s.reads.get(k, [])
             if k in s.inner_reads:
                 rs = rs + s.inner_reads[k]
