@@ -363,7 +363,7 @@ def test_verdict_does_not_depend_on_hash_seed(tmp_path) -> None:  # type: ignore
     from harness.history import write_jsonl
     from tests.conftest import ROOT
 
-    ops = []
+    ops: list[Op] = []
     for o in _snapshot_isolation(200, 3) + _load("G-nonadjacent") + _load("garbage-versions"):
         value = [[f, f"k{k}", v] for f, k, v in o.value] if isinstance(o.value, list) else o.value
         ops.append(Op(len(ops), o.time, o.process, o.type, o.f, value))
