@@ -8,7 +8,7 @@
    search can stop early: the worst case for the checker. It is written as JSONL and parsed
    back with harness.history.load (parse time reported on its own), then checked as parsed
    ops (serializable, strict-serializable), then checked again with anomalies injected into
-   0.2% of the ok reads. Target: >= 100,000 txns/s for the check, < 2 GB for 1M.
+   the reads of 0.2% of the ok transactions. Target: >= 100,000 txns/s for the check, < 2 GB for 1M.
 2. A snapshot-read simulation full of cycles (the search itself), and Elle's huge-scc.edn from
    ../shared/reference-histories, if present.
 
@@ -116,7 +116,8 @@ def simulate(
 
 
 def inject(ops: list[Op], seed: int, rate: float = 0.002) -> tuple[list[Op], int]:
-    """A copy of a valid history with anomalies injected into a fraction of the ok reads:
+    """A copy of a valid history with anomalies injected into the reads of a fraction of the
+    ok transactions:
     a read that misses its last value (a stale read: G-single / G2-item / long forks among
     the cycles it closes) and, rarely, a value nobody appended (a garbage read)."""
     rng = random.Random(seed)
