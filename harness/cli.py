@@ -228,7 +228,9 @@ def run(
     "--consistency-models",
     "models",
     default=None,
-    help="list-append: comma-separated models to check against (e.g. serializable)",
+    help="list-append: comma-separated models to check against, e.g. serializable, "
+    "snapshot-isolation, repeatable-read, read-committed (default: strict-serializable, as "
+    "Elle's; a run's own history: the model of the isolation it asked for)",
 )
 @click.option(
     "--opt", "opts", multiple=True, metavar="KEY=VALUE", help="checker option, repeatable"

@@ -27,7 +27,14 @@ from harness.history import FAIL, Op, pairs
 DEADLOCK = re.compile(r"\b1213\b|deadlock", re.IGNORECASE)
 READ_FS = frozenset({"read", "final-read"})
 G_SINGLE = ("G-single", "G-single-realtime", "G-single-process")
-G2 = ("G2-item", "G2-item-realtime", "G2-item-process")
+G2 = (
+    "G2-item",
+    "G2-item-realtime",
+    "G2-item-process",
+    "G-nonadjacent",  # a special case of G2-item (no two rw edges adjacent: long fork)
+    "G-nonadjacent-realtime",
+    "G-nonadjacent-process",
+)
 
 
 def _is_write(inv: Op) -> bool:
