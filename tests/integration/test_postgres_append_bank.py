@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from harness.history import Op, load
 from harness.checkers.elle.anomalies import forbidden_by
+from harness.history import Op, load
 from harness.runner import run
 from harness.spec import TestSpec
 
