@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HistoryError
-from harness.history import NEMESIS, TYPES, Op
+from harness.history import _NO_EXTRA, MAX_DEPTH, NEMESIS, LineOf, Op, make_op
 
 __all__ = [
     "EdnError",
@@ -108,15 +108,25 @@ def _atom(tok: str, pos: int) -> Any:
             raise EdnError("empty keyword ':'", pos)
         return tok[1:]
     if c.isdigit() or (c in "+-" and len(tok) > 1 and tok[1].isdigit()):
-        if _INT.fullmatch(tok):
-            return int(tok.rstrip("N"))
-        if _FLOAT.fullmatch(tok):
-            return float(tok.rstrip("M"))
-        if _RATIO.fullmatch(tok):
-            n, d = tok.split("/")
-            return int(n) / int(d)
-        raise EdnError(f"malformed number {tok!r}", pos)
+        try:
+            if _INT.fullmatch(tok):
+                return int(tok.rstrip("N"))
+            if _FLOAT.fullmatch(tok):
+                return float(tok.rstrip("M"))
+            if _RATIO.fullmatch(tok):
+                n, d = tok.split("/")
+                if int(d) == 0:
+                    raise EdnError(f"ratio {tok} divides by zero", pos)
+                return int(n) / int(d)
+        except (ValueError, OverflowError):  # past Python's digit limit, or a float's range
+            kind = "ratio" if "/" in tok else "number"
+            raise EdnError(f"{kind} {_short(tok)} is too large", pos) from None
+        raise EdnError(f"malformed number {_short(tok)}", pos)
     return tok  # a symbol
+
+
+def _short(tok: str) -> str:
+    return repr(tok) if len(tok) <= 40 else repr(tok[:20] + "..." + tok[-10:])
 
 
 def _hashable(v: Any) -> Any:
@@ -162,6 +172,8 @@ def _parse(text: str, op_positions: list[int] | None = None) -> list[Any]:
                     raise EdnError(str(e), pos) from None
             value = s
         elif kind == "open":
+            if len(stack) >= MAX_DEPTH:
+                raise EdnError(f"values nested too deep (more than {MAX_DEPTH} levels)", pos)
             stack.append([m.group(), [], pos])
             continue
         elif kind == "close":
@@ -184,6 +196,8 @@ def _parse(text: str, op_positions: list[int] | None = None) -> list[Any]:
             else:
                 value = items
         elif kind in ("disc", "tag"):
+            if len(stack) >= MAX_DEPTH:
+                raise EdnError(f"values nested too deep (more than {MAX_DEPTH} levels)", pos)
             stack.append([m.group(), None, pos])
             continue
         elif kind == "char":
@@ -239,25 +253,56 @@ def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def read_edn_history(path: Path | str) -> list[Op]:
-    """Read a Jepsen EDN history (a top-level vector of op maps, or one op map per line)."""
-    path = Path(path)
+def read_edn_history(path: Path | str, notes: list[str] | None = None) -> list[Op]:
+    """Read a Jepsen EDN history (a top-level vector of op maps, or one op map per line).
+    A truncated last line is dropped, with a one-line note appended to `notes`."""
+    return _read_edn(Path(path), notes)[0]
+
+
+def _read_edn(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
     except UnicodeDecodeError as e:
         raise HistoryError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    return parse_history(text, str(path))
+    try:
+        return _parse_lines(text, str(path))
+    except HistoryError:
+        # An interrupted writer leaves a cut last line: drop it, if the rest reads.
+        cut = text.rfind("\n")
+        if text.endswith("\n") or cut < 0 or not text[cut:].strip():
+            raise
+        try:
+            ops, line_of = _parse_lines(text[: cut + 1], str(path))
+        except HistoryError:
+            raise  # noqa: B904 (the error of the whole text is the one to show)
+        if notes is not None:
+            notes.append(
+                f"{path}: dropped truncated last line {text.count(chr(10)) + 1} "
+                "(the run was interrupted)"
+            )
+        return ops, line_of
 
 
 def parse_history(text: str, name: str = "<string>") -> list[Op]:
     """Ops from the text of an EDN history; `name` is used in error messages."""
+    return _parse_lines(text, name)[0]
+
+
+def _parse_history_slow(text: str, name: str = "<string>") -> list[Op]:
+    """The general reader alone (what the fast path must agree with)."""
+    return _parse_slow(text, name)[0]
+
+
+def _parse_slow(text: str, name: str, first_line: int = 1) -> tuple[list[Op], list[int]]:
+    """Ops and the line of each, by the general reader."""
     positions: list[int] = []
     try:
         forms = _parse(text, positions)
     except EdnError as e:
-        raise HistoryError(f"{name}: malformed EDN at line {_line_of(text, e.pos)}: {e}") from None
+        line = _line_of(text, e.pos) + first_line - 1
+        raise HistoryError(f"{name}: malformed EDN at line {line}: {e}") from None
     maps: list[Any] = []
     for form in forms:
         if isinstance(form, list):
@@ -271,9 +316,112 @@ def parse_history(text: str, name: str = "<string>") -> list[Op]:
                 raise ValueError(f"an op must be a map, got {_edn_type(d)}")
             ops.append(_op(d, i))
         except ValueError as e:
-            line = _line_of(text, positions[i])
+            line = _line_of(text, positions[i]) + first_line - 1
             raise HistoryError(f"{name}: malformed op at line {line}: {e}") from None
-    return ops
+    lines = _lines_of(text, positions, first_line)
+    return ops, lines
+
+
+def _lines_of(text: str, positions: list[int], first_line: int) -> list[int]:
+    out: list[int] = []
+    line, at = first_line, 0
+    for pos in positions:
+        line += text.count("\n", at, pos)
+        at = pos
+        out.append(line)
+    return out
+
+
+# The fast path: a line holding one op map made of keywords, numbers, nil/true/false, vectors
+# and plain strings (Jepsen's and our own history.edn, nearly every line) is rewritten to JSON
+# by a few regex passes over the whole text and read by orjson at C speed: the map's braces
+# become a vector of alternating keys and values. Anything else on a line (tags, sets, nested
+# maps, comments, escapes, big integers, symbols) goes to the general reader, line by line;
+# any doubt at all, and the whole text does.
+_PLAIN = r'[^"{}#;\\()\'\n]'
+_PLAIN_STR = r'"[^"\s,\[\]{}:;()#\\]*"'
+_FAST_LINE = re.compile(rf"(?!.*\d{{19}})\{{{_PLAIN}*(?:{_PLAIN_STR}{_PLAIN}*)*\}}")
+_KW_JSON = re.compile(r""":([^\s,\[\]{}()"';\\]+)""")
+_NIL_JSON = re.compile(r"(?<=[\[\s,])nil(?=[\]\s,])")
+_SEP_JSON = re.compile(r"(?:[^\S\n]|,)+")
+_BRACES = str.maketrans("{}", "[]")
+
+
+def _to_json(lines: list[str]) -> str:
+    t = "\n".join(lines).translate(_BRACES)
+    t = _NIL_JSON.sub("null", _KW_JSON.sub(r'"\1"', t))
+    return _SEP_JSON.sub(",", t).replace("[,", "[").replace(",]", "]")
+
+
+def _fast_maps(lines: list[str]) -> list[Any]:
+    """For each line, its op map as a dict, or None where the fast path cannot tell."""
+    import orjson
+
+    js = _to_json(lines)
+    try:
+        flats = orjson.loads("[" + js.replace("\n", ",") + "]")
+    except orjson.JSONDecodeError:
+        flats = []
+        for s in js.split("\n"):
+            try:
+                flats.append(orjson.loads(s))
+            except orjson.JSONDecodeError:
+                flats.append(None)
+    out: list[Any] = []
+    for flat in flats:
+        if flat is None or len(flat) % 2:
+            out.append(None)
+            continue
+        it = iter(flat)
+        try:
+            out.append(dict(zip(it, it, strict=True)))
+        except TypeError:  # a vector as a key: the general reader makes it a tuple
+            out.append(None)
+    return out
+
+
+def _parse_lines(text: str, name: str) -> tuple[list[Op], LineOf]:
+    lines = text.split("\n")
+    fast_at: list[int] = []  # line numbers (0-based) of the fast lines
+    fast: list[str] = []
+    match = _FAST_LINE.fullmatch
+    for n, line in enumerate(lines):
+        s = line.strip()
+        if (
+            s
+            and s[0] == "{"
+            and match(s)
+            and (len(s) <= 2 * MAX_DEPTH or s.count("[") <= MAX_DEPTH)
+        ):
+            fast_at.append(n)
+            fast.append(s)
+    if not fast:
+        slow_ops, slow_at = _parse_slow(text, name)
+        return slow_ops, slow_at.__getitem__
+    maps = _fast_maps(fast)
+    ops: list[Op] = []
+    at = []
+    prev = 0  # first line not yet read
+    try:
+        for n, d in zip(fast_at, maps, strict=True):
+            if d is None:
+                continue  # read with the slow lines around it
+            if n > prev and any(x.strip() for x in lines[prev:n]):
+                chunk, chunk_at = _parse_slow("\n".join(lines[prev:n]), name, prev + 1)
+                ops.extend(chunk)
+                at.extend(chunk_at)
+            prev = n + 1
+            ops.append(_op(d, len(ops)))
+            at.append(n + 1)
+        if prev < len(lines) and any(x.strip() for x in lines[prev:]):
+            chunk, chunk_at = _parse_slow("\n".join(lines[prev:]), name, prev + 1)
+            ops.extend(chunk)
+            at.extend(chunk_at)
+    except (HistoryError, ValueError):
+        # A form across a fast line, or a bad op: the general reader gives the true error.
+        slow_ops, slow_at = _parse_slow(text, name)
+        return slow_ops, slow_at.__getitem__
+    return ops, at.__getitem__
 
 
 def _edn_type(v: Any) -> str:
@@ -282,40 +430,33 @@ def _edn_type(v: Any) -> str:
     )
 
 
-_CORE = ("index", "time", "process", "type", "f", "value", "node", "error")
+_CORE = frozenset(("index", "time", "process", "type", "f", "value", "node", "error"))
 
 
 def _op(d: dict[Any, Any], position: int) -> Op:
-    typ = d.get("type")
-    if typ not in TYPES:
-        raise ValueError(f":type must be one of :invoke :ok :fail :info, got {dumps_value(typ)}")
-    index = d.get("index", position)
-    t = d.get("time", -1)
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise ValueError(f":index must be an integer, got {dumps_value(index)}")
-    if not isinstance(t, int | float) or isinstance(t, bool):
-        raise ValueError(f":time must be a number, got {dumps_value(t)}")
     value = d.get("value")
     f = d.get("f")
     if f is None:
         # Elle's histories may omit :f; a list of micro-ops is a transaction
         f = "txn" if "f" not in d and _is_txn(value) else ""
-    elif not isinstance(f, str):
-        f = dumps_value(f)
-    extra = {}
-    for k, v in d.items():
-        if k not in _CORE:
-            extra[k if isinstance(k, str) else dumps_value(k)] = v
-    return Op(
-        index=index,
-        time=int(t),
-        process=d.get("process"),
-        type=typ,
-        f=f,
-        value=value,
-        node=_text(d.get("node")),
-        error=_text(d.get("error")),
-        extra=extra,
+    if d.keys() <= _CORE:
+        extra = _NO_EXTRA
+    else:
+        extra = {}
+        for k, v in d.items():
+            if k not in _CORE:
+                extra[k if isinstance(k, str) else dumps_value(k)] = v
+    return make_op(
+        d.get("index", position),
+        d.get("time", -1),
+        d.get("process"),
+        d.get("type"),
+        f,
+        value,
+        _text(d.get("node")),
+        _text(d.get("error")),
+        extra,
+        ":",
     )
 
 
