@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HistoryError
-from harness.history import _NO_EXTRA, MAX_DEPTH, NEMESIS, LineOf, Op, make_op
+from harness.history import _NO_EXTRA, MAX_DEPTH, NEMESIS, LineOf, Op, _plain_op, make_op, no_gc
 
 __all__ = [
     "EdnError",
@@ -256,7 +256,8 @@ def _line_of(text: str, pos: int) -> int:
 def read_edn_history(path: Path | str, notes: list[str] | None = None) -> list[Op]:
     """Read a Jepsen EDN history (a top-level vector of op maps, or one op map per line).
     A truncated last line is dropped, with a one-line note appended to `notes`."""
-    return _read_edn(Path(path), notes)[0]
+    with no_gc():
+        return _read_edn(Path(path), notes)[0]
 
 
 def _read_edn(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
@@ -287,7 +288,8 @@ def _read_edn(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
 
 def parse_history(text: str, name: str = "<string>") -> list[Op]:
     """Ops from the text of an EDN history; `name` is used in error messages."""
-    return _parse_lines(text, name)[0]
+    with no_gc():
+        return _parse_lines(text, name)[0]
 
 
 def _parse_history_slow(text: str, name: str = "<string>") -> list[Op]:
@@ -341,42 +343,87 @@ def _lines_of(text: str, positions: list[int], first_line: int) -> list[int]:
 _PLAIN = r'[^"{}#;\\()\'\n]'
 _PLAIN_STR = r'"[^"\s,\[\]{}:;()#\\]*"'
 _FAST_LINE = re.compile(rf"(?!.*\d{{19}})\{{{_PLAIN}*(?:{_PLAIN_STR}{_PLAIN}*)*\}}")
-_KW_JSON = re.compile(r""":([^\s,\[\]{}()"';\\]+)""")
-_NIL_JSON = re.compile(r"(?<=[\[\s,])nil(?=[\]\s,])")
+_PLAIN_STRS = re.compile(_PLAIN_STR)
+_DIGITS = str.maketrans("123456789", "000000000")
+_KW_SPLIT = re.compile(r""":([^\s,\[\]{}()"';\\]+)""")
 _SEP_JSON = re.compile(r"(?:[^\S\n]|,)+")
 _BRACES = str.maketrans("{}", "[]")
+_CHUNK = 20_000  # lines rewritten at a time: bounds the transient strings
 
 
 def _to_json(lines: list[str]) -> str:
     t = "\n".join(lines).translate(_BRACES)
-    t = _NIL_JSON.sub("null", _KW_JSON.sub(r'"\1"', t))
-    return _SEP_JSON.sub(",", t).replace("[,", "[").replace(",]", "]")
+    # separators: str.replace is 15x faster than a regex; odd whitespace (several spaces,
+    # tabs...) leaves ",," or a bare character behind, which orjson refuses: the slow path
+    t = t.replace(", ", ",").replace(" ", ",")
+    if ",," in t:
+        t = _SEP_JSON.sub(",", t)
+    t = t.replace("[,", "[").replace(",]", "]")
+    # [text, keyword, text, keyword, ..., text] joined by quotes: every keyword quoted, in C
+    t = '"'.join(_KW_SPLIT.split(t))
+    if "nil" in t:
+        for a, b in (
+            (",nil,", ",null,"),
+            (",nil]", ",null]"),
+            ("[nil,", "[null,"),
+            ("[nil]", "[null]"),
+        ):
+            while a in t:
+                t = t.replace(a, b)
+    return t
+
+
+def _fast_lines(chunk: list[str]) -> list[bool]:
+    """Which (stripped) lines of a chunk the fast path may read."""
+    joined = "\n".join(chunk)
+    n = len(chunk)
+    if (
+        joined.startswith("{")
+        and joined.endswith("}")
+        and joined.count("{") == n
+        and joined.count("}") == n
+        and joined.count("\n{") == n - 1
+        and joined.count("}\n") == n - 1
+        and not any(c in joined for c in "#;\\()'")
+        and "0" * 19 not in joined.translate(_DIGITS)  # orjson makes big integers floats
+        and ('"' not in joined or '"' not in _PLAIN_STRS.sub("", joined))
+    ):
+        ok = [True] * n  # the common case: every line one flat op map, no per-line regex
+    else:
+        match = _FAST_LINE.fullmatch
+        ok = [bool(s) and s[0] == "{" and match(s) is not None for s in chunk]
+    lim = 2 * MAX_DEPTH  # a line this short cannot nest deeper than MAX_DEPTH
+    for i, s in enumerate(chunk):
+        if len(s) > lim and s.count("[") > MAX_DEPTH:
+            ok[i] = False  # the general reader measures the depth
+    return ok
 
 
 def _fast_maps(lines: list[str]) -> list[Any]:
     """For each line, its op map as a dict, or None where the fast path cannot tell."""
     import orjson
 
-    js = _to_json(lines)
-    try:
-        flats = orjson.loads("[" + js.replace("\n", ",") + "]")
-    except orjson.JSONDecodeError:
-        flats = []
-        for s in js.split("\n"):
-            try:
-                flats.append(orjson.loads(s))
-            except orjson.JSONDecodeError:
-                flats.append(None)
     out: list[Any] = []
-    for flat in flats:
-        if flat is None or len(flat) % 2:
-            out.append(None)
-            continue
-        it = iter(flat)
+    for c in range(0, len(lines), _CHUNK):
+        js = _to_json(lines[c : c + _CHUNK])
         try:
-            out.append(dict(zip(it, it, strict=True)))
-        except TypeError:  # a vector as a key: the general reader makes it a tuple
-            out.append(None)
+            flats = orjson.loads("[" + js.replace("\n", ",") + "]")
+        except orjson.JSONDecodeError:
+            flats = []
+            for s in js.split("\n"):
+                try:
+                    flats.append(orjson.loads(s))
+                except orjson.JSONDecodeError:
+                    flats.append(None)
+        for flat in flats:
+            if type(flat) is not list or len(flat) % 2:
+                out.append(None)
+                continue
+            it = iter(flat)
+            try:
+                out.append(dict(zip(it, it, strict=True)))
+            except TypeError:  # a vector as a key: the general reader makes it a tuple
+                out.append(None)
     return out
 
 
@@ -384,38 +431,40 @@ def _parse_lines(text: str, name: str) -> tuple[list[Op], LineOf]:
     lines = text.split("\n")
     fast_at: list[int] = []  # line numbers (0-based) of the fast lines
     fast: list[str] = []
-    match = _FAST_LINE.fullmatch
-    for n, line in enumerate(lines):
-        s = line.strip()
-        if (
-            s
-            and s[0] == "{"
-            and match(s)
-            and (len(s) <= 2 * MAX_DEPTH or s.count("[") <= MAX_DEPTH)
-        ):
-            fast_at.append(n)
-            fast.append(s)
+    for c in range(0, len(lines), _CHUNK):
+        chunk = [s.strip() for s in lines[c : c + _CHUNK]]
+        for i, ok in enumerate(_fast_lines(chunk)):
+            if ok:
+                fast_at.append(c + i)
+                fast.append(chunk[i])
     if not fast:
         slow_ops, slow_at = _parse_slow(text, name)
         return slow_ops, slow_at.__getitem__
     maps = _fast_maps(fast)
+    del fast
+    if len(fast_at) == len(lines) - (not lines[-1].strip()) and None not in maps:
+        try:  # every line an op map read by the fast path: the common case
+            return [_op(d, i) for i, d in enumerate(maps)], lambda i: fast_at[i] + 1
+        except ValueError:
+            slow_ops, slow_at = _parse_slow(text, name)  # the error, from the general reader
+            return slow_ops, slow_at.__getitem__
     ops: list[Op] = []
-    at = []
+    at: list[int] = []
     prev = 0  # first line not yet read
     try:
         for n, d in zip(fast_at, maps, strict=True):
             if d is None:
                 continue  # read with the slow lines around it
             if n > prev and any(x.strip() for x in lines[prev:n]):
-                chunk, chunk_at = _parse_slow("\n".join(lines[prev:n]), name, prev + 1)
-                ops.extend(chunk)
+                chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:n]), name, prev + 1)
+                ops.extend(chunk_ops)
                 at.extend(chunk_at)
             prev = n + 1
             ops.append(_op(d, len(ops)))
             at.append(n + 1)
         if prev < len(lines) and any(x.strip() for x in lines[prev:]):
-            chunk, chunk_at = _parse_slow("\n".join(lines[prev:]), name, prev + 1)
-            ops.extend(chunk)
+            chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:]), name, prev + 1)
+            ops.extend(chunk_ops)
             at.extend(chunk_at)
     except (HistoryError, ValueError):
         # A form across a fast line, or a bad op: the general reader gives the true error.
@@ -434,6 +483,9 @@ _CORE = frozenset(("index", "time", "process", "type", "f", "value", "node", "er
 
 
 def _op(d: dict[Any, Any], position: int) -> Op:
+    op = _plain_op(d)
+    if op is not None:
+        return op
     value = d.get("value")
     f = d.get("f")
     if f is None:

@@ -6,6 +6,7 @@ Field names follow Jepsen (index, time, process, type, f, value, node, error); s
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,9 @@ class Op:
         """The op of one JSONL object; ValueError (one line) for anything that is not one."""
         if type(d) is not dict:
             raise ValueError(f"not a JSON object but {_kind(d)}")
+        op = _plain_op(d)
+        if op is not None:
+            return op
         if "process" not in d or "f" not in d:
             raise ValueError("op needs 'process' and 'f'")
         error = d.get("error")
@@ -90,6 +95,36 @@ class Op:
 # would cost 64 MB.
 _NO_EXTRA: dict[str, Any] = {}
 _CORE_SET = frozenset(_CORE)
+
+
+def _plain_op(d: dict[Any, Any]) -> Op | None:
+    """The op of a map in the usual shape (all of index, time, process, type, f; only core
+    keys; every field of its kind and in range), else None: the general path decides.
+    The same checks as make_op, inline: this runs for every op of every history."""
+    try:
+        i = d["index"]
+        t = d["time"]
+        p = d["process"]
+        typ = d["type"]
+        f = d["f"]
+    except KeyError:
+        return None
+    if (
+        type(i) is int
+        and type(t) is int
+        and type(f) is str
+        and type(typ) is str
+        and typ in TYPES
+        and 0 <= i <= _MAX_INT
+        and 0 <= t <= _MAX_INT
+        and (type(p) is str or (type(p) is int and -_MAX_INT <= p <= _MAX_INT))
+        and d.keys() <= _CORE_SET
+    ):
+        node = d.get("node")
+        error = d.get("error")
+        if (node is None or type(node) is str) and (error is None or type(error) is str):
+            return Op(i, t, p, typ, f, d.get("value"), node, error, _NO_EXTRA)
+    return None
 
 
 def _kind(v: Any) -> str:
@@ -228,6 +263,11 @@ def _dumps(v: Any) -> str:
 
 
 _BIG_INT = re.compile(rb"\d{19}")  # orjson reads integers past 64 bits as floats: not those
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+
+
+def _has_big_int(raw: bytes) -> bool:
+    return b"0" * 19 in raw.translate(_DIGITS)  # 8x faster than the regex
 
 
 def _depth(line: bytes) -> int:
@@ -267,6 +307,22 @@ def _json_line(line: bytes) -> Any:
 LineOf = Callable[[int], int]
 
 
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The cyclic GC off while a history is built, and what was built frozen after (moved to
+    the permanent generation, still freed by reference counting): its millions of containers
+    hold no cycles, yet each collection would traverse them again and again (5x the parse
+    time, then a 1.5 s full collection at 100k txns, then more during the check)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()
+
+
 def _read_jsonl(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
     try:
         raw = path.read_bytes()
@@ -284,7 +340,7 @@ def _read_jsonl(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
 
     docs: list[Any] | None = None
     lim = 2 * MAX_DEPTH  # a shorter line cannot nest deeper than MAX_DEPTH
-    if not _BIG_INT.search(raw) and all(
+    if not _has_big_int(raw) and all(
         len(x) <= lim or x.count(b"[") + x.count(b"{") <= MAX_DEPTH or _depth(x) <= MAX_DEPTH
         for x in body
     ):
@@ -322,7 +378,8 @@ def _read_jsonl(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
 def read_jsonl(path: Path | str, notes: list[str] | None = None) -> list[Op]:
     """Read a JSONL history. A truncated last line is dropped, with a one-line note appended to
     `notes`; a malformed line anywhere else is an error naming the line."""
-    return _read_jsonl(Path(path), notes)[0]
+    with no_gc():
+        return _read_jsonl(Path(path), notes)[0]
 
 
 def write_jsonl(ops: Iterable[Op], path: Path | str) -> None:
@@ -343,11 +400,12 @@ def _read_any(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
         except OSError as e:
             raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
         is_edn = not head.startswith((b'{"', b'{ "'))
-    if is_edn:
-        from harness.edn import _read_edn
+    with no_gc():
+        if is_edn:
+            from harness.edn import _read_edn
 
-        return _read_edn(path, notes)
-    return _read_jsonl(path, notes)
+            return _read_edn(path, notes)
+        return _read_jsonl(path, notes)
 
 
 def load(path: Path | str, notes: list[str] | None = None, validate: bool = False) -> list[Op]:
