@@ -300,7 +300,10 @@ def export(path: Path, out: Path | None) -> None:
     from harness.edn import write_edn_history
     from harness.history import load, write_jsonl
 
-    ops = load(path)
+    notes: list[str] = []
+    ops = load(path, notes=notes)
+    for note in notes:
+        click.echo(f"splitbrain: note: {note}", err=True)
     src = path / "history.jsonl" if path.is_dir() else path
     to_edn = src.suffix != ".edn"
     out = out or src.with_suffix(".edn" if to_edn else ".jsonl")

@@ -190,3 +190,10 @@ def test_export_refuses_a_bad_file_with_one_line(tmp_path: Path) -> None:
     p = _file(tmp_path, "h.jsonl", "[1]\n")
     r = CliRunner().invoke(main, ["export", str(p)])
     assert r.exit_code == 3 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_export_says_when_it_dropped_a_truncated_last_line(tmp_path: Path) -> None:
+    p = _file(tmp_path, "h.jsonl", REGISTER + '{"index":4,"ti')
+    r = CliRunner().invoke(main, ["export", str(p)])
+    assert r.exit_code == 0 and "4 ops" in r.stdout
+    assert r.stderr.count("truncated last line 5") == 1 and len(r.stderr.splitlines()) == 1
