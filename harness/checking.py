@@ -60,7 +60,9 @@ def plan_checks(
     options: Mapping[str, Any] | None = None,
 ) -> Plan:
     """The checkers for a history: the one named; else those of the spec beside it; else,
-    for a list-append or register history, the checker Jepsen would use. SpecError if none."""
+    for a list-append or register history, the checker Jepsen would use (Elle's list-append
+    against strict-serializable; Knossos's linearizability against cas-register, or
+    multi-register for transactions of reads and writes). SpecError if none."""
     given = dict(options or {})
     if checker is not None:
         return Plan([(checker, validate_options(checker, given))], [])
@@ -83,9 +85,9 @@ def plan_checks(
             f"against {', '.join(o['models'])}"
         )
         return Plan([("list-append", o)], [note])
-    if kind == "register":
+    if kind in ("register", "multi-register"):
         o = validate_options("linearizable", given)
-        o.setdefault("model", DEFAULT_REGISTER_MODEL)
+        o.setdefault("model", DEFAULT_REGISTER_MODEL if kind == "register" else kind)
         note = (
             "no spec.json and no --checker: a register history, judged linearizable "
             f"against the {o['model']} model"
@@ -98,13 +100,28 @@ def plan_checks(
 
 
 def guess_kind(history: Sequence[Op]) -> str | None:
-    """ "list-append" if every client op is a transaction of micro-ops, "register" if every
-    client op is a read, write or cas; else None."""
+    """ "list-append" if every client op is a transaction of append/r micro-ops (Elle),
+    "multi-register" if of read/write micro-ops (Knossos), "register" if every client op is
+    a read, write or cas; else None."""
     fs = {op.f for op in history if op.process != NEMESIS}
-    if fs == {"txn"}:
-        return "list-append"
     if fs and fs <= _REGISTER_FS:
         return "register"
+    if fs != {"txn"}:
+        return None
+    heads: set[Any] = set()
+    for op in history:
+        if op.process == NEMESIS:
+            continue
+        if type(op.value) is not list:
+            return None
+        for m in op.value:
+            if type(m) is not list or not m:
+                return None
+            heads.add(m[0])
+    if heads and heads <= {"append", "r"}:
+        return "list-append"
+    if heads and heads <= {"read", "write"}:
+        return "multi-register"
     return None
 
 

@@ -197,3 +197,22 @@ def test_export_says_when_it_dropped_a_truncated_last_line(tmp_path: Path) -> No
     r = CliRunner().invoke(main, ["export", str(p)])
     assert r.exit_code == 0 and "4 ops" in r.stdout
     assert r.stderr.count("truncated last line 5") == 1 and len(r.stderr.splitlines()) == 1
+
+
+def test_no_spec_transactions_of_reads_and_writes_are_a_multi_register(tmp_path: Path) -> None:
+    # Knossos's multi-register: txn ops, but not list-append ones (list-append would ignore
+    # them all and call the history valid)
+    ops = (
+        H()
+        .call(0, 1, 0, "txn", [["write", "x", 1]])
+        .call(2, 3, 1, "txn", [["read", "x", None]], [["read", "x", 2]])
+        .ops
+    )
+    write_jsonl(ops, tmp_path / "h.jsonl")
+    doc = check_file(tmp_path / "h.jsonl")
+    assert isinstance(doc, dict) and doc["valid"] is False, doc
+    assert doc["checkers"]["linearizable"]["stats"]["model"] == "multi-register"
+    ops[0].value = ops[1].value = [["incr", "x", 1]]
+    write_jsonl(ops, tmp_path / "h.jsonl")
+    doc = check_file(tmp_path / "h.jsonl")
+    assert isinstance(doc, str) and "--checker" in doc
