@@ -132,12 +132,23 @@ def validate_options(checker: str, given: Mapping[str, Any]) -> dict[str, Any]:
     return opts.validate(given, [(checker, options_of(checker))])
 
 
+# The stat in which a checker counts the ops it judged: list-append skips the ops that are
+# not list-append transactions, so on another workload's history it would find nothing wrong.
+_JUDGED = {"list-append": "txns", "linearizable": "ops"}
+
+
 def run_checker(name: str, history: Sequence[Op], options: Mapping[str, Any]) -> Verdict:
-    """One checker's verdict; a checker that crashes gives "unknown" with the error."""
+    """One checker's verdict; a checker that crashes gives "unknown" with the error, and so
+    does one that judged no op at all (not "valid": it checked nothing)."""
     safely = getattr(checkers, "check_safely", None)
     if safely is not None:
-        return safely(name, list(history), **options)  # type: ignore[no-any-return]
-    return _check_safely(name, list(history), **options)
+        v: Verdict = safely(name, list(history), **options)
+    else:
+        v = _check_safely(name, list(history), **options)
+    if v.valid is True and v.stats.get(_JUDGED.get(name, ""), 1) == 0:
+        v.valid = "unknown"
+        v.notes.append(f"{name} judged no op of this history: it is not a {name} history")
+    return v
 
 
 # -- fallbacks until harness.checkers has options_of and check_safely ----------------------
