@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -399,11 +399,11 @@ def _fast_lines(chunk: list[str]) -> list[bool]:
     return ok
 
 
-def _fast_maps(lines: list[str]) -> list[Any]:
-    """For each line, its op map as a dict, or None where the fast path cannot tell."""
+def _fast_maps(lines: list[str]) -> Iterator[Any]:
+    """For each line, its op map as a dict, or None where the fast path cannot tell; made a
+    chunk at a time, so that the dicts of the whole file never coexist."""
     import orjson
 
-    out: list[Any] = []
     for c in range(0, len(lines), _CHUNK):
         js = _to_json(lines[c : c + _CHUNK])
         try:
@@ -415,16 +415,16 @@ def _fast_maps(lines: list[str]) -> list[Any]:
                     flats.append(orjson.loads(s))
                 except orjson.JSONDecodeError:
                     flats.append(None)
+        del js
         for flat in flats:
             if type(flat) is not list or len(flat) % 2:
-                out.append(None)
+                yield None
                 continue
             it = iter(flat)
             try:
-                out.append(dict(zip(it, it, strict=True)))
+                yield dict(zip(it, it, strict=True))
             except TypeError:  # a vector as a key: the general reader makes it a tuple
-                out.append(None)
-    return out
+                yield None
 
 
 def _parse_lines(text: str, name: str) -> tuple[list[Op], LineOf]:
@@ -440,36 +440,36 @@ def _parse_lines(text: str, name: str) -> tuple[list[Op], LineOf]:
     if not fast:
         slow_ops, slow_at = _parse_slow(text, name)
         return slow_ops, slow_at.__getitem__
-    maps = _fast_maps(fast)
-    del fast
-    if len(fast_at) == len(lines) - (not lines[-1].strip()) and None not in maps:
-        try:  # every line an op map read by the fast path: the common case
-            return [_op(d, i) for i, d in enumerate(maps)], lambda i: fast_at[i] + 1
-        except ValueError:
-            slow_ops, slow_at = _parse_slow(text, name)  # the error, from the general reader
-            return slow_ops, slow_at.__getitem__
     ops: list[Op] = []
-    at: list[int] = []
+    at: list[int] | None = None  # line of each op; None while ops[i] is on line fast_at[i]
     prev = 0  # first line not yet read
     try:
-        for n, d in zip(fast_at, maps, strict=True):
-            if d is None:
-                continue  # read with the slow lines around it
-            if n > prev and any(x.strip() for x in lines[prev:n]):
+        for n, d in zip(fast_at, _fast_maps(fast), strict=True):
+            if d is None or (n > prev and any(x.strip() for x in lines[prev:n])):
+                if at is None:
+                    at = [fast_at[j] + 1 for j in range(len(ops))]
+                if d is None:
+                    continue  # read with the slow lines around it
                 chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:n]), name, prev + 1)
                 ops.extend(chunk_ops)
                 at.extend(chunk_at)
             prev = n + 1
             ops.append(_op(d, len(ops)))
-            at.append(n + 1)
+            if at is not None:
+                at.append(n + 1)
         if prev < len(lines) and any(x.strip() for x in lines[prev:]):
+            if at is None:
+                at = [fast_at[j] + 1 for j in range(len(ops))]
             chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:]), name, prev + 1)
             ops.extend(chunk_ops)
             at.extend(chunk_at)
     except (HistoryError, ValueError):
         # A form across a fast line, or a bad op: the general reader gives the true error.
+        del ops
         slow_ops, slow_at = _parse_slow(text, name)
         return slow_ops, slow_at.__getitem__
+    if at is None:
+        return ops, lambda i: fast_at[i] + 1
     return ops, at.__getitem__
 
 

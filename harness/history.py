@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import orjson
@@ -123,8 +124,22 @@ def _plain_op(d: dict[Any, Any]) -> Op | None:
         node = d.get("node")
         error = d.get("error")
         if (node is None or type(node) is str) and (error is None or type(error) is str):
-            return Op(i, t, p, typ, f, d.get("value"), node, error, _NO_EXTRA)
+            value = d.get("value")
+            if f == "txn" and type(value) is list:
+                _intern_heads(value)
+            return Op(i, t, p, _TYPE_OF[typ], intern(f), value, node, error, _NO_EXTRA)
     return None
+
+
+_TYPE_OF = {t: t for t in TYPES}
+
+
+def _intern_heads(txn: list[Any]) -> None:
+    """One string object for every "append" and "r": a parser makes a new one for each
+    micro-op, 300 MB for a million transactions."""
+    for m in txn:
+        if type(m) is list and m and type(m[0]) is str:
+            m[0] = intern(m[0])
 
 
 def _kind(v: Any) -> str:
@@ -323,54 +338,71 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
+_CHUNK = 50_000  # lines read by one orjson call: bounds the transient copies of the text
+
+
 def _read_jsonl(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
+    ends_in_newline = raw.endswith(b"\n")
     lines = raw.split(b"\n")
+    del raw
     numbers: list[int] | None = None  # line numbers, kept only when blank lines break n == i+1
     body = [x for x in lines if x.strip()]
     if len(body) != len(lines) - (not lines[-1]):
         numbers = [n for n, x in enumerate(lines, start=1) if x.strip()]
-    truncated = bool(body) and not raw.endswith(b"\n") and bool(lines[-1].strip())
+    truncated = bool(body) and not ends_in_newline and bool(lines[-1].strip())
+    del lines
 
     def line_of(i: int) -> int:
         return numbers[i] if numbers is not None else i + 1
 
-    docs: list[Any] | None = None
-    lim = 2 * MAX_DEPTH  # a shorter line cannot nest deeper than MAX_DEPTH
-    if not _has_big_int(raw) and all(
-        len(x) <= lim or x.count(b"[") + x.count(b"{") <= MAX_DEPTH or _depth(x) <= MAX_DEPTH
-        for x in body
-    ):
-        try:  # one call for the whole file: the common case, at C speed
-            docs = orjson.loads(b"[" + b",".join(body) + b"]")
-        except orjson.JSONDecodeError:
-            docs = None  # find the bad line below
-    if docs is None:
-        docs = []
-        for i, line in enumerate(body):
-            try:
-                docs.append(_json_line(line))
-            except (ValueError, RecursionError) as e:
-                if truncated and i == len(body) - 1:
-                    break
-                msg = "values nested too deep" if isinstance(e, RecursionError) else str(e)
-                raise HistoryError(f"{path}: malformed history line {line_of(i)}: {msg}") from None
     ops: list[Op] = []
     from_dict = Op.from_dict
-    try:
-        for d in docs:
-            ops.append(from_dict(d, len(ops)))
-    except (ValueError, TypeError) as e:
-        i = len(ops)
-        if not (truncated and i == len(body) - 1):
-            raise HistoryError(f"{path}: malformed history line {line_of(i)}: {e}") from None
-    if len(ops) < len(body) and notes is not None:
+    lim = 2 * MAX_DEPTH  # a shorter line cannot nest deeper than MAX_DEPTH
+    n_body = len(body)
+    chunks = [body[c : c + _CHUNK] for c in range(0, n_body, _CHUNK)]
+    del body  # each chunk's text is freed once read: the peak holds one chunk, not the file
+    for k in range(len(chunks)):
+        c = k * _CHUNK
+        chunk = chunks[k]
+        chunks[k] = []
+        docs: list[Any] | None = None
+        joined = b",".join(chunk)
+        if not _has_big_int(joined) and all(
+            len(x) <= lim or x.count(b"[") + x.count(b"{") <= MAX_DEPTH or _depth(x) <= MAX_DEPTH
+            for x in chunk
+        ):
+            try:  # one call for many lines: the common case, at C speed
+                docs = orjson.loads(b"[" + joined + b"]")
+            except orjson.JSONDecodeError:
+                docs = None  # find the bad line below
+        del joined
+        if docs is None:
+            docs = []
+            for i, line in enumerate(chunk, start=c):
+                try:
+                    docs.append(_json_line(line))
+                except (ValueError, RecursionError) as e:
+                    if truncated and i == n_body - 1:
+                        break
+                    msg = "values nested too deep" if isinstance(e, RecursionError) else str(e)
+                    raise HistoryError(
+                        f"{path}: malformed history line {line_of(i)}: {msg}"
+                    ) from None
+        try:
+            for d in docs:
+                ops.append(from_dict(d, len(ops)))
+        except (ValueError, TypeError) as e:
+            i = len(ops)
+            if not (truncated and i == n_body - 1):
+                raise HistoryError(f"{path}: malformed history line {line_of(i)}: {e}") from None
+        del chunk, docs
+    if len(ops) < n_body and notes is not None:
         notes.append(
-            f"{path}: dropped truncated last line {line_of(len(body) - 1)} "
-            "(the run was interrupted)"
+            f"{path}: dropped truncated last line {line_of(n_body - 1)} (the run was interrupted)"
         )
     return ops, line_of
 
