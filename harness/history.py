@@ -324,8 +324,8 @@ LineOf = Callable[[int], int]
 
 @contextmanager
 def no_gc() -> Iterator[None]:
-    """The cyclic GC off while a history is built, and what was built frozen after (moved to
-    the permanent generation, still freed by reference counting): its millions of containers
+    """The cyclic GC off while a history is built, and a big one frozen after (moved to the
+    permanent generation, still freed by reference counting): its millions of containers
     hold no cycles, yet each collection would traverse them again and again (5x the parse
     time, then a 1.5 s full collection at 100k txns, then more during the check)."""
     was = gc.isenabled()
@@ -333,7 +333,8 @@ def no_gc() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
+        if gc.get_count()[0] > 100_000:  # a big history (a small one is not worth a freeze)
+            gc.freeze()
         if was:
             gc.enable()
 
