@@ -118,6 +118,8 @@ def _atom(tok: str, pos: int) -> Any:
                 if int(d) == 0:
                     raise EdnError(f"ratio {tok} divides by zero", pos)
                 return int(n) / int(d)
+        except EdnError:
+            raise
         except (ValueError, OverflowError):  # past Python's digit limit, or a float's range
             kind = "ratio" if "/" in tok else "number"
             raise EdnError(f"{kind} {_short(tok)} is too large", pos) from None

@@ -234,8 +234,8 @@ _GOOD = "{:index 0 :time 0 :type :invoke :process 0 :f :read}\n"
 @pytest.mark.parametrize(
     ("line", "what"),
     [
-        ("{:index 1 :time 1/0 :type :ok :process 0 :f :read}", "ratio"),
-        ("{:index 1 :time 1 :type :ok :process 0 :f :read :value 1/0}", "ratio"),
+        ("{:index 1 :time 1/0 :type :ok :process 0 :f :read}", "divides by zero"),
+        ("{:index 1 :time 1 :type :ok :process 0 :f :read :value 1/0}", "divides by zero"),
         ("{:index 1 :time 1e400 :type :ok :process 0 :f :read}", "time"),
         ("{:index 1 :time ##Inf :type :ok :process 0 :f :read}", "time"),
         ("{:index 1 :time ##NaN :type :ok :process 0 :f :read}", "time"),
