@@ -223,7 +223,8 @@ _op = st.fixed_dictionaries(
 @settings(
     max_examples=600,
     deadline=None,
-    derandomize=True,
+    derandomize=True,  # the same inputs in every run
+    database=None,  # nothing written beside the tests
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(ops=st.lists(_op, min_size=1, max_size=12), fmt=st.sampled_from(["jsonl", "edn"]))
