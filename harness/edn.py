@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -269,21 +270,21 @@ def _read_edn(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
         raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
     except UnicodeDecodeError as e:
         raise HistoryError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    lines = text.split("\n")
+    del text  # the lines are all that is kept: a 300 MB history is not held twice
     try:
-        return _parse_lines(text, str(path))
+        return _parse_lines(lines, str(path))
     except HistoryError:
         # An interrupted writer leaves a cut last line: drop it, if the rest reads.
-        cut = text.rfind("\n")
-        if text.endswith("\n") or cut < 0 or not text[cut:].strip():
+        if len(lines) < 2 or not lines[-1].strip():
             raise
         try:
-            ops, line_of = _parse_lines(text[: cut + 1], str(path))
+            ops, line_of = _parse_lines([*lines[:-1], ""], str(path))
         except HistoryError:
             raise  # noqa: B904 (the error of the whole text is the one to show)
         if notes is not None:
             notes.append(
-                f"{path}: dropped truncated last line {text.count(chr(10)) + 1} "
-                "(the run was interrupted)"
+                f"{path}: dropped truncated last line {len(lines)} (the run was interrupted)"
             )
         return ops, line_of
 
@@ -291,7 +292,7 @@ def _read_edn(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
 def parse_history(text: str, name: str = "<string>") -> list[Op]:
     """Ops from the text of an EDN history; `name` is used in error messages."""
     with no_gc():
-        return _parse_lines(text, name)[0]
+        return _parse_lines(text.split("\n"), name)[0]
 
 
 def _parse_history_slow(text: str, name: str = "<string>") -> list[Op]:
@@ -429,9 +430,9 @@ def _fast_maps(lines: list[str]) -> Iterator[Any]:
                 yield None
 
 
-def _parse_lines(text: str, name: str) -> tuple[list[Op], LineOf]:
-    lines = text.split("\n")
-    fast_at: list[int] = []  # line numbers (0-based) of the fast lines
+def _parse_lines(lines: list[str], name: str) -> tuple[list[Op], LineOf]:
+    """Ops from the lines of an EDN text (split on newlines), and the line of each op."""
+    fast_at = array("q")  # line numbers (0-based) of the fast lines
     fast: list[str] = []
     for c in range(0, len(lines), _CHUNK):
         chunk = [s.strip() for s in lines[c : c + _CHUNK]]
@@ -440,7 +441,7 @@ def _parse_lines(text: str, name: str) -> tuple[list[Op], LineOf]:
                 fast_at.append(c + i)
                 fast.append(chunk[i])
     if not fast:
-        slow_ops, slow_at = _parse_slow(text, name)
+        slow_ops, slow_at = _parse_slow("\n".join(lines), name)
         return slow_ops, slow_at.__getitem__
     ops: list[Op] = []
     at: list[int] | None = None  # line of each op; None while ops[i] is on line fast_at[i]
@@ -468,7 +469,7 @@ def _parse_lines(text: str, name: str) -> tuple[list[Op], LineOf]:
     except (HistoryError, ValueError):
         # A form across a fast line, or a bad op: the general reader gives the true error.
         del ops
-        slow_ops, slow_at = _parse_slow(text, name)
+        slow_ops, slow_at = _parse_slow("\n".join(lines), name)
         return slow_ops, slow_at.__getitem__
     if at is None:
         return ops, lambda i: fast_at[i] + 1
