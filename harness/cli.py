@@ -248,10 +248,8 @@ def check(
 ) -> None:
     """Check stored histories: results folders, history.jsonl or Jepsen .edn files, or folders
     of them. One line per history; the exit code is that of the worst verdict (3 if a history
-    could not be read or checked)."""
-    from harness.history import load
-    from harness.runner import check_history
-    from harness.verdict import compose
+    could not be read or checked: that history gets a line PATH<tab>error<tab>PROBLEM)."""
+    from harness.checking import check_file, validate_options
 
     options = _options(opts)
     if model:
@@ -260,6 +258,8 @@ def check(
     if models:
         checker = checker or "list-append"
         options["models"] = tuple(specs.parse_list(models))
+    if checker is not None:
+        validate_options(checker, options)  # a bad flag is one error, not one per history
     histories = _find_histories(paths)
     if not histories:
         raise specs.SpecError("no history found in " + ", ".join(map(str, paths)))
@@ -267,19 +267,14 @@ def check(
     errors = 0
     for path in histories:
         t = time.monotonic()
-        spec_file = (path.parent if path.is_file() else path) / "spec.json"
-        spec = specs.TestSpec.load(spec_file) if spec_file.exists() and checker is None else None
-        if spec is None and checker is None:
-            raise specs.SpecError(f"{path}: no spec.json beside it; choose --checker (or --model)")
-        try:
-            verdicts = check_history(load(path), spec, checker, **options)
-        except SplitbrainError as e:  # one bad file must not hide the verdicts of the others
+        doc = check_file(path, checker, options)
+        if isinstance(doc, str):  # one bad file must not hide the verdicts of the others
             errors += 1
-            click.echo(f"{path}\terror\t{e}", err=not as_json)
             if as_json:
-                click.echo(json.dumps({"path": str(path), "error": str(e)}))
+                click.echo(json.dumps({"path": str(path), "error": doc}))
+            else:
+                click.echo(f"{path}\terror\t{doc}", err=True)
             continue
-        doc = compose(verdicts)
         valids.append(doc["valid"])
         elapsed = time.monotonic() - t
         if as_json:
@@ -287,18 +282,22 @@ def check(
                 json.dumps({"path": str(path), "elapsed_s": round(elapsed, 3), **doc}, default=str)
             )
             continue
-        counts = {k: n for v in verdicts for k, n in v.counts.items()}
+        checked = doc["checkers"].values()
+        counts = {k: n for v in checked for k, n in v["counts"].items()}
         shown = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
         click.echo(
             f"{path}\t{VERDICT_WORD[doc['valid']]}\t{elapsed:.2f}s"
             + (f"\t{shown}" if shown else "")
         )
-        if verbose:
-            for v in verdicts:
-                for a in v.anomalies:
-                    click.echo(f"  {v.checker} {a.type}: {a.explanation}")
-                for note in v.notes:
-                    click.echo(f"  {v.checker} note: {note}")
+        for note in doc["notes"]:
+            click.echo(f"  note: {note}", err=True)
+        for v in checked:
+            if verbose:
+                for a in v["anomalies"]:
+                    click.echo(f"  {v['checker']} {a['type']}: {a['explanation']}")
+            if verbose or v["valid"] == "unknown":
+                for note in v["notes"]:
+                    click.echo(f"  {v['checker']} note: {note}")
     sys.exit(3 if errors else exit_code(worst(valids)))
 
 
@@ -311,7 +310,7 @@ def _find_histories(paths: tuple[Path, ...]) -> list[Path]:
             out.append(p / "history.jsonl")
         else:
             found = sorted([*p.rglob("history.jsonl"), *p.rglob("*.edn")], key=lambda x: str(x))
-            out.extend(found)
+            out.extend(x for x in found if x.is_file())
     return out
 
 
@@ -330,7 +329,10 @@ def export(path: Path, out: Path | None) -> None:
     from harness.edn import write_edn_history
     from harness.history import load, write_jsonl
 
-    ops = load(path)
+    notes: list[str] = []
+    ops = load(path, notes=notes)
+    for note in notes:
+        click.echo(f"splitbrain: note: {note}", err=True)
     src = path / "history.jsonl" if path.is_dir() else path
     to_edn = src.suffix != ".edn"
     out = out or src.with_suffix(".edn" if to_edn else ".jsonl")

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HistoryError
-from harness.history import NEMESIS, TYPES, Op
+from harness.history import _NO_EXTRA, MAX_DEPTH, NEMESIS, LineOf, Op, _plain_op, make_op, no_gc
 
 __all__ = [
     "EdnError",
@@ -108,15 +109,27 @@ def _atom(tok: str, pos: int) -> Any:
             raise EdnError("empty keyword ':'", pos)
         return tok[1:]
     if c.isdigit() or (c in "+-" and len(tok) > 1 and tok[1].isdigit()):
-        if _INT.fullmatch(tok):
-            return int(tok.rstrip("N"))
-        if _FLOAT.fullmatch(tok):
-            return float(tok.rstrip("M"))
-        if _RATIO.fullmatch(tok):
-            n, d = tok.split("/")
-            return int(n) / int(d)
-        raise EdnError(f"malformed number {tok!r}", pos)
+        try:
+            if _INT.fullmatch(tok):
+                return int(tok.rstrip("N"))
+            if _FLOAT.fullmatch(tok):
+                return float(tok.rstrip("M"))
+            if _RATIO.fullmatch(tok):
+                n, d = tok.split("/")
+                if int(d) == 0:
+                    raise EdnError(f"ratio {tok} divides by zero", pos)
+                return int(n) / int(d)
+        except EdnError:
+            raise
+        except (ValueError, OverflowError):  # past Python's digit limit, or a float's range
+            kind = "ratio" if "/" in tok else "number"
+            raise EdnError(f"{kind} {_short(tok)} is too large", pos) from None
+        raise EdnError(f"malformed number {_short(tok)}", pos)
     return tok  # a symbol
+
+
+def _short(tok: str) -> str:
+    return repr(tok) if len(tok) <= 40 else repr(tok[:20] + "..." + tok[-10:])
 
 
 def _hashable(v: Any) -> Any:
@@ -162,6 +175,8 @@ def _parse(text: str, op_positions: list[int] | None = None) -> list[Any]:
                     raise EdnError(str(e), pos) from None
             value = s
         elif kind == "open":
+            if len(stack) >= MAX_DEPTH:
+                raise EdnError(f"values nested too deep (more than {MAX_DEPTH} levels)", pos)
             stack.append([m.group(), [], pos])
             continue
         elif kind == "close":
@@ -184,6 +199,8 @@ def _parse(text: str, op_positions: list[int] | None = None) -> list[Any]:
             else:
                 value = items
         elif kind in ("disc", "tag"):
+            if len(stack) >= MAX_DEPTH:
+                raise EdnError(f"values nested too deep (more than {MAX_DEPTH} levels)", pos)
             stack.append([m.group(), None, pos])
             continue
         elif kind == "char":
@@ -239,25 +256,58 @@ def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def read_edn_history(path: Path | str) -> list[Op]:
-    """Read a Jepsen EDN history (a top-level vector of op maps, or one op map per line)."""
-    path = Path(path)
+def read_edn_history(path: Path | str, notes: list[str] | None = None) -> list[Op]:
+    """Read a Jepsen EDN history (a top-level vector of op maps, or one op map per line).
+    A truncated last line is dropped, with a one-line note appended to `notes`."""
+    with no_gc():
+        return _read_edn(Path(path), notes)[0]
+
+
+def _read_edn(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
     except UnicodeDecodeError as e:
         raise HistoryError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    return parse_history(text, str(path))
+    lines = text.split("\n")
+    del text  # the lines are all that is kept: a 300 MB history is not held twice
+    try:
+        return _parse_lines(lines, str(path))
+    except HistoryError:
+        # An interrupted writer leaves a cut last line: drop it, if the rest reads.
+        if len(lines) < 2 or not lines[-1].strip():
+            raise
+        try:
+            ops, line_of = _parse_lines([*lines[:-1], ""], str(path))
+        except HistoryError:
+            raise  # noqa: B904 (the error of the whole text is the one to show)
+        if notes is not None:
+            notes.append(
+                f"{path}: dropped truncated last line {len(lines)} (the run was interrupted)"
+            )
+        return ops, line_of
 
 
 def parse_history(text: str, name: str = "<string>") -> list[Op]:
     """Ops from the text of an EDN history; `name` is used in error messages."""
+    with no_gc():
+        return _parse_lines(text.split("\n"), name)[0]
+
+
+def _parse_history_slow(text: str, name: str = "<string>") -> list[Op]:
+    """The general reader alone (what the fast path must agree with)."""
+    return _parse_slow(text, name)[0]
+
+
+def _parse_slow(text: str, name: str, first_line: int = 1) -> tuple[list[Op], list[int]]:
+    """Ops and the line of each, by the general reader."""
     positions: list[int] = []
     try:
         forms = _parse(text, positions)
     except EdnError as e:
-        raise HistoryError(f"{name}: malformed EDN at line {_line_of(text, e.pos)}: {e}") from None
+        line = _line_of(text, e.pos) + first_line - 1
+        raise HistoryError(f"{name}: malformed EDN at line {line}: {e}") from None
     maps: list[Any] = []
     for form in forms:
         if isinstance(form, list):
@@ -271,9 +321,159 @@ def parse_history(text: str, name: str = "<string>") -> list[Op]:
                 raise ValueError(f"an op must be a map, got {_edn_type(d)}")
             ops.append(_op(d, i))
         except ValueError as e:
-            line = _line_of(text, positions[i])
+            line = _line_of(text, positions[i]) + first_line - 1
             raise HistoryError(f"{name}: malformed op at line {line}: {e}") from None
-    return ops
+    lines = _lines_of(text, positions, first_line)
+    return ops, lines
+
+
+def _lines_of(text: str, positions: list[int], first_line: int) -> list[int]:
+    out: list[int] = []
+    line, at = first_line, 0
+    for pos in positions:
+        line += text.count("\n", at, pos)
+        at = pos
+        out.append(line)
+    return out
+
+
+# The fast path: a line holding one op map made of keywords, numbers, nil/true/false, vectors
+# and plain strings (Jepsen's and our own history.edn, nearly every line) is rewritten to JSON
+# by a few regex passes over the whole text and read by orjson at C speed: the map's braces
+# become a vector of alternating keys and values. Anything else on a line (tags, sets, nested
+# maps, comments, escapes, big integers, symbols) goes to the general reader, line by line;
+# any doubt at all, and the whole text does.
+_PLAIN = r'[^"{}#;\\()\'\n]'
+_PLAIN_STR = r'"[^"\s,\[\]{}:;()#\\]*"'
+_FAST_LINE = re.compile(rf"(?!.*\d{{19}})\{{{_PLAIN}*(?:{_PLAIN_STR}{_PLAIN}*)*\}}")
+_PLAIN_STRS = re.compile(_PLAIN_STR)
+_DIGITS = str.maketrans("123456789", "000000000")
+_KW_SPLIT = re.compile(r""":([^\s,\[\]{}()"';\\]+)""")
+_SEP_JSON = re.compile(r"(?:[^\S\n]|,)+")
+_BRACES = str.maketrans("{}", "[]")
+_CHUNK = 20_000  # lines rewritten at a time: bounds the transient strings
+
+
+def _to_json(lines: list[str]) -> str:
+    t = "\n".join(lines).translate(_BRACES)
+    # separators: str.replace is 15x faster than a regex; odd whitespace (several spaces,
+    # tabs...) leaves ",," or a bare character behind, which orjson refuses: the slow path
+    t = t.replace(", ", ",").replace(" ", ",")
+    if ",," in t:
+        t = _SEP_JSON.sub(",", t)
+    t = t.replace("[,", "[").replace(",]", "]")
+    # [text, keyword, text, keyword, ..., text] joined by quotes: every keyword quoted, in C
+    t = '"'.join(_KW_SPLIT.split(t))
+    if "nil" in t:
+        for a, b in (
+            (",nil,", ",null,"),
+            (",nil]", ",null]"),
+            ("[nil,", "[null,"),
+            ("[nil]", "[null]"),
+        ):
+            while a in t:
+                t = t.replace(a, b)
+    return t
+
+
+def _fast_lines(chunk: list[str]) -> list[bool]:
+    """Which (stripped) lines of a chunk the fast path may read."""
+    joined = "\n".join(chunk)
+    n = len(chunk)
+    if (
+        joined.startswith("{")
+        and joined.endswith("}")
+        and joined.count("{") == n
+        and joined.count("}") == n
+        and joined.count("\n{") == n - 1
+        and joined.count("}\n") == n - 1
+        and not any(c in joined for c in "#;\\()'")
+        and "0" * 19 not in joined.translate(_DIGITS)  # orjson makes big integers floats
+        and ('"' not in joined or '"' not in _PLAIN_STRS.sub("", joined))
+    ):
+        ok = [True] * n  # the common case: every line one flat op map, no per-line regex
+    else:
+        match = _FAST_LINE.fullmatch
+        ok = [bool(s) and s[0] == "{" and match(s) is not None for s in chunk]
+    lim = 2 * MAX_DEPTH  # a line this short cannot nest deeper than MAX_DEPTH
+    for i, s in enumerate(chunk):
+        if len(s) > lim and s.count("[") > MAX_DEPTH:
+            ok[i] = False  # the general reader measures the depth
+    return ok
+
+
+def _fast_maps(lines: list[str]) -> Iterator[Any]:
+    """For each line, its op map as a dict, or None where the fast path cannot tell; made a
+    chunk at a time, so that the dicts of the whole file never coexist."""
+    import orjson
+
+    for c in range(0, len(lines), _CHUNK):
+        js = _to_json(lines[c : c + _CHUNK])
+        try:
+            flats = orjson.loads("[" + js.replace("\n", ",") + "]")
+        except orjson.JSONDecodeError:
+            flats = []
+            for s in js.split("\n"):
+                try:
+                    flats.append(orjson.loads(s))
+                except orjson.JSONDecodeError:
+                    flats.append(None)
+        del js
+        for flat in flats:
+            if type(flat) is not list or len(flat) % 2:
+                yield None
+                continue
+            it = iter(flat)
+            try:
+                yield dict(zip(it, it, strict=True))
+            except TypeError:  # a vector as a key: the general reader makes it a tuple
+                yield None
+
+
+def _parse_lines(lines: list[str], name: str) -> tuple[list[Op], LineOf]:
+    """Ops from the lines of an EDN text (split on newlines), and the line of each op."""
+    fast_at = array("q")  # line numbers (0-based) of the fast lines
+    fast: list[str] = []
+    for c in range(0, len(lines), _CHUNK):
+        chunk = [s.strip() for s in lines[c : c + _CHUNK]]
+        for i, ok in enumerate(_fast_lines(chunk)):
+            if ok:
+                fast_at.append(c + i)
+                fast.append(chunk[i])
+    if not fast:
+        slow_ops, slow_at = _parse_slow("\n".join(lines), name)
+        return slow_ops, slow_at.__getitem__
+    ops: list[Op] = []
+    at: list[int] | None = None  # line of each op; None while ops[i] is on line fast_at[i]
+    prev = 0  # first line not yet read
+    try:
+        for n, d in zip(fast_at, _fast_maps(fast), strict=True):
+            if d is None or (n > prev and any(x.strip() for x in lines[prev:n])):
+                if at is None:
+                    at = [fast_at[j] + 1 for j in range(len(ops))]
+                if d is None:
+                    continue  # read with the slow lines around it
+                chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:n]), name, prev + 1)
+                ops.extend(chunk_ops)
+                at.extend(chunk_at)
+            prev = n + 1
+            ops.append(_op(d, len(ops)))
+            if at is not None:
+                at.append(n + 1)
+        if prev < len(lines) and any(x.strip() for x in lines[prev:]):
+            if at is None:
+                at = [fast_at[j] + 1 for j in range(len(ops))]
+            chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:]), name, prev + 1)
+            ops.extend(chunk_ops)
+            at.extend(chunk_at)
+    except (HistoryError, ValueError):
+        # A form across a fast line, or a bad op: the general reader gives the true error.
+        del ops
+        slow_ops, slow_at = _parse_slow("\n".join(lines), name)
+        return slow_ops, slow_at.__getitem__
+    if at is None:
+        return ops, lambda i: fast_at[i] + 1
+    return ops, at.__getitem__
 
 
 def _edn_type(v: Any) -> str:
@@ -282,40 +482,36 @@ def _edn_type(v: Any) -> str:
     )
 
 
-_CORE = ("index", "time", "process", "type", "f", "value", "node", "error")
+_CORE = frozenset(("index", "time", "process", "type", "f", "value", "node", "error"))
 
 
 def _op(d: dict[Any, Any], position: int) -> Op:
-    typ = d.get("type")
-    if typ not in TYPES:
-        raise ValueError(f":type must be one of :invoke :ok :fail :info, got {dumps_value(typ)}")
-    index = d.get("index", position)
-    t = d.get("time", -1)
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise ValueError(f":index must be an integer, got {dumps_value(index)}")
-    if not isinstance(t, int | float) or isinstance(t, bool):
-        raise ValueError(f":time must be a number, got {dumps_value(t)}")
+    op = _plain_op(d)
+    if op is not None:
+        return op
     value = d.get("value")
     f = d.get("f")
     if f is None:
         # Elle's histories may omit :f; a list of micro-ops is a transaction
         f = "txn" if "f" not in d and _is_txn(value) else ""
-    elif not isinstance(f, str):
-        f = dumps_value(f)
-    extra = {}
-    for k, v in d.items():
-        if k not in _CORE:
-            extra[k if isinstance(k, str) else dumps_value(k)] = v
-    return Op(
-        index=index,
-        time=int(t),
-        process=d.get("process"),
-        type=typ,
-        f=f,
-        value=value,
-        node=_text(d.get("node")),
-        error=_text(d.get("error")),
-        extra=extra,
+    if d.keys() <= _CORE:
+        extra = _NO_EXTRA
+    else:
+        extra = {}
+        for k, v in d.items():
+            if k not in _CORE:
+                extra[k if isinstance(k, str) else dumps_value(k)] = v
+    return make_op(
+        d.get("index", position),
+        d.get("time", -1),
+        d.get("process"),
+        d.get("type"),
+        f,
+        value,
+        _text(d.get("node")),
+        _text(d.get("error")),
+        extra,
+        ":",
     )
 
 

@@ -224,3 +224,86 @@ def test_huge_history_parses(reference: Path) -> None:
     # its speed is measured in bench/bench_linearizable.py, not asserted here
     ops = read_edn_history(reference / "elle/huge-scc.edn")
     assert len(ops) == 20602
+
+
+# -- issue 11: any bytes give ops or one HistoryError ----------------------------------------
+
+_GOOD = "{:index 0 :time 0 :type :invoke :process 0 :f :read}\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [
+        ("{:index 1 :time 1/0 :type :ok :process 0 :f :read}", "divides by zero"),
+        ("{:index 1 :time 1 :type :ok :process 0 :f :read :value 1/0}", "divides by zero"),
+        ("{:index 1 :time 1e400 :type :ok :process 0 :f :read}", "time"),
+        ("{:index 1 :time ##Inf :type :ok :process 0 :f :read}", "time"),
+        ("{:index 1 :time ##NaN :type :ok :process 0 :f :read}", "time"),
+        ("{:index 1e400 :time 1 :type :ok :process 0 :f :read}", "index"),
+        ("{:index 1 :time 1 :type :ok :process 1e400 :f :read}", "process"),
+        ("{:index 1 :time 1 :type :ok :process ##Inf :f :read}", "process"),
+        (f"{{:index 1 :time {2**70} :type :ok :process 0 :f :read}}", "time"),
+        ("{:index 1 :time 1 :type [:ok] :process 0 :f :read}", "type"),
+        ("{:index 1 :time 1 :type {:a 1} :process 0 :f :read}", "type"),
+        ("{:index 1 :time 1 :type :ok :process [0] :f :read}", "process"),
+        ("{:index 1 :time 1 :type :ok :process {:p 0} :f :read}", "process"),
+        ("{:index 1 :time 1 :type :ok :process 0 :f [:read]}", "f"),
+        ("{:index 1 :time 1 :type :ok :process 0 :f {:a 1}}", "f"),
+        (
+            "{:index 1 :time 1 :type :ok :process 0 :f :read :value %s}"
+            % ("[" * 5000 + "]" * 5000),
+            "deep",
+        ),
+        (
+            "{:index 1 :time 1 :type :ok :process 0 :f :read :value %s}" % ("[" * 200 + "]" * 200),
+            "deep",
+        ),
+        ("{:index 1 :time 1 :type :ok :process 0 :f :read :value 1%s}" % ("0" * 5000), "number"),
+        ("{:index 1 :time 1 :type :ok :process 0 :f :read :value %s/1}" % ("9" * 400), "ratio"),
+        ("{[1 [2]] 3}", "type"),
+    ],
+)
+def test_bad_op_fields_are_one_line_errors(tmp_path: Path, line: str, what: str) -> None:
+    path = tmp_path / "bad.edn"
+    path.write_text(_GOOD + line + "\n")
+    with pytest.raises(HistoryError) as e:
+        read_edn_history(path)
+    msg = str(e.value)
+    assert str(path) in msg and "line 2" in msg and what in msg and "\n" not in msg
+
+
+def test_truncated_last_edn_line_is_dropped_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "cut.edn"
+    path.write_text(_GOOD + "{:index 1 :time 1 :type :ok :process 0 :f :read}\n{:index 2 :ti")
+    notes: list[str] = []
+    ops = load(path, notes=notes)
+    assert len(ops) == 2 and len(notes) == 1 and "truncated last line 3" in notes[0]
+
+
+def test_fast_path_gives_the_slow_parsers_ops(reference: Path) -> None:
+    from harness.edn import _parse_history_slow
+
+    for path in sorted(reference.rglob("*.edn")) + sorted(EDN.glob("*.edn")):
+        text = path.read_text()
+        assert parse_history(text) == _parse_history_slow(text), path
+
+
+def test_fast_path_matches_the_slow_one_on_tricky_lines() -> None:
+    from harness.edn import _parse_history_slow
+
+    text = (
+        "{:index 0, :time 1, :type :invoke, :process 0, :f :txn, :value [[:append 1 2] [:r 1 nil]]}\n"
+        '{:index 1 :time 2 :type :ok :process 0 :f :txn :value [[:append 1 2] [:r 1 [2]]] :node "n1"}\n'
+        '{:index 2 :time 3 :type :invoke :process 1 :f :w :value "nil"}\n'
+        '{:index 3 :time 4 :type :ok :process 1 :f :w :value "a b, :c [d]" :x 1.5}\n'
+        '{:index 4 :time 5 :type :invoke :process :nemesis :f :start :value {"n1" #{"n2"}}}\n'
+        "{:index 5 :time 6 :type :info :process :nemesis :f :start :value 12345678901234567890123}\n"
+        "{:index 6 :time 7 :type :invoke :process 2 :f :w :value [true false nil -3 1e5]}\n"
+        "{:index 7 :time 8 :type :info :process 2 :f :w :value sym} ; comment\n"
+        "{:index 8 :time 9 :type :invoke :process 3 :f :w :value +3}\n"
+        "{:index 9, :time 10, :type :info, :process 3, :f :w, :value 007}\n"
+        "{:index 10 :type :invoke :process 4 :f :w :value 1.5M}\n"
+        '{:index 11 :type :ok :process 4 :f :w :value "\\u00e9"}\n'
+        "{:index 12 :type :invoke :process 5 :f :w :value :a/b}\n"
+    )
+    assert parse_history(text) == _parse_history_slow(text)

@@ -1,0 +1,204 @@
+"""The check pipeline: one history file -> a verdict document, or one line saying why not.
+
+Used by `splitbrain check` (and meant for the runner): read the history (any format), refuse
+what is not a history (harness.history.validate), choose the checkers (the one named, else
+spec.json beside the history, else what the ops look like), validate the options given for
+them, run each checker so that a crashing one is an "unknown" verdict, never a traceback.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import checkers
+from harness import options as opts
+from harness.errors import HistoryError, SpecError, SplitbrainError, one_line
+from harness.history import NEMESIS, Op, load
+from harness.options import Option
+from harness.verdict import Verdict, compose
+
+DEFAULT_APPEND_MODEL = "strict-serializable"  # Elle's default model
+DEFAULT_REGISTER_MODEL = "cas-register"
+_REGISTER_FS = frozenset(("read", "write", "cas"))
+
+
+def check_file(
+    path: Path | str, checker: str | None = None, options: Mapping[str, Any] | None = None
+) -> dict[str, Any] | str:
+    """The verdict document of the history at `path` (a file or a run folder), with the
+    pipeline's notes under "notes"; or, if it cannot be judged, the problem in one line."""
+    path = Path(path)
+    history_file = path / "history.jsonl" if path.is_dir() else path
+    notes: list[str] = []
+    try:
+        history = load(history_file, notes=notes, validate=True)
+        plan = plan_checks(history, history_file.parent / "spec.json", checker, options or {})
+        notes.extend(plan.notes)
+        verdicts = [run_checker(name, history, o) for name, o in plan.runs]
+    except SplitbrainError as e:
+        return one_line(e)
+    doc = compose(verdicts)
+    doc["notes"] = notes
+    return doc
+
+
+class Plan:
+    """Which checkers to run, each with its options, and why (notes for the user)."""
+
+    def __init__(self, runs: list[tuple[str, dict[str, Any]]], notes: list[str]) -> None:
+        self.runs = runs
+        self.notes = notes
+
+
+def plan_checks(
+    history: Sequence[Op],
+    spec_file: Path | None,
+    checker: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Plan:
+    """The checkers for a history: the one named; else those of the spec beside it; else,
+    for a list-append or register history, the checker Jepsen would use (Elle's list-append
+    against strict-serializable; Knossos's linearizability against cas-register, or
+    multi-register for transactions of reads and writes). SpecError if none."""
+    given = dict(options or {})
+    if checker is not None:
+        return Plan([(checker, validate_options(checker, given))], [])
+    if spec_file is not None and spec_file.exists():
+        from harness import spec as specs
+        from workloads import get as workload
+
+        spec = specs.TestSpec.load(spec_file)
+        wl = workload(spec, random.Random(spec.seed))
+        return Plan(
+            [(n, {**wl.checker_options(), **validate_options(n, given)}) for n in wl.checkers],
+            [],
+        )
+    kind = guess_kind(history)
+    if kind == "list-append":
+        o = validate_options("list-append", given)
+        o.setdefault("models", (DEFAULT_APPEND_MODEL,))
+        note = (
+            "no spec.json and no --checker: a list-append history, judged by list-append "
+            f"against {', '.join(o['models'])}"
+        )
+        return Plan([("list-append", o)], [note])
+    if kind in ("register", "multi-register"):
+        o = validate_options("linearizable", given)
+        o.setdefault("model", DEFAULT_REGISTER_MODEL if kind == "register" else kind)
+        note = (
+            "no spec.json and no --checker: a register history, judged linearizable "
+            f"against the {o['model']} model"
+        )
+        return Plan([("linearizable", o)], [note])
+    raise SpecError(
+        "no spec.json beside it, and neither a list-append nor a register history: "
+        "choose --checker (or --model)"
+    )
+
+
+def guess_kind(history: Sequence[Op]) -> str | None:
+    """ "list-append" if every client op is a transaction of append/r micro-ops (Elle),
+    "multi-register" if of read/write micro-ops (Knossos), "register" if every client op is
+    a read, write or cas; else None."""
+    fs = {op.f for op in history if op.process != NEMESIS}
+    if fs and fs <= _REGISTER_FS:
+        return "register"
+    if fs != {"txn"}:
+        return None
+    heads: set[Any] = set()
+    for op in history:
+        if op.process == NEMESIS:
+            continue
+        if type(op.value) is not list:
+            return None
+        for m in op.value:
+            if type(m) is not list or not m:
+                return None
+            heads.add(m[0])
+    if heads and heads <= {"append", "r"}:
+        return "list-append"
+    if heads and heads <= {"read", "write"}:
+        return "multi-register"
+    return None
+
+
+def validate_options(checker: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The typed options for `checker` (SpecError naming a bad or unknown one)."""
+    checkers.get(checker)  # SpecError for an unknown checker name
+    options_of = getattr(checkers, "options_of", None) or _options_of
+    return opts.validate(given, [(checker, options_of(checker))])
+
+
+# The stat in which a checker counts the ops it judged: list-append skips the ops that are
+# not list-append transactions, so on another workload's history it would find nothing wrong.
+_JUDGED = {"list-append": "txns", "linearizable": "ops"}
+
+
+def run_checker(name: str, history: Sequence[Op], options: Mapping[str, Any]) -> Verdict:
+    """One checker's verdict; a checker that crashes gives "unknown" with the error, and so
+    does one that judged no op at all (not "valid": it checked nothing)."""
+    safely = getattr(checkers, "check_safely", None)
+    if safely is not None:
+        v: Verdict = safely(name, list(history), **options)
+    else:
+        v = _check_safely(name, list(history), **options)
+    if v.valid is True and v.stats.get(_JUDGED.get(name, ""), 1) == 0:
+        v.valid = "unknown"
+        v.notes.append(f"{name} judged no op of this history: it is not a {name} history")
+    return v
+
+
+# -- fallbacks until harness.checkers has options_of and check_safely ----------------------
+
+
+def _check_safely(name: str, history: list[Op], **options: Any) -> Verdict:
+    try:
+        return checkers.check(name, history, **options)
+    except (HistoryError, SpecError):
+        raise
+    except Exception as e:  # a checker's bug must not pass for a verdict, nor stop the run
+        return Verdict(
+            checker=name,
+            valid="unknown",
+            notes=[f"checker {name} crashed: {type(e).__name__}: {one_line(e)}"],
+        )
+
+
+_TIME_LIMIT = Option("time_limit", float, 30.0, "seconds the checker may search", minimum=0)
+_FALLBACK_OPTIONS: dict[str, tuple[Option, ...]] = {
+    "set": (),
+    "counter": (),
+    "conflicts": (),
+    "bank": (
+        Option("accounts", list, None, "account names"),
+        Option("total", float, None, "the sum of all balances"),
+        Option("negative_ok", bool, False, "balances may go below zero"),
+    ),
+    "linearizable": (
+        Option(
+            "model",
+            str,
+            "cas-register",
+            "the object model",
+            choices=("register", "cas-register", "multi-register"),
+        ),
+        Option("independent", bool, False, "values are [key, value]: check each key alone"),
+        Option("initial", int, None, "the register's initial value"),
+        Option("time_limit", float, 60.0, "seconds of search", minimum=0),
+        Option("max_states", int, 2_000_000, "configurations to explore", minimum=1),
+        Option("max_memory_mb", float, 1024, "memory for the search", minimum=1),
+    ),
+    "list-append": (
+        Option("models", list, ("serializable",), "consistency models to check against"),
+        Option("realtime", bool, None, "add real-time edges"),
+        Option("process", bool, False, "add process-order edges"),
+        _TIME_LIMIT,
+    ),
+}
+
+
+def _options_of(name: str) -> Sequence[Option]:
+    return _FALLBACK_OPTIONS.get(name, ())
