@@ -28,7 +28,7 @@ import workloads
 from harness import checkers, signals
 from harness.cluster import Cluster
 from harness.db import Database
-from harness.errors import SpecError, SplitbrainError, one_line
+from harness.errors import HistoryError, SpecError, SplitbrainError, one_line
 from harness.history import HistoryWriter, load
 from harness.plan import Plan, prepare
 from harness.progress import Progress
@@ -169,7 +169,13 @@ def run(
             ) from error
         return RunResult(run_dir, "unknown", aborted)
 
-    history_ops = load(run_dir / "history.jsonl")
+    notes: list[str] = []
+    try:
+        history_ops = load(run_dir / "history.jsonl", notes=notes, validate=True)
+    except HistoryError as e:  # e.g. no client op at all: nothing to judge, never valid
+        info.setdefault("unknown_because", []).append(f"the run's history is not one: {e}")
+        history_ops = load(run_dir / "history.jsonl")
+    info["errors"] += notes
     verdicts = check_history(history_ops, spec, workload=plan.workload)
     doc: dict[str, Any] = {**compose(verdicts), "run": info}
     if info.get("unknown_because"):

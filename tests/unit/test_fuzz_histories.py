@@ -7,8 +7,8 @@ Two sources of inputs, both reproducible:
   swapped, fields retyped with values of the wrong kind, deep nesting, huge numbers);
 - hypothesis, generating op lists whose fields and values take any JSON-like shape.
 
-The pipeline runs checkers through check_safely (a crash is "unknown"); the separate xfail
-test calls the checkers directly, so that the crash classes left in them stay visible.
+The pipeline runs checkers through check_safely (a crash is "unknown"); a separate
+test calls the checkers directly: none may raise anything but HistoryError or SpecError.
 """
 
 from __future__ import annotations
@@ -292,11 +292,6 @@ def _crash_classes() -> dict[str, str]:
     return {k: " | ".join(_line_json(o) for o in h) for k, h in found.items()}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="checkers (owned by other helpers) still crash on some histories of the wrong "
-    "shape; check_safely turns these into 'unknown'. Listed in the assertion message.",
-)
 def test_no_checker_raises_anything_but_history_or_spec_errors() -> None:
     crashes = _crash_classes()
     assert not crashes, "checker crash classes:\n" + "\n".join(
