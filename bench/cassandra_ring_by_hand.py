@@ -1,0 +1,180 @@
+"""A 3-node Cassandra ring by hand, without the harness's provider: network namespaces
+cx-n1..cx-n3 on a bridge cxbr0 (198.18.0.1/24, nodes .11-.13), one JVM per node as the
+`cassandra` user, the config files of harness.db.cassandra. Measures the time until a QUORUM
+write and read succeed, and the teardown time; removes everything after, also on failure.
+
+    flock /work/cluster.lock python bench/cassandra_ring_by_hand.py [--heap 768M] [--parallel]
+
+Names are cx-* (not sb-*): the harness's cleanup removes sb- namespaces it does not know.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path, PurePosixPath
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.db.cassandra import (  # noqa: E402
+    CLIENT_PORT,
+    LOGBACK,
+    RACKDC,
+    cassandra_yaml,
+    initial_tokens,
+    jvm_argv,
+    port_open,
+)
+from harness.install.maven import ensure_user, resolve  # noqa: E402
+
+BRIDGE = "cxbr0"
+NODES = {f"n{i}": f"198.18.0.{10 + i}" for i in (1, 2, 3)}
+WORK = Path("/tmp/cx-ring")
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=check, capture_output=True, text=True)
+
+
+def build() -> None:
+    sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    sh("ip", "addr", "add", "198.18.0.1/24", "dev", BRIDGE)
+    sh("ip", "link", "set", BRIDGE, "up")
+    for n, addr in NODES.items():
+        ns = f"cx-{n}"
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", f"cx{n}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "set", f"cx{n}", "master", BRIDGE, "up")
+        sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+
+
+def teardown(procs: dict[str, subprocess.Popen[bytes]]) -> float:
+    t = time.monotonic()
+    for p in procs.values():
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    for p in procs.values():
+        p.wait()
+    for n in NODES:
+        sh("ip", "netns", "del", f"cx-{n}", check=False)
+    sh("ip", "link", "del", BRIDGE, check=False)
+    shutil.rmtree(WORK, ignore_errors=True)
+    return time.monotonic() - t
+
+
+def start(n: str, argv: list[str], uid: int, gid: int) -> subprocess.Popen[bytes]:
+    d = WORK / n
+    log = open(d / "logs" / "cassandra.out", "wb")  # noqa: SIM115 - the child keeps it
+    cmd = ["ip", "netns", "exec", f"cx-{n}", "setpriv", f"--reuid={uid}", f"--regid={gid}"]
+    cmd += ["--init-groups", "--", *argv]
+    return subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={"PATH": "/usr/bin:/bin", "HOME": str(d)}
+    )
+
+
+def wait_port(n: str, p: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open((NODES[n], CLIENT_PORT)):
+        if p.poll() is not None or time.monotonic() > deadline:
+            tail = (WORK / n / "logs" / "cassandra.out").read_text(errors="replace")
+            raise SystemExit(f"{n} did not open {CLIENT_PORT}: ...{tail[-2000:]}")
+        time.sleep(0.25)
+
+
+def quorum_probe(deadline: float) -> float:
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import Cluster
+    from cassandra.query import SimpleStatement
+
+    c = Cluster([NODES["n1"]], protocol_version=5, connect_timeout=5)
+    s = c.connect()
+    s.execute(
+        "CREATE KEYSPACE IF NOT EXISTS probe WITH replication = "
+        "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"
+    )
+    s.execute("CREATE TABLE IF NOT EXISTS probe.t (k int PRIMARY KEY, v int)")
+    q = ConsistencyLevel.QUORUM
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            s.execute(SimpleStatement("INSERT INTO probe.t (k, v) VALUES (1, 1)", consistency_level=q))
+            r = s.execute(SimpleStatement("SELECT v FROM probe.t WHERE k = 1", consistency_level=q))
+            assert r.one().v == 1
+            c.shutdown()
+            return time.monotonic()
+        except Exception as e:  # noqa: BLE001
+            last = repr(e)
+            time.sleep(0.5)
+    c.shutdown()
+    raise SystemExit(f"no QUORUM service: {last}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--heap", default="768M")
+    ap.add_argument("--parallel", action="store_true", help="start n2 and n3 together")
+    a = ap.parse_args()
+    home = resolve().parent
+    if not ensure_user():
+        raise SystemExit("no user cassandra and cannot create it (run as root)")
+    pw = pwd.getpwnam("cassandra")
+    jamm = str(next((home / "lib").glob("jamm-*.jar")))
+    java = shutil.which("java") or "java"
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        build()
+        seeds = [NODES["n1"]]
+        argvs = {}
+        for (n, addr), tok in zip(NODES.items(), initial_tokens(3), strict=True):
+            d = WORK / n
+            for sub in ("conf", "data", "commitlog", "saved_caches", "hints", "logs"):
+                (d / sub).mkdir(parents=True, exist_ok=True)
+            (d / "conf" / "cassandra.yaml").write_text(
+                cassandra_yaml(addr, seeds, PurePosixPath(d), tok)
+            )
+            (d / "conf" / "cassandra-rackdc.properties").write_text(RACKDC)
+            (d / "conf" / "logback.xml").write_text(LOGBACK)
+            subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(WORK)], check=True)
+            argvs[n] = jvm_argv(java, str(home), PurePosixPath(d), a.heap, jamm)
+        os.chmod(WORK, 0o755)
+        t0 = time.monotonic()
+        procs["n1"] = start("n1", argvs["n1"], pw.pw_uid, pw.pw_gid)
+        wait_port("n1", procs["n1"], 120)
+        print(f"n1 native port open: {time.monotonic() - t0:.1f} s", flush=True)
+        rest = ["n2", "n3"]
+        if a.parallel:
+            for n in rest:
+                procs[n] = start(n, argvs[n], pw.pw_uid, pw.pw_gid)
+            for n in rest:
+                wait_port(n, procs[n], 120)
+                print(f"{n} native port open: {time.monotonic() - t0:.1f} s", flush=True)
+        else:
+            for n in rest:
+                procs[n] = start(n, argvs[n], pw.pw_uid, pw.pw_gid)
+                wait_port(n, procs[n], 120)
+                print(f"{n} native port open: {time.monotonic() - t0:.1f} s", flush=True)
+        t_q = quorum_probe(time.monotonic() + 60)
+        print(f"ring up to QUORUM write+read: {t_q - t0:.1f} s (target <= 60 s)", flush=True)
+        rss = sh("ps", "-o", "rss=", "-p", ",".join(str(p.pid) for p in procs.values()), check=False)
+        print(f"processes: {rss.stdout.split()}", flush=True)
+        return 0
+    finally:
+        for n in NODES:
+            f = WORK / n / "logs" / "cassandra.out"
+            if f.exists():
+                shutil.copy(f, f"/tmp/cx-{n}.log")
+        print(f"teardown: {teardown(procs):.2f} s", flush=True)
+        left = sh("ip", "netns", "list").stdout
+        assert "cx-" not in left, left
+
+
+if __name__ == "__main__":
+    sys.exit(main())
