@@ -18,10 +18,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness.cluster import Cluster, Grudge  # noqa: E402
 from harness.db.cassandra import (  # noqa: E402
     CLIENT_PORT,
     LOGBACK,
@@ -31,6 +33,7 @@ from harness.db.cassandra import (  # noqa: E402
     jvm_argv,
     port_open,
 )
+from harness.errors import ClusterError  # noqa: E402
 from harness.install.maven import ensure_user, resolve  # noqa: E402
 
 BRIDGE = "cxbr0"
@@ -76,7 +79,11 @@ def start(n: str, argv: list[str], uid: int, gid: int) -> subprocess.Popen[bytes
     cmd = ["ip", "netns", "exec", f"cx-{n}", "setpriv", f"--reuid={uid}", f"--regid={gid}"]
     cmd += ["--init-groups", "--", *argv]
     return subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={"PATH": "/usr/bin:/bin", "HOME": str(d)}
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(d)},
     )
 
 
@@ -105,7 +112,9 @@ def quorum_probe(deadline: float) -> float:
     last = ""
     while time.monotonic() < deadline:
         try:
-            s.execute(SimpleStatement("INSERT INTO probe.t (k, v) VALUES (1, 1)", consistency_level=q))
+            s.execute(
+                SimpleStatement("INSERT INTO probe.t (k, v) VALUES (1, 1)", consistency_level=q)
+            )
             r = s.execute(SimpleStatement("SELECT v FROM probe.t WHERE k = 1", consistency_level=q))
             assert r.one().v == 1
             c.shutdown()
@@ -117,11 +126,130 @@ def quorum_probe(deadline: float) -> float:
     raise SystemExit(f"no QUORUM service: {last}")
 
 
+class CxCluster(Cluster):
+    """The node contract over the cx-* namespaces, enough to run the Cassandra definition's
+    setup, clients and recovery before the harness's local provider speaks the contract."""
+
+    run_id = "cx"
+    nodes = tuple(NODES)
+
+    def __init__(self) -> None:
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.argv: dict[str, tuple[list[str], str, PurePosixPath]] = {}
+
+    def address(self, node: str, port: int) -> tuple[str, int]:
+        return NODES[node], port
+
+    def peer_address(self, node: str) -> str:
+        return NODES[node]
+
+    def node_dir(self, node: str) -> PurePosixPath:
+        return PurePosixPath(WORK / node)
+
+    def _cmd(self, node: str, argv: Sequence[str], user: str | None) -> list[str]:
+        cmd = ["ip", "netns", "exec", f"cx-{node}"]
+        if user and user != "root":
+            pw = pwd.getpwnam(user)
+            d = WORK / node
+            d.mkdir(parents=True, exist_ok=True)
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+            cmd += ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups"]
+            cmd += ["--"]
+        return cmd + list(argv)
+
+    def exec(self, node, argv, *, user=None, timeout=60, check=True, input=None, env=None):  # type: ignore[no-untyped-def]
+        r = subprocess.run(
+            self._cmd(node, argv, user),
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+            env={"PATH": "/usr/bin:/bin", **(env or {})},
+        )
+        if check and r.returncode != 0:
+            raise ClusterError(f"{node}: {argv[0]} exit {r.returncode}: {r.stderr.strip()[-200:]}")
+        return r
+
+    def spawn(self, node, argv, *, user, log, env=None):  # type: ignore[no-untyped-def]
+        self.argv[node] = (list(argv), user, log)
+        self.start(node)
+
+    def start(self, node: str) -> None:
+        argv, user, log = self.argv[node]
+        out = open(log, "ab")  # noqa: SIM115 - the child keeps it
+        self.procs[node] = subprocess.Popen(
+            self._cmd(node, argv, user),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(WORK / node)},
+        )
+
+    def is_running(self, node: str) -> bool:
+        p = self.procs.get(node)
+        return p is not None and p.poll() is None
+
+    def signal(self, node: str, sig: signal.Signals) -> None:
+        p = self.procs.get(node)
+        if p is not None and p.poll() is None:
+            os.killpg(p.pid, sig)
+            if sig == signal.SIGKILL:
+                p.wait()
+
+    def partition(self, grudge: Grudge) -> None:
+        raise NotImplementedError("no partitions in the by-hand ring")
+
+    def heal(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        teardown(self.procs)
+
+
+def via_definition() -> int:
+    """Cassandra.setup() through CxCluster, a few QUORUM ops, kill + recover, teardown."""
+    from harness.db.cassandra import Cassandra
+    from harness.spec import TestSpec
+
+    db = Cassandra(TestSpec(db="cassandra", workload="set", nemesis=()))
+    db.validate()
+    c = CxCluster()
+    try:
+        build()
+        t0 = time.monotonic()
+        db.setup(c)
+        print(f"definition setup (ring serving at ALL): {time.monotonic() - t0:.1f} s", flush=True)
+        clients = [db.client(c, p) for p in range(3)]
+        for i, cl in enumerate(clients):
+            cl.invoke("add", [0, i])
+        got = clients[1].invoke("read", [0, None])
+        print(f"set read at QUORUM through {clients[1].node}: {got}", flush=True)
+        c.kill("n3")
+        clients[0].invoke("add", [0, 10])
+        print(f"QUORUM add with n3 killed: ok; read {clients[0].invoke('read', [0, None])}")
+        t1 = time.monotonic()
+        print(f"recover: {db.recover(c, 120)} ({time.monotonic() - t1:.1f} s)", flush=True)
+        for cl in clients:
+            cl.close()
+        return 0
+    finally:
+        for n in NODES:
+            f = WORK / n / "logs" / "cassandra.out"
+            if f.exists():
+                shutil.copy(f, f"/tmp/cx-{n}.log")
+        print(f"teardown: {teardown(c.procs):.2f} s", flush=True)
+        left = sh("ip", "netns", "list").stdout
+        assert "cx-" not in left, left
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--heap", default="768M")
     ap.add_argument("--parallel", action="store_true", help="start n2 and n3 together")
+    ap.add_argument("--definition", action="store_true", help="through Cassandra.setup()")
     a = ap.parse_args()
+    if a.definition:
+        return via_definition()
     home = resolve().parent
     if not ensure_user():
         raise SystemExit("no user cassandra and cannot create it (run as root)")
@@ -163,7 +291,9 @@ def main() -> int:
                 print(f"{n} native port open: {time.monotonic() - t0:.1f} s", flush=True)
         t_q = quorum_probe(time.monotonic() + 60)
         print(f"ring up to QUORUM write+read: {t_q - t0:.1f} s (target <= 60 s)", flush=True)
-        rss = sh("ps", "-o", "rss=", "-p", ",".join(str(p.pid) for p in procs.values()), check=False)
+        rss = sh(
+            "ps", "-o", "rss=", "-p", ",".join(str(p.pid) for p in procs.values()), check=False
+        )
         print(f"processes: {rss.stdout.split()}", flush=True)
         return 0
     finally:
