@@ -132,6 +132,11 @@ def _scalar(v: str) -> Any:
     help="results root; each run goes to RESULTS/<test-name>/<timestamp>/",
 )
 @click.option("--no-progress", is_flag=True, help="no live progress display")
+@click.option(
+    "--list-options",
+    is_flag=True,
+    help="list the --opt knobs of this database, workload, faults and provider, and exit",
+)
 def run(
     db: str,
     mode: str | None,
@@ -154,8 +159,10 @@ def run(
     name: str,
     results: Path,
     no_progress: bool,
+    list_options: bool,
 ) -> None:
     """Run one test: bring a cluster up, run a workload under faults, check, report."""
+    from harness.plan import describe_options
     from harness.runner import run as run_test
 
     spec = specs.TestSpec(
@@ -179,6 +186,10 @@ def run(
         options=_options(opts),
         name=name,
     )
+    if list_options:
+        for line in describe_options(spec) or ["no options"]:
+            click.echo(line)
+        return
     result = run_test(
         spec, results, echo=lambda s: click.echo(s, err=True), progress=not no_progress
     )
@@ -317,15 +328,14 @@ def export(path: Path, out: Path | None) -> None:
 )
 def cleanup(force: bool) -> None:
     """Remove what crashed runs left behind (namespaces, links, processes, work dirs, containers)."""
-    from harness.providers import local
+    from harness import providers
 
-    removed = local.cleanup(force=force)
-    try:
-        from harness.providers import compose
-
-        removed += compose.cleanup(force=force)
-    except SplitbrainError:
-        pass  # no Docker engine: nothing of compose's to clean
+    removed: list[str] = []
+    for name in providers.REGISTRY:
+        try:
+            removed += providers.get(name).cleanup(force=force)
+        except SplitbrainError:
+            pass  # e.g. no Docker engine: nothing of compose's to clean
     for line in removed:
         click.echo(line)
     click.echo(f"{len(removed)} leftover(s) removed" if removed else "nothing to clean up")

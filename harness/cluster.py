@@ -54,6 +54,11 @@ class Cluster(ABC):
     def peer_address(self, node: str) -> str:
         """The address (or name) by which the other nodes reach the node, on its own ports."""
 
+    def listen_address(self, node: str) -> str:
+        """The address the node's database binds to (its peer address unless the provider
+        knows better, e.g. a container's wildcard)."""
+        return self.peer_address(node)
+
     def peer_network(self) -> str:
         """A CIDR covering the peers' and the harness' addresses as a node sees them."""
         return "0.0.0.0/0"

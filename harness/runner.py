@@ -1,9 +1,13 @@
-"""The run, as data flowing through: spec -> cluster -> workers + nemesis -> history -> verdicts.
+"""The run, as data flowing through: spec -> plan -> cluster -> workers + nemesis -> history
+-> verdicts.
 
-After the time limit: heal everything, let the cluster recover, run a final read phase, tear
-down, then check and report. A run that crashes or is interrupted half way still leaves its
-history on disk, and the cluster is torn down in every case (normal end, exception, SIGINT,
-SIGTERM)."""
+Everything that can be refused is refused before a cluster starts (harness.plan). After the
+time limit: heal everything, let the cluster recover, run a final read phase, tear down, then
+check and report. A run that crashes or is interrupted half way still leaves its history on
+disk, and the cluster is torn down in every case (normal end, exception, SIGINT, SIGTERM).
+
+A verdict is a promise: a requested fault that never took effect, or a checker that crashed,
+makes the run `unknown`, never valid."""
 
 from __future__ import annotations
 
@@ -13,26 +17,27 @@ import json
 import os
 import random
 import secrets
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import harness.db as dbs
 import workloads
-from harness import checkers
+from harness import checkers, signals
 from harness.cluster import Cluster
-from harness.errors import SplitbrainError
+from harness.db import Database
+from harness.errors import SpecError, SplitbrainError, one_line
 from harness.history import HistoryWriter, load
+from harness.plan import Plan, prepare
 from harness.progress import Progress
+from harness.run_summary import summary
 from harness.spec import TestSpec
-from harness.verdict import Validity, Verdict, compose
+from harness.verdict import Validity, Verdict, compose, worst
 from harness.worker import Watchdog, Worker
-from nemesis import schedule as schedules
 from nemesis.runner import Nemesis
+from workloads import Workload
 
 Echo = Callable[[str], None]
 
@@ -44,58 +49,15 @@ class RunResult:
     doc: dict[str, Any]  # verdict.json
 
 
-def _quiet(_: str) -> None:
-    pass
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C, so both reach the same teardown path."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def to_interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    old = signal.signal(signal.SIGTERM, to_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-@contextlib.contextmanager
-def _uninterruptible() -> Iterator[None]:
-    """Teardown must not be cut short by a second Ctrl-C: that is what leaves half a cluster."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
-
-
 def resolve_provider(spec: TestSpec, echo: Echo) -> TestSpec:
+    """--provider auto: compose when a Docker engine answers, else local."""
     if spec.provider != "auto":
         return spec
-    from harness.providers.compose import pick_provider
+    from harness.providers.compose import engine_answers
 
-    name = pick_provider(spec)
+    name = "compose" if engine_answers() else "local"
     echo(f"provider: auto picked {name}")
     return spec.replace(provider=name, name=spec.name)
-
-
-def _provider_module(name: str) -> Any:
-    if name == "local":
-        import harness.providers.local as mod
-    else:
-        import harness.providers.compose as mod
-    return mod
 
 
 def new_run_dir(results_root: Path, name: str) -> Path:
@@ -106,7 +68,13 @@ def new_run_dir(results_root: Path, name: str) -> Path:
     while d.exists():
         n += 1
         d = base / f"{stamp}-{n}"
-    d.mkdir(parents=True)
+    try:
+        d.mkdir(parents=True)
+        probe = d / ".writable"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise SpecError(f"--results {results_root}: cannot write {d}: {e.strerror or e}") from None
     return d
 
 
@@ -114,31 +82,18 @@ def run(
     spec: TestSpec, results_root: Path = Path("results"), echo: Echo = print, progress: bool = True
 ) -> RunResult:
     spec = resolve_provider(spec, echo)
-    db = dbs.get(spec)
-    if spec.provider not in db.providers:
-        raise SplitbrainError(
-            f"--provider {spec.provider}: {spec.db} runs on {', '.join(db.providers)} only"
-        )
-    rng = random.Random(spec.seed)
-    workload = workloads.get(spec, rng)
-    prov = _provider_module(spec.provider)
-    if spec.provider == "local":
-        prov.preflight(db.required_binaries())
-    removed = prov.cleanup()  # only runs whose harness process is gone
-    for line in removed:
+    plan = prepare(spec)
+    spec, db, prov = plan.spec, plan.db, plan.provider
+    prov.preflight(db)
+    run_dir = new_run_dir(results_root, spec.name)
+    for line in prov.cleanup():  # only runs whose harness process is gone
         echo(f"removed leftover of a crashed run: {line}")
 
     run_id = secrets.token_hex(3)
-    run_dir = new_run_dir(results_root, spec.name)
     spec.save(run_dir / "spec.json")
-    plan = schedules.build(spec, random.Random(spec.seed + 1))
-    if spec.nemesis and not plan:
-        echo(
-            f"warning: --time {spec.time_limit:g} leaves no room for a fault: each needs a healthy "
-            f"--fault-interval ({spec.fault_interval:g} s) before and after it, so this run injects "
-            f"none (use --time >= {3 * spec.fault_interval:g} or a shorter --fault-interval)"
-        )
-    (run_dir / "schedule.json").write_text(json.dumps([s.to_dict() for s in plan], indent=2))
+    (run_dir / "schedule.json").write_text(
+        json.dumps([s.to_dict() for s in plan.schedule], indent=2)
+    )
     echo(f"run {run_id}: {spec.name} -> {run_dir}")
 
     history = HistoryWriter(run_dir / "history.jsonl")
@@ -159,7 +114,7 @@ def run(
     t_start = time.monotonic()
     cluster: Cluster | None = None
     error: BaseException | None = None
-    with _interruptible():
+    with signals.handled() as interrupts:
         try:
             t = time.monotonic()
             cluster = prov.create(spec, run_id)
@@ -167,24 +122,30 @@ def run(
             db.setup(cluster)
             info["setup_s"] = round(time.monotonic() - t, 2)
             echo(
-                f"cluster up in {info['setup_s']} s; running {spec.workload} for {spec.time_limit:.0f} s"
+                f"cluster up in {info['setup_s']} s; running {spec.workload} "
+                f"for {spec.time_limit:.0f} s"
             )
-            _workload_phase(spec, db, cluster, workload, history, plan, info, echo, progress)
+            _workload_phase(plan, cluster, history, info, echo, progress)
         except KeyboardInterrupt as e:
             info["aborted"] = f"interrupted ({e or 'SIGINT'})"
             echo("interrupted: tearing the cluster down; the history so far is kept")
         except BaseException as e:
-            info["aborted"] = f"{type(e).__name__}: {e}"
+            info["aborted"] = f"{type(e).__name__}: {one_line(e)}"
             error = e
         finally:
-            with _uninterruptible():
+            with interrupts.shield():
                 if cluster is not None:
                     t = time.monotonic()
                     with contextlib.suppress(Exception):
                         cluster.collect_logs(run_dir / "logs")
-                    cluster.teardown()
+                    try:
+                        cluster.teardown()
+                    except Exception as e:  # reported, and the run is not valid
+                        info["errors"].append(f"teardown: {one_line(e)}")
                     info["teardown_s"] = round(time.monotonic() - t, 2)
                 history.close()
+    if interrupts.fired and not info["aborted"]:
+        info["aborted"] = f"interrupted ({interrupts.fired}) during teardown"
     info["duration_s"] = round(time.monotonic() - t_start, 2)
     info["ops"] = {k: history.counts[k] for k in ("ok", "fail", "info")}
 
@@ -206,8 +167,10 @@ def run(
         return RunResult(run_dir, "unknown", doc)
 
     history_ops = load(run_dir / "history.jsonl")
-    verdicts = check_history(history_ops, spec)
+    verdicts = check_history(history_ops, spec, workload=plan.workload)
     doc = {**compose(verdicts), "run": info}
+    if info.get("unknown_because"):
+        doc["valid"] = worst([doc["valid"], "unknown"])
     if db.topology == "peer-to-peer":
         from harness.checkers.conflicts_p2p import account
 
@@ -224,16 +187,14 @@ def run_to_dir(spec: TestSpec, results_root: Path) -> Path:
 
 
 def _workload_phase(
-    spec: TestSpec,
-    db: dbs.Database,
+    plan: Plan,
     cluster: Cluster,
-    workload: Any,
     history: HistoryWriter,
-    plan: list[schedules.Step],
     info: dict[str, Any],
     echo: Echo,
     show_progress: bool,
 ) -> None:
+    spec, db, workload = plan.spec, plan.db, plan.workload
     stop = threading.Event()
     watchdog = Watchdog(stop)
     workers = [
@@ -252,7 +213,7 @@ def _workload_phase(
         for i in range(spec.concurrency)
     ]
     t0 = time.monotonic()
-    nemesis = Nemesis(plan, cluster, db, history, t0, stop)
+    nemesis = Nemesis(spec, plan.schedule, cluster, db, history, t0, stop)
     progress = Progress(
         spec.name, spec.time_limit, history.counts, lambda: list(nemesis.active), stop
     )
@@ -276,6 +237,15 @@ def _workload_phase(
         stuck = [w.slot for w in workers if w.is_alive()]
         if stuck:
             info["errors"].append(f"workers {stuck} did not return from their last op")
+    info["faults"] = {
+        "planned": [s.fault for s in plan.schedule],
+        "done": list(nemesis.done),
+        "failed": list(nemesis.failed),
+    }
+    info["unknown_because"] = [
+        f"fault {f['fault']} planned at {f['at']:g} s never took effect: {f['error']}"
+        for f in nemesis.failed
+    ] + [f"fault {f} was requested but never happened" for f in _never(spec, nemesis)]
     echo(
         f"workload done: ok {history.counts['ok']}, fail {history.counts['fail']}, "
         f"info {history.counts['info']}; healing and waiting for recovery"
@@ -290,17 +260,23 @@ def _workload_phase(
         info["recovery"] = {"error": str(e)}
         info["errors"].append(f"recovery: {e}")
         echo(f"warning: {e}")
-    _final_phase(spec, db, cluster, workload, history, workers, watchdog)
+    _final_phase(spec, db, cluster, workload, history, workers)
+
+
+def _never(spec: TestSpec, nemesis: Nemesis) -> list[str]:
+    """Requested faults of which no occurrence began (and the run was not cut short)."""
+    began = set(nemesis.done) | set(nemesis.active)
+    failed = {f["fault"] for f in nemesis.failed}
+    return [f for f in spec.nemesis if f not in began and f not in failed]
 
 
 def _final_phase(
     spec: TestSpec,
-    db: dbs.Database,
+    db: Database,
     cluster: Cluster,
-    workload: Any,
+    workload: Workload,
     history: HistoryWriter,
     workers: list[Worker],
-    watchdog: Watchdog,
 ) -> None:
     """Read everything back from every node, with a few retries per node."""
     ops = workload.final_ops()
@@ -330,9 +306,14 @@ def _final_phase(
 
 
 def check_history(
-    history: list, spec: TestSpec | None, checker: str | None = None, **options: Any
+    history: list[Any],
+    spec: TestSpec | None,
+    checker: str | None = None,
+    workload: Workload | None = None,
+    **options: Any,
 ) -> list[Verdict]:
-    """Run the spec's checkers (or the one named) over a history."""
+    """Run the spec's checkers (or the one named) over a history. A checker that raises
+    gives an `unknown` verdict with the error in it: the run's other results are kept."""
     if checker is not None:
         names: tuple[str, ...] = (checker,)
         opts = dict(options)
@@ -341,42 +322,20 @@ def check_history(
             raise SplitbrainError(
                 "no spec.json beside this history: choose a checker with --checker"
             )
-        wl = workloads.get(spec, random.Random(spec.seed))
-        names = wl.checkers
-        opts = {**wl.checker_options(), **options}
-    return [checkers.check(name, history, **opts) for name in names]
+        if workload is None:
+            workload = workloads.get(spec, random.Random(spec.seed))
+        names = workload.checkers
+        opts = {**workload.checker_options(), **options}
+    return [_check_one(name, history, opts) for name in names]
 
 
-def summary(spec: TestSpec, doc: dict[str, Any], run_dir: Path) -> str:
-    run = doc["run"]
-    lines = [
-        f"{spec.name}  ({spec.db} {run['topology']}, mode {spec.mode}, provider {spec.provider}, seed {spec.seed})",
-        f"ops: ok {run['ops']['ok']}, fail {run['ops']['fail']}, info {run['ops']['info']} "
-        f"in {run['duration_s']} s (setup {run.get('setup_s', '?')} s)",
-    ]
-    for name, v in doc["checkers"].items():
-        verdict = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[v["valid"]]
-        counts = ", ".join(f"{k} {n}" for k, n in sorted(v["counts"].items())) or "no anomalies"
-        lines.append(f"{name}: {verdict} ({counts})")
-        for a in v["anomalies"][:3]:
-            lines.append(f"  - {a['type']}: {a['explanation']}")
-        if len(v["anomalies"]) > 3:
-            lines.append(f"  ... {len(v['anomalies']) - 3} more in verdict.json")
-        for note in v.get("notes", []):
-            lines.append(f"  note: {note}")
-    c = doc.get("conflicts")
-    if c:
-        rej = c["certification_rejects"]
-        lines.append(
-            f"conflicts (peer-to-peer): {rej['count']} of {rej['of_writes']} writes refused by "
-            f"certification; lost updates {c['lost_updates']['count']}, G-single "
-            f"{c['g_single']['count']}, G2 {c['g2']['count']}, lost acknowledged writes "
-            f"{c['lost_acknowledged_writes']['count']}"
-        )
-    for e in run.get("errors", []):
-        lines.append(f"warning: {e}")
-    lines.append(f"results: {run_dir}")
-    return "\n".join(lines) + "\n"
+def _check_one(name: str, history: list[Any], opts: dict[str, Any]) -> Verdict:
+    try:
+        return checkers.check(name, history, **opts)
+    except Exception as e:
+        why = "refused the history" if isinstance(e, SplitbrainError) else "crashed"
+        msg = f"checker {why}: {type(e).__name__}: {one_line(e)}"
+        return Verdict(checker=name, valid="unknown", stats={"error": msg}, notes=[msg])
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
@@ -386,11 +345,9 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 
 
 def _write_reports(run_dir: Path, echo: Echo) -> None:
-    try:
-        from harness.report.junit import write_run_junit
-        from harness.report.run_report import write_report
-    except ImportError:
-        return
+    from harness.report.junit import write_run_junit
+    from harness.report.run_report import write_report
+
     for name, fn in (("report.html", write_report), ("junit.xml", write_run_junit)):
         try:
             fn(run_dir)

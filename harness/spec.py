@@ -11,11 +11,16 @@ from typing import Any
 
 from harness.errors import SpecError
 
-DATABASES = ("postgres", "galera", "mongodb", "cassandra")
-PROVIDERS = ("local", "compose", "auto")
-WORKLOADS = ("set", "register", "append", "bank", "counter", "conflicts")
-FAULTS = ("partition", "kill", "pause", "failover", "clock-skew")
-PARTITION_SHAPES = ("isolate-primary", "halves", "isolate-one", "ring", "bridge", "one-way")
+from nemesis.faults import names as _fault_names
+from nemesis.grudges import SHAPES as PARTITION_SHAPES
+
+DATABASES = ("postgres", "galera", "mongodb", "cassandra")  # harness.db.REGISTRY
+PROVIDERS = ("local", "compose", "auto")  # harness.providers.REGISTRY + auto
+# Test doubles (in-process nodes and a dict-backed database): accepted, never advertised.
+TEST_DOUBLES = ("memory",)
+WORKLOADS = ("set", "register", "append", "bank", "counter", "conflicts")  # workloads.REGISTRY
+FAULTS = _fault_names()
+MIN_PREFIX = 16  # a larger node network only slows setup (every address is a candidate)
 READ_FROM = ("primary", "replica", "any")
 ISOLATION = ("read-committed", "repeatable-read", "serializable")
 DEFAULT_MODE = {
@@ -23,6 +28,7 @@ DEFAULT_MODE = {
     "galera": "multi-primary",
     "mongodb": "majority",
     "cassandra": "quorum",
+    "memory": "async",
 }
 
 
@@ -64,8 +70,8 @@ class TestSpec:
         self.validate()
 
     def validate(self) -> None:
-        _one_of("--db", self.db, DATABASES)
-        _one_of("--provider", self.provider, PROVIDERS)
+        _one_of("--db", self.db, DATABASES, TEST_DOUBLES)
+        _one_of("--provider", self.provider, PROVIDERS, TEST_DOUBLES)
         _one_of("--workload", self.workload, WORKLOADS)
         _one_of("--read-from", self.read_from, READ_FROM)
         _one_of("--isolation", self.isolation, ISOLATION)
@@ -94,6 +100,11 @@ class TestSpec:
         if net.version != 4 or net.num_addresses < self.nodes + 16:
             raise SpecError(
                 f"--subnet {self.subnet} must be an IPv4 network with room for the nodes"
+            )
+        if net.prefixlen < MIN_PREFIX:
+            raise SpecError(
+                f"--subnet {self.subnet} is larger than /{MIN_PREFIX}: the node network needs "
+                "only a few addresses (e.g. 198.18.0.0/24)"
             )
         if (
             not self.name.replace("-", "")
@@ -155,6 +166,6 @@ def parse_list(v: str | None) -> tuple[str, ...]:
     return tuple(_as_list(v))
 
 
-def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
+def _one_of(flag: str, value: str, allowed: tuple[str, ...], hidden: tuple[str, ...] = ()) -> None:
+    if value not in allowed and value not in hidden:
         raise SpecError(f"{flag} {value!r} is not one of: {', '.join(allowed)}")

@@ -312,14 +312,11 @@ def _field_message(msg: str) -> str:
 
 
 def database_check(spec: TestSpec) -> None:
-    """The database definition's own validation (mode, workload, faults, provider)."""
-    import harness.db as dbs
+    """Everything a run refuses before it starts: the database's mode, workload and faults,
+    declared options and their values, and whether the schedule fits every fault."""
+    from harness.plan import check_spec
 
-    db = dbs.get(spec)
-    if spec.provider not in ("auto", *db.providers):
-        raise SpecError(
-            f"--provider {spec.provider!r}: {spec.db} runs on {', '.join(db.providers)} only"
-        )
+    check_spec(spec)
 
 
 # ---------------------------------------------------------------- judging a run
@@ -338,6 +335,14 @@ def judge(case: SuiteCase, doc: dict[str, Any]) -> tuple[str, list[str], dict[st
         surprises.append("unexpected " + ", ".join(f"{t} x{found[t]}" for t in unexpected))
     if missing:
         surprises.append("expected but not found: " + ", ".join(missing))
+    faults = run.get("faults")
+    if faults is not None:  # older runs did not record which faults took effect
+        done = set(faults.get("done") or [])
+        never = [f for f in case.spec.nemesis if f not in done]
+        if never:
+            surprises.append("requested fault(s) never took effect: " + ", ".join(never))
+    for reason in run.get("unknown_because") or []:
+        surprises.append(reason)
     valid = doc.get("valid")
     if valid == "unknown" and not case.allow_unknown:
         unknown = [n for n, v in (doc.get("checkers") or {}).items() if v.get("valid") == "unknown"]

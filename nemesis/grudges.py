@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 Grudge = dict[str, frozenset[str]]
 
@@ -76,3 +77,25 @@ def describe(g: Grudge) -> str:
 
 def as_json(g: Grudge) -> dict[str, list[str]]:
     return {n: sorted(d) for n, d in sorted(g.items()) if d}
+
+
+SHAPES = ("isolate-primary", "halves", "isolate-one", "ring", "bridge", "one-way")
+
+
+def for_shape(target: Any, shape: str, rng: random.Random) -> Grudge:
+    """The grudge of a --partition shape on target.cluster (isolate-primary asks target.db)."""
+    nodes = list(target.cluster.nodes)
+    if shape == "isolate-primary":
+        return isolate(target.db.primary(target.cluster) or rng.choice(nodes), nodes)
+    if shape == "isolate-one":
+        return isolate_one(nodes, rng)
+    if shape == "halves":
+        return halves(nodes, rng)
+    if shape == "ring":
+        return majorities_ring(nodes)
+    if shape == "bridge":
+        return bridge(nodes, rng)
+    if shape == "one-way":  # a random node stops hearing another
+        a, b = rng.sample(nodes, 2)
+        return one_way(a, b)
+    raise ValueError(f"unknown partition shape {shape!r}")

@@ -9,13 +9,15 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.errors import SpecError
 from harness.spec import TestSpec
+from nemesis import faults
 
 
 @dataclass(frozen=True)
 class Step:
     at: float  # seconds after the workload started
-    fault: str  # partition | kill | pause | failover
+    fault: str  # a name in nemesis.faults.REGISTRY
     duration: float
     params: dict[str, Any]
 
@@ -45,13 +47,21 @@ def build(spec: TestSpec, rng: random.Random | None = None) -> list[Step]:
 
 
 def _params(fault: str, spec: TestSpec, rng: random.Random) -> dict[str, Any]:
-    if fault == "partition":
-        return {"shape": rng.choice(list(spec.partition)), "seed": rng.randrange(2**31)}
-    if fault in ("kill", "pause"):
-        return {
-            "target": spec.option(f"{fault}_target") or rng.choice(["primary", "random"]),
-            "seed": rng.randrange(2**31),
-        }
-    if fault == "failover":
-        return {"how": spec.option("failover_how") or rng.choice(["isolate", "kill"])}
-    return {}
+    return faults.get(fault, spec).plan(rng)
+
+
+def minimum_time(spec: TestSpec) -> float:
+    """The shortest --time that schedules every requested fault once: a healthy interval,
+    then fault and healthy interval in turn, and a healthy last interval."""
+    return (2 * len(spec.nemesis) + 1) * spec.fault_interval
+
+
+def check_fits(spec: TestSpec, plan: list[Step]) -> None:
+    """A schedule that leaves out a requested fault is refused before any cluster starts."""
+    missing = [f for f in spec.nemesis if f not in {s.fault for s in plan}]
+    if missing:
+        raise SpecError(
+            f"--time {spec.time_limit:g} leaves no room for {', '.join(missing)}: each fault "
+            f"needs a healthy --fault-interval ({spec.fault_interval:g} s) before and after it; "
+            f"use --time >= {minimum_time(spec):g} or a shorter --fault-interval"
+        )

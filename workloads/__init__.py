@@ -7,6 +7,7 @@ import random
 from abc import ABC, abstractmethod
 from typing import Any
 
+from harness.options import Option
 from harness.registry import resolve
 from harness.spec import TestSpec
 
@@ -28,10 +29,14 @@ class Workload(ABC):
     name: str
     checkers: tuple[str, ...]  # names in harness.checkers.REGISTRY
     read_only: frozenset[str] = frozenset()  # fs with no effect: an indeterminate one is a fail
+    options: tuple[Option, ...] = ()  # declared knobs (harness.options)
 
     def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         self.spec = spec
         self.rng = rng
+
+    def opt(self, option: Option) -> Any:
+        return option.get(self.spec.options)
 
     @abstractmethod
     def next_op(self, process: int) -> tuple[str, Any]:
@@ -63,5 +68,10 @@ class Client(ABC):
         pass
 
 
+def workload_class(name: str) -> type[Workload]:
+    cls: type[Workload] = resolve(REGISTRY, name, "--workload")
+    return cls
+
+
 def get(spec: TestSpec, rng: random.Random) -> Workload:
-    return resolve(REGISTRY, spec.workload, "--workload")(spec, rng)
+    return workload_class(spec.workload)(spec, rng)

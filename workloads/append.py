@@ -23,10 +23,12 @@ flag their legitimate write skew (G2-item); read-committed -> read-committed. Th
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
-from harness.errors import SpecError
+from harness.options import Option
+from harness.spec import TestSpec
 from workloads import Workload
 
 MODELS_FOR_ISOLATION = {
@@ -36,18 +38,48 @@ MODELS_FOR_ISOLATION = {
 }
 
 
+KEYS = Option("keys", int, 8, "hot keys in use at once", minimum=1, maximum=100_000)
+MAX_TXN_LENGTH = Option("max_txn_length", int, 5, "micro-ops per transaction, at most", minimum=1)
+MAX_WRITES_PER_KEY = Option(
+    "max_writes_per_key", int, 32, "appends to a key before a fresh key replaces it", minimum=1
+)
+READ_RATIO = Option(
+    "read_ratio", float, 0.5, "fraction of micro-ops that read", minimum=0, maximum=1
+)
+MODELS = Option(
+    "models",
+    list,
+    (),
+    "consistency models to check against (default: from --isolation)",
+    choices=(
+        "strict-serializable",
+        "serializable",
+        "snapshot-isolation",
+        "repeatable-read",
+        "read-committed",
+        "read-uncommitted",
+        "read-atomic",
+        "strong-snapshot-isolation",
+        "strong-session-snapshot-isolation",
+        "consistent-view",
+        "cursor-stability",
+        "monotonic-atomic-view",
+        "update-serializable",
+    ),
+)
+
+
 class AppendWorkload(Workload):
     name = "append"
     checkers = ("list-append",)
+    options = (KEYS, MAX_TXN_LENGTH, MAX_WRITES_PER_KEY, READ_RATIO, MODELS)
 
-    def __init__(self, spec, rng) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)
-        self.keys = int(spec.option("keys", 8))
-        self.max_txn_length = int(spec.option("max_txn_length", 5))
-        self.max_writes_per_key = int(spec.option("max_writes_per_key", 32))
-        self.read_ratio = float(spec.option("read_ratio", 0.5))
-        if self.keys < 1 or self.max_txn_length < 1 or self.max_writes_per_key < 1:
-            raise SpecError("append: keys, max_txn_length and max_writes_per_key must be >= 1")
+        self.keys = self.opt(KEYS)
+        self.max_txn_length = self.opt(MAX_TXN_LENGTH)
+        self.max_writes_per_key = self.opt(MAX_WRITES_PER_KEY)
+        self.read_ratio = self.opt(READ_RATIO)
         self.active = list(range(self.keys))  # the hot keys, by slot
         self._next_key = self.keys
         self._counter: dict[int, int] = {}  # last value appended per key
@@ -76,9 +108,5 @@ class AppendWorkload(Workload):
             return [("txn", [["r", k, None] for k in sorted(self._counter)])]
 
     def checker_options(self) -> dict[str, Any]:
-        models = self.spec.option("models")
-        if models is None:
-            models = MODELS_FOR_ISOLATION[self.spec.isolation]
-        elif isinstance(models, str):
-            models = tuple(m.strip() for m in models.split(",") if m.strip())
+        models = self.opt(MODELS) or MODELS_FOR_ISOLATION[self.spec.isolation]
         return {"models": tuple(models)}

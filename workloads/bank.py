@@ -18,29 +18,36 @@ Checked by "bank": every ok read must sum to N * initial_balance.
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
-from harness.errors import SpecError
+from harness.options import Option
+from harness.spec import TestSpec
 from workloads import Workload
+
+ACCOUNTS = Option("accounts", int, 5, "number of accounts", minimum=2, maximum=10_000)
+INITIAL_BALANCE = Option(
+    "initial_balance", int, 100, "each account's balance at the start", minimum=0
+)
+MAX_TRANSFER = Option("max_transfer", int, 5, "largest amount moved by one transfer", minimum=1)
+READ_RATIO = Option("read_ratio", float, 0.5, "fraction of ops that read", minimum=0, maximum=1)
+NEGATIVE_OK = Option("negative_ok", bool, False, "a negative balance is not an anomaly")
 
 
 class BankWorkload(Workload):
     name = "bank"
     checkers = ("bank",)
     read_only = frozenset({"read"})
+    options = (ACCOUNTS, INITIAL_BALANCE, MAX_TRANSFER, READ_RATIO, NEGATIVE_OK)
 
-    def __init__(self, spec, rng) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)
-        self.accounts = int(spec.option("accounts", 5))
-        self.initial_balance = int(spec.option("initial_balance", 100))
-        self.max_transfer = int(spec.option("max_transfer", 5))
-        self.read_ratio = float(spec.option("read_ratio", 0.5))
-        self.negative_ok = bool(spec.option("negative_ok", False))
-        if self.accounts < 2:
-            raise SpecError("bank: needs at least 2 accounts to transfer between")
-        if self.max_transfer < 1 or self.initial_balance < 0:
-            raise SpecError("bank: max_transfer must be >= 1 and initial_balance >= 0")
+        self.accounts = self.opt(ACCOUNTS)
+        self.initial_balance = self.opt(INITIAL_BALANCE)
+        self.max_transfer = self.opt(MAX_TRANSFER)
+        self.read_ratio = self.opt(READ_RATIO)
+        self.negative_ok = self.opt(NEGATIVE_OK)
         self._lock = threading.Lock()
 
     def initial_balances(self) -> dict[int, int]:

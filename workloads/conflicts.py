@@ -12,21 +12,28 @@ Judged by harness/checkers/conflicts.py.
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
+from harness.options import Option
+from harness.spec import TestSpec
 from workloads import Workload
+
+KEYS = Option("keys", int, 5, "hot keys every writer overwrites", minimum=1)
+READ_RATIO = Option("read_ratio", float, 0.1, "fraction of ops that read", minimum=0, maximum=1)
 
 
 class ConflictsWorkload(Workload):
     name = "conflicts"
     checkers = ("conflicts",)
     read_only = frozenset({"read", "final-read"})
+    options = (KEYS, READ_RATIO)
 
-    def __init__(self, spec, rng) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)
-        self.keys = int(spec.option("keys", 5))
-        self.read_ratio = float(spec.option("read_ratio", 0.1))
+        self.keys = self.opt(KEYS)
+        self.read_ratio = self.opt(READ_RATIO)
         self._next = 0
         self._lock = threading.Lock()
 

@@ -10,20 +10,27 @@ applied before it began and what possibly was applied before it ended.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
+from harness.options import Option
+from harness.spec import TestSpec
 from workloads import Workload
+
+READ_RATIO = Option("read_ratio", float, 0.25, "fraction of ops that read", minimum=0, maximum=1)
+MAX_DELTA = Option("max_delta", int, 5, "largest increment", minimum=1)
 
 
 class CounterWorkload(Workload):
     name = "counter"
     checkers = ("counter",)
     read_only = frozenset({"read", "final-read"})
+    options = (READ_RATIO, MAX_DELTA)
 
-    def __init__(self, spec, rng) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)
-        self.read_ratio = float(spec.option("read_ratio", 0.25))
-        self.max_delta = int(spec.option("max_delta", 5))
+        self.read_ratio = self.opt(READ_RATIO)
+        self.max_delta = self.opt(MAX_DELTA)
 
     def next_op(self, process: int) -> tuple[str, Any]:
         if self.rng.random() < self.read_ratio:

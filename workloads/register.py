@@ -26,26 +26,38 @@ Client protocol (what a database's client implements for this workload):
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
+from harness.options import Option
+from harness.spec import TestSpec
 from workloads import Workload
+
+OPS_PER_KEY = Option(
+    "ops_per_key", int, 100, "ops on a key before a fresh one replaces it", minimum=1
+)
+ACTIVE_KEYS = Option("active_keys", int, 5, "keys in use at once", minimum=1)
+VALUES = Option("values", int, 5, "values are drawn from 0..values-1", minimum=1)
+READ_RATIO = Option("read_ratio", float, 0.5, "fraction of ops that read", minimum=0, maximum=1)
+CAS_RATIO = Option(
+    "cas_ratio", float, 0.25, "fraction of ops that compare-and-set", minimum=0, maximum=1
+)
 
 
 class RegisterWorkload(Workload):
     name = "register"
     checkers = ("linearizable",)
     read_only = frozenset({"read"})
+    options = (OPS_PER_KEY, ACTIVE_KEYS, VALUES, READ_RATIO, CAS_RATIO)
 
-    def __init__(self, spec, rng) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)
-        self.ops_per_key = int(spec.option("ops_per_key", 100))
-        self.active_keys = int(spec.option("active_keys", 5))
-        self.values = int(spec.option("values", 5))
-        self.read_ratio = float(spec.option("read_ratio", 0.5))
-        self.cas_ratio = float(spec.option("cas_ratio", 0.25))
-        if self.ops_per_key < 1 or self.active_keys < 1 or self.values < 1:
-            raise ValueError("ops_per_key, active_keys and values must be >= 1")
+        self.ops_per_key = self.opt(OPS_PER_KEY)
+        self.active_keys = self.opt(ACTIVE_KEYS)
+        self.values = self.opt(VALUES)
+        self.read_ratio = self.opt(READ_RATIO)
+        self.cas_ratio = self.opt(CAS_RATIO)
         self._lock = threading.Lock()
         self._active = list(range(self.active_keys))  # slots of keys in use
         self._count = [0] * self.active_keys  # ops issued on the key in each slot

@@ -13,22 +13,30 @@ invoke("final-read", None) -> [[k, sorted list], ...] for every key.
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
+from harness.options import Option
+from harness.spec import TestSpec
 from workloads import Workload
+
+ADDS_PER_KEY = Option("adds_per_key", int, 200, "adds to a key before it retires", minimum=1)
+READ_RATIO = Option("read_ratio", float, 0.2, "fraction of ops that read", minimum=0, maximum=1)
+ACTIVE_KEYS = Option("active_keys", int, 40, "keys taking adds at once", minimum=1)
 
 
 class SetWorkload(Workload):
     name = "set"
     checkers = ("set",)
     read_only = frozenset({"read", "final-read"})
+    options = (ADDS_PER_KEY, READ_RATIO, ACTIVE_KEYS)
 
-    def __init__(self, spec, rng) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)
-        self.adds_per_key = int(spec.option("adds_per_key", 200))
-        self.read_ratio = float(spec.option("read_ratio", 0.2))
-        n = int(spec.option("active_keys", 40))
+        self.adds_per_key = self.opt(ADDS_PER_KEY)
+        self.read_ratio = self.opt(READ_RATIO)
+        n = self.opt(ACTIVE_KEYS)
         self._active = list(range(n))  # slot -> key taking adds
         self._added = [0] * n  # slot -> adds so far to that key
         self._next_key = n

@@ -23,6 +23,7 @@ REGISTRY = {
     "galera": "harness.db.galera:Galera",
     "mongodb": "harness.db.mongodb:MongoDB",
     "cassandra": "harness.db.cassandra:Cassandra",
+    "memory": "harness.db.memory:MemoryDB",  # test double: a dict-backed store (tests only)
 }
 
 # Faults every database takes (the provider does them); database-aware ones are listed by

@@ -1,11 +1,10 @@
 """MariaDB 10.11 + Galera 4: a peer-to-peer, multi-primary cluster (every node takes writes).
 
-Local provider: n1 is initialised with mariadb-install-db and bootstraps the cluster
-(--wsrep-new-cluster); the others start with an empty datadir and join one at a time, each
-receiving a full copy by rsync SST. Everything a node owns (datadir, socket, pid file, error
-log, my.cnf) lives in cluster.node_dir(node); mariadbd runs as the `mysql` user through
-cluster.spawn. Compose provider: compose/galera/compose.yaml brings the cluster up (its own
-entrypoint handles bootstrap and restarts); here we only wait for it and create the schema.
+n1 is initialised with mariadb-install-db and bootstraps the cluster (--wsrep-new-cluster);
+the others start with an empty datadir and join one at a time, each receiving a full copy by
+rsync SST. Everything a node owns (datadir, socket, pid file, error log, my.cnf) lives in
+cluster.node_dir(node); mariadbd runs as the `mysql` user through cluster.spawn, on any
+provider (the node contract).
 
 Galera detects a partition with its EVS protocol: the timeouts below are lowered from the
 defaults (suspect 5 s, inactive 15 s) so that a cut-off node is suspected after ~1 s and
@@ -32,8 +31,10 @@ from typing import Any, Literal, TypeVar
 import pymysql
 
 from harness.cluster import Cluster
-from harness.db import Database
-from harness.errors import ClusterError, SpecError
+from harness.db import Database, Deployment
+from harness.errors import ClusterError
+from harness.options import Option
+from workloads.bank import ACCOUNTS, INITIAL_BALANCE
 
 PORT = 3306
 OS_USER = "mysql"
@@ -42,6 +43,7 @@ DB_PASSWORD = "splitbrain"
 DATABASE = "splitbrain"
 MARIADBD = "/usr/sbin/mariadbd"
 PROVIDER_LIB = "/usr/lib/galera/libgalera_smm.so"
+_HINT = "apt-get install mariadb-server galera-4 rsync"
 T = TypeVar("T")
 
 # Failure detection (EVS). Constraints Galera enforces: keepalive <= suspect,
@@ -61,7 +63,7 @@ socket = {dir}/mariadbd.sock
 pid-file = {dir}/mariadbd.pid
 log-error = {dir}/mariadbd.log
 port = {port}
-bind-address = {addr}
+bind-address = {bind}
 skip-name-resolve
 default_storage_engine = InnoDB
 innodb_buffer_pool_size = 64M
@@ -125,55 +127,53 @@ STATUS_VARS = (
 RECOVERED = re.compile(r"WSREP: Recovered position:?\s+([0-9a-f-]{36}):(-?\d+)")
 
 
-def parse_options(spec: Any) -> dict[str, Any]:
-    """Galera's knobs from spec.options, validated with one-line SpecErrors."""
-    raw = spec.option("wsrep_sync_wait", 0)
-    try:
-        sync_wait = int(raw)
-    except (TypeError, ValueError):
-        sync_wait = -1
-    if not 0 <= sync_wait <= 15:
-        raise SpecError(f"--opt wsrep_sync_wait={raw!r}: expected an integer 0..15 (a bitmask)")
-    write_to = str(spec.option("write_to", "all"))
-    if write_to not in ("all", "one"):
-        raise SpecError(f"--opt write_to={write_to!r}: expected all or one")
-    return {"wsrep_sync_wait": sync_wait, "write_to": write_to}
+SYNC_WAIT = Option(
+    "wsrep_sync_wait",
+    int,
+    0,
+    "causality checks before reads (bitmask; 1: reads)",
+    minimum=0,
+    maximum=15,
+)
+WRITE_TO = Option(
+    "write_to",
+    str,
+    "all",
+    "all: each worker writes through its own node; one: all through n1",
+    choices=("all", "one"),
+)
+FSYNC = Option("fsync", bool, False, "flush InnoDB's redo log at every commit")
 
 
 class Galera(Database):
     name = "galera"
     topology = "peer-to-peer"
     modes = ("multi-primary",)
-    providers = ("local", "compose")
     workloads = ("set", "register", "append", "bank")
-    faults = ("partition", "kill", "pause")
-
-    def validate(self) -> None:
-        super().validate()
-        parse_options(self.spec)
+    options = (SYNC_WAIT, WRITE_TO, FSYNC)
+    deployment = Deployment(
+        user=OS_USER,
+        ports={"client": PORT, "group": 4567, "ist": 4568, "sst": 4444},
+        image="mariadb:10.11",
+        binaries=(
+            (MARIADBD, _HINT),
+            ("mariadb-install-db", _HINT),
+            ("mariadb", _HINT),
+            ("rsync", "apt-get install rsync (Galera's rsync SST)"),
+            ("wsrep_sst_rsync", _HINT),
+        ),
+        files=((PROVIDER_LIB, "apt-get install galera-4"),),
+    )
 
     @property
-    def opts(self) -> dict[str, Any]:
-        """wsrep_sync_wait and write_to, validated (see parse_options)."""
-        return parse_options(self.spec)
+    def sync_wait(self) -> int:
+        return int(self.opt(SYNC_WAIT))
 
-    def required_binaries(self) -> list[tuple[str, str]]:
-        hint = "apt-get install mariadb-server galera-4 rsync"
-        need = [
-            (MARIADBD, hint),
-            ("mariadb-install-db", hint),
-            ("mariadb", hint),
-            ("rsync", "apt-get install rsync (Galera's rsync SST)"),
-            ("wsrep_sst_rsync", hint),
-        ]
-        if not os.path.isfile(PROVIDER_LIB):  # a library, not executable: listed only if absent
-            need.append((PROVIDER_LIB, "apt-get install galera-4"))
-        return need
+    @property
+    def write_to(self) -> str:
+        return str(self.opt(WRITE_TO))
 
     # -- paths, config, processes ---------------------------------------------------------
-    def _local(self, cluster: Cluster) -> bool:
-        return self.spec.provider != "compose"
-
     def _dir(self, cluster: Cluster, node: str) -> str:
         return str(PurePosixPath(cluster.node_dir(node)))
 
@@ -183,36 +183,31 @@ class Galera(Database):
     def _cnf(self, cluster: Cluster, node: str) -> str:
         return f"{self._dir(cluster, node)}/my.cnf"
 
-    def port(self, cluster: Cluster, node: str) -> int:
-        port = getattr(cluster, "port", None)  # compose publishes each node on its own port
-        return int(port(node)) if callable(port) else PORT
-
     def _write_cnf(self, cluster: Cluster, node: str) -> None:
-        fsync = self.spec.option("fsync", False) not in (False, "off", "false", 0, "0")
+        fsync = self.opt(FSYNC)
         text = MY_CNF.format(
             node=node,
             run_id=cluster.run_id,
             dir=self._dir(cluster, node),
             data=self._data(cluster, node),
             port=PORT,
-            addr=cluster.host(node),
+            bind=cluster.listen_address(node),
+            addr=cluster.peer_address(node),
             flush=1 if fsync else 2,
             max_connections=max(100, 4 * self.spec.concurrency + 20),
-            provider=PROVIDER_LIB,
-            peers=",".join(cluster.host(n) for n in cluster.nodes),
-            sync_wait=self.opts["wsrep_sync_wait"],
+            provider=cluster.setting(node, "galera_provider", PROVIDER_LIB),
+            peers=",".join(cluster.peer_address(n) for n in cluster.nodes),
+            sync_wait=self.sync_wait,
             provider_options=PROVIDER_OPTIONS,
         )
-        cluster.exec(
-            node, ["sh", "-c", 'cat > "$1"', "sh", self._cnf(cluster, node)], user=OS_USER,
-            input=text,
-        )  # fmt: skip
+        cluster.write_file(node, self._cnf(cluster, node), text, user=OS_USER)
 
     def _argv(self, cluster: Cluster, node: str, *extra: str) -> list[str]:
-        return [MARIADBD, f"--defaults-file={self._cnf(cluster, node)}", *extra]
+        mariadbd = cluster.setting(node, "mariadbd", MARIADBD)
+        return [mariadbd, f"--defaults-file={self._cnf(cluster, node)}", *extra]
 
     def _spawn(self, cluster: Cluster, node: str, *extra: str) -> None:
-        log = cluster.node_dir(node) / "mariadbd.out"  # stdout/stderr; the error log is separate
+        log = PurePosixPath(cluster.node_dir(node)) / "mariadbd.out"  # the error log is apart
         # mariadbd prepends its "bin" dir to the SST script's PATH unless PATH already holds
         # that exact string ("/usr//bin" here): listing it last keeps the wrapper dir first.
         path = f"{self._dir(cluster, node)}/bin:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}"
@@ -222,21 +217,17 @@ class Galera(Database):
         )
 
     def _log_tail(self, cluster: Cluster, node: str) -> str:
-        if not self._local(cluster):
-            return "see the container log"
-        log = f"{self._dir(cluster, node)}/mariadbd.log"
-        r = cluster.exec(
-            node, ["sh", "-c", 'grep -E "ERROR|WSREP.*(fail|abort)" "$1" | tail -n 1', "sh", log],
-            check=False,
-        )  # fmt: skip
-        return r.stdout.strip() or "no error in the log"
+        text = cluster.read_file(node, f"{self._dir(cluster, node)}/mariadbd.log")
+        bad = [ln for ln in text.splitlines() if re.search(r"ERROR|WSREP.*(fail|abort)", ln)]
+        return bad[-1].strip() if bad else "no error in the log"
 
     # -- connections ----------------------------------------------------------------------
     def connect(self, cluster: Cluster, node: str, timeout: float = 3, **kw: Any) -> Any:
         kw.setdefault("autocommit", True)
+        host, port = cluster.address(node, PORT)
         return pymysql.connect(
-            host=cluster.host(node),
-            port=self.port(cluster, node),
+            host=host,
+            port=port,
             user=DB_USER,
             password=DB_PASSWORD,
             connect_timeout=timeout,
@@ -314,18 +305,13 @@ class Galera(Database):
 
     # -- setup ----------------------------------------------------------------------------
     def setup(self, cluster: Cluster) -> None:
-        if not self._local(cluster):
-            self._setup_compose(cluster)
-            return
         first, joiners = cluster.nodes[0], list(cluster.nodes[1:])
         for node in cluster.nodes:
             d = self._dir(cluster, node)
             cluster.exec(node, ["mkdir", "-p", f"{d}/data", f"{d}/bin"], user=OS_USER)
             self._write_cnf(cluster, node)
-            cluster.exec(
-                node, ["sh", "-c", 'cat > "$1" && chmod 755 "$1"', "sh", f"{d}/bin/rsync"],
-                user=OS_USER, input=RSYNC_WRAPPER,
-            )  # fmt: skip
+            cluster.write_file(node, f"{d}/bin/rsync", RSYNC_WRAPPER, user=OS_USER)
+            cluster.exec(node, ["chmod", "755", f"{d}/bin/rsync"], user=OS_USER)
         cluster.exec(
             first,
             ["mariadb-install-db", f"--defaults-file={self._cnf(cluster, first)}",
@@ -335,8 +321,8 @@ class Galera(Database):
         )  # fmt: skip
         self._spawn(cluster, first, "--wsrep-new-cluster")
         self._wait_socket(cluster, first, timeout=60)
-        accounts = int(self.spec.option("accounts", 5))
-        balance = int(self.spec.option("initial_balance", 100))
+        accounts = ACCOUNTS.get(self.spec.options)
+        balance = INITIAL_BALANCE.get(self.spec.options)
         self._socket_sql(
             cluster,
             first,
@@ -356,26 +342,6 @@ class Galera(Database):
             self._spawn(cluster, node)
             self._wait(cluster, node, _synced(i), f"Synced in a cluster of {i}", timeout=90)
 
-    def _setup_compose(self, cluster: Cluster) -> None:
-        n = len(cluster.nodes)
-        for node in cluster.nodes:
-            self._wait(cluster, node, _synced(n), f"Synced in a cluster of {n}", timeout=180)
-        conn = self.connect(cluster, cluster.nodes[0], timeout=30)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-                cur.execute(f"USE {DATABASE}")
-                for stmt in SCHEMA:
-                    cur.execute(stmt.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
-                accounts = int(self.spec.option("accounts", 5))
-                balance = int(self.spec.option("initial_balance", 100))
-                cur.executemany(
-                    "INSERT IGNORE INTO accounts VALUES (%s, %s)",
-                    [(i, balance) for i in range(accounts)],
-                )
-        finally:
-            conn.close()
-
     # -- kill / restart -------------------------------------------------------------------
     def recovered_position(self, cluster: Cluster, node: str) -> tuple[str, int] | None:
         """`mariadbd --wsrep-recover`: the last committed (uuid, seqno) InnoDB holds."""
@@ -388,7 +354,7 @@ class Galera(Database):
             timeout=120,
             check=False,
         )
-        out = cluster.exec(node, ["cat", log], user=OS_USER, check=False).stdout
+        out = cluster.read_file(node, log, user=OS_USER)
         found = RECOVERED.findall(out)
         if not found:
             return None
@@ -398,9 +364,6 @@ class Galera(Database):
     def start(self, cluster: Cluster, node: str) -> None:
         """Bring a killed node back: recover its position, then rejoin (IST when possible)."""
         if cluster.is_running(node):
-            return
-        if not self._local(cluster):
-            cluster.start(node)  # the compose entrypoint joins (never re-bootstraps)
             return
         pos = self.recovered_position(cluster, node)
         extra = [f"--wsrep_start_position={pos[0]}:{pos[1]}"] if pos else []
@@ -431,7 +394,7 @@ class Galera(Database):
         n = len(cluster.nodes)
         out: dict[str, Any] = {"restarted": [], "bootstrapped": None}
         down = [node for node in cluster.nodes if not cluster.is_running(node)]
-        if self._local(cluster) and len(down) == n:
+        if len(down) == n:
             out["bootstrapped"] = self._bootstrap_most_advanced(cluster)
             self._wait(cluster, out["bootstrapped"], _synced(1), "Synced", timeout=60)
             down.remove(out["bootstrapped"])

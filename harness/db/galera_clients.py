@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pymysql
 from pymysql.constants import CLIENT
 
 from harness.cluster import Cluster
-from harness.db.sqlclient import SqlClient
+from harness.db.sqlclient import SqlDialect, SqlWorkloadClient, client_classes
 from workloads import Fail
 
 if TYPE_CHECKING:
     from harness.db.galera import Galera
+
+T = TypeVar("T")
 
 ISOLATION = {
     "read-committed": "READ COMMITTED",
@@ -96,7 +98,7 @@ def route(
     nodes = list(cluster.nodes)
     if node is not None:
         return node, node
-    if galera.opts["write_to"] == "all":
+    if galera.write_to == "all":
         n = nodes[process % len(nodes)]
         return n, n
     write = nodes[0]
@@ -109,7 +111,7 @@ def route(
     return write, nodes[process % len(nodes)]
 
 
-class GaleraClient(SqlClient):
+class GaleraClient(SqlWorkloadClient):
     def __init__(
         self, galera: Galera, cluster: Cluster, process: int, node: str | None = None
     ) -> None:
@@ -142,7 +144,7 @@ class GaleraClient(SqlClient):
             with conn.cursor() as cur:
                 cur.execute(
                     "SET SESSION wsrep_sync_wait = %s, SESSION innodb_lock_wait_timeout = %s",
-                    (self.galera.opts["wsrep_sync_wait"], lock_wait),
+                    (self.galera.sync_wait, lock_wait),
                 )
                 cur.execute(
                     f"SET SESSION TRANSACTION ISOLATION LEVEL {ISOLATION[self.spec.isolation]}"
@@ -156,7 +158,7 @@ class GaleraClient(SqlClient):
         self.conns[node] = conn
         return conn
 
-    def _txn(self, role: str, body: Callable[[Any], Any]) -> Any:
+    def _txn(self, role: str, body: Callable[[Any], T]) -> T:
         node = self.targets[role]
         self.node = node
         conn = self._connect(node)
@@ -196,142 +198,34 @@ class GaleraClient(SqlClient):
         return None if sock is None else sock.fileno()
 
 
-class SetClient(GaleraClient):
-    ops = {"add": "add", "read": "read", "final-read": "final_read"}
-
-    def add(self, value: list[int]) -> None:
-        k, v = value
-        self._txn(
-            "write", lambda cur: cur.execute("INSERT INTO sets (k, v) VALUES (%s, %s)", (k, v))
-        )
-        return None
-
-    def read(self, value: list[Any]) -> list[Any]:
-        k = value[0]
-
-        def body(cur: Any) -> list[int]:
-            cur.execute("SELECT v FROM sets WHERE k = %s ORDER BY v", (k,))
-            return [r[0] for r in cur.fetchall()]
-
-        return [k, self._txn("read", body)]
-
-    def final_read(self, value: Any) -> list[list[Any]]:
-        def body(cur: Any) -> list[list[Any]]:
-            cur.execute("SELECT k, v FROM sets ORDER BY k, v")
-            out: dict[int, list[int]] = {}
-            for k, v in cur.fetchall():
-                out.setdefault(k, []).append(v)
-            return [[k, vs] for k, vs in out.items()]
-
-        return self._txn("read", body)
+MARIADB = SqlDialect(
+    "mariadb",
+    {
+        "set_add": "INSERT INTO sets (k, v) VALUES (%s, %s)",
+        "set_read": "SELECT v FROM sets WHERE k = %s ORDER BY v",
+        "set_all": "SELECT k, v FROM sets ORDER BY k, v",
+        "register_read": "SELECT v FROM registers WHERE k = %s",
+        "register_upsert": "INSERT INTO registers (k, v) VALUES (%s, %s)"
+        " ON DUPLICATE KEY UPDATE v = VALUES(v)",
+        # rowcount = rows matched (CLIENT.FOUND_ROWS), so cas(v, v) counts as done
+        "register_cas": "UPDATE registers SET v = %s WHERE k = %s AND v = %s",
+        # a comma-separated list per key, extended with CONCAT
+        "list_append": "INSERT INTO lists (k, v) VALUES (%s, %s)"
+        " ON DUPLICATE KEY UPDATE v = CONCAT(v, ',', VALUES(v))",
+        "list_read": "SELECT v FROM lists WHERE k = %s",
+        "bank_debit": "UPDATE accounts SET balance = balance - %s WHERE id = %s AND balance >= %s",
+        "bank_credit": "UPDATE accounts SET balance = balance + %s WHERE id = %s",
+        "bank_read": "SELECT id, balance FROM accounts ORDER BY id",
+    },
+    encode_element=str,
+    decode_list=lambda raw: [int(x) for x in str(raw).split(",")],
+)
+GaleraClient.dialect = MARIADB
+CLIENTS = client_classes(GaleraClient)
 
 
-class RegisterClient(GaleraClient):
-    """read [k, None] -> [k, v]; write [k, v]; cas [k, [old, new]] (Fail if k is not old)."""
-
-    ops = {"read": "read", "write": "write", "cas": "cas"}
-
-    def read(self, value: list[Any]) -> list[Any]:
-        k = value[0]
-
-        def body(cur: Any) -> Any:
-            cur.execute("SELECT v FROM registers WHERE k = %s", (k,))
-            row = cur.fetchone()
-            return row[0] if row else None
-
-        return [k, self._txn("read", body)]
-
-    def write(self, value: list[Any]) -> list[Any]:
-        k, v = value
-        self._txn(
-            "write",
-            lambda cur: cur.execute(
-                "INSERT INTO registers (k, v) VALUES (%s, %s) ON DUPLICATE KEY UPDATE v = VALUES(v)",
-                (k, v),
-            ),
-        )
-        return value
-
-    def cas(self, value: list[Any]) -> list[Any]:
-        k, (old, new) = value
-
-        def body(cur: Any) -> None:
-            # rowcount = rows matched (CLIENT.FOUND_ROWS), so cas(v, v) counts as done
-            n = cur.execute("UPDATE registers SET v = %s WHERE k = %s AND v = %s", (new, k, old))
-            if n == 0:
-                raise Fail(f"cas: register {k} is not {old}")
-
-        self._txn("write", body)
-        return value
-
-
-class AppendClient(GaleraClient):
-    ops = {"txn": "txn"}
-
-    def txn(self, value: list[list[Any]]) -> list[list[Any]]:
-        read_only = all(mop[0] == "r" for mop in value)
-
-        def body(cur: Any) -> list[list[Any]]:
-            out = []
-            for f, k, v in value:
-                if f == "append":
-                    cur.execute(
-                        "INSERT INTO lists (k, v) VALUES (%s, %s)"
-                        " ON DUPLICATE KEY UPDATE v = CONCAT(v, ',', VALUES(v))",
-                        (k, str(v)),
-                    )
-                    out.append([f, k, v])
-                elif f == "r":
-                    cur.execute("SELECT v FROM lists WHERE k = %s", (k,))
-                    row = cur.fetchone()
-                    out.append([f, k, [int(x) for x in row[0].split(",")] if row else []])
-                else:
-                    raise Fail(f"unknown micro-op {f!r}")
-            return out
-
-        return self._txn("read" if read_only else "write", body)
-
-
-class BankClient(GaleraClient):
-    ops = {"transfer": "transfer", "read": "read"}
-
-    def transfer(self, value: dict[str, Any]) -> dict[str, Any]:
-        src, dst, amount = value["from"], value["to"], value["amount"]
-
-        def body(cur: Any) -> None:
-            n = cur.execute(
-                "UPDATE accounts SET balance = balance - %s WHERE id = %s AND balance >= %s",
-                (amount, src, amount),
-            )
-            if n == 0:
-                raise Fail(f"transfer: account {src} has less than {amount}")
-            credit = "UPDATE accounts SET balance = balance + %s WHERE id = %s"
-            if cur.execute(credit, (amount, dst)) == 0:
-                raise Fail(f"transfer: no account {dst}")
-
-        self._txn("write", body)
-        return value
-
-    def read(self, value: Any) -> dict[int, int]:
-        def body(cur: Any) -> dict[int, int]:
-            cur.execute("SELECT id, balance FROM accounts ORDER BY id")
-            return {i: b for i, b in cur.fetchall()}
-
-        return self._txn("read", body)
-
-
-CLIENTS: dict[str, type[GaleraClient]] = {
-    "set": SetClient,
-    "register": RegisterClient,
-    "append": AppendClient,
-    "bank": BankClient,
-}
-
-
-def make_client(
-    galera: Galera, cluster: Cluster, process: int, node: str | None = None
-) -> GaleraClient:
-    return CLIENTS[galera.spec.workload](galera, cluster, process, node)
+def make_client(galera: Galera, cluster: Cluster, process: int, node: str | None = None) -> Any:
+    return CLIENTS[galera.spec.workload](galera, cluster, process, node)  # type: ignore[call-arg]
 
 
 def _one_line(e: BaseException) -> str:

@@ -9,27 +9,29 @@ spec.read_from (primary: read-write; replica: standby; any: any). A client built
 Autocommit is off: each op is one explicit transaction, committed or rolled back. A connection
 is (re)opened lazily; a failure to connect raises Fail (nothing was sent).
 
-Where a node is reached and as whom comes from the definition (Postgres.address, .login):
-local namespaces answer on <node address>:5432 as postgres with trust auth; compose containers
-on 127.0.0.1:<published port> with compose/postgres's password and database. The history's
-node of an op is found from the (host, port) libpq actually connected to.
+Where a node is reached comes from the node contract (Postgres.address -> cluster.address),
+as whom from pg_config.LOGIN. The history's node of an op is found from the (host, port)
+libpq actually connected to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import psycopg
 from psycopg import IsolationLevel
 
 from harness.cluster import Cluster
-from harness.db.sqlclient import SqlClient
+from harness.db.pg_config import LOGIN
+from harness.db.sqlclient import SqlDialect, SqlWorkloadClient, client_classes
 from harness.errors import one_line
 from workloads import Fail
 
 if TYPE_CHECKING:
     from harness.db.postgres import Postgres
+
+T = TypeVar("T")
 
 ISOLATION = {
     "read-committed": IsolationLevel.READ_COMMITTED,
@@ -66,7 +68,7 @@ def classify(exc: BaseException) -> Literal["fail", "info"]:
     return "info"
 
 
-class PgClient(SqlClient):
+class PgClient(SqlWorkloadClient):
     def __init__(
         self, pg: Postgres, cluster: Cluster, process: int, node: str | None = None
     ) -> None:
@@ -78,7 +80,7 @@ class PgClient(SqlClient):
         self._node_of: dict[int, Any] = {}  # id(connection) -> node it reached
         self.node: str | None = node  # the node of the current connection (history "node")
         base = {
-            **pg.login(cluster).params(),
+            **LOGIN.params(),
             "connect_timeout": 2,
             "application_name": f"splitbrain-{process}",
             "keepalives": 1,
@@ -133,7 +135,7 @@ class PgClient(SqlClient):
         self._node_of[id(conn)] = self.by_addr.get((conn.info.host, conn.info.port), conn.info.host)
         return conn
 
-    def _txn(self, role: str, body: Callable[[psycopg.Cursor], Any]) -> Any:
+    def _txn(self, role: str, body: Callable[[Any], T]) -> T:
         conn = self._connect(role)
         self.node = self._node_of.get(id(conn))
         with self._running(conn):
@@ -166,127 +168,27 @@ class PgClient(SqlClient):
             return None
 
 
-class SetClient(PgClient):
-    ops = {"add": "add", "read": "read", "final-read": "final_read"}
-
-    def add(self, value: list[int]) -> None:
-        k, v = value
-        self._txn(
-            "write", lambda cur: cur.execute("INSERT INTO sets (k, v) VALUES (%s, %s)", (k, v))
-        )
-        return None
-
-    def read(self, value: list[Any]) -> list[Any]:
-        k = value[0]
-
-        def body(cur: psycopg.Cursor) -> list[int]:
-            return [r[0] for r in cur.execute("SELECT v FROM sets WHERE k = %s ORDER BY v", (k,))]
-
-        return [k, self._txn("read", body)]
-
-    def final_read(self, value: Any) -> list[list[Any]]:
-        def body(cur: psycopg.Cursor) -> list[list[Any]]:
-            q = "SELECT k, array_agg(v ORDER BY v) FROM sets GROUP BY k ORDER BY k"
-            return [[k, list(vs)] for k, vs in cur.execute(q)]
-
-        return self._txn("read", body)
+PG = SqlDialect(
+    "postgresql",
+    {
+        "set_add": "INSERT INTO sets (k, v) VALUES (%s, %s)",
+        "set_read": "SELECT v FROM sets WHERE k = %s ORDER BY v",
+        "set_all": "SELECT k, v FROM sets ORDER BY k, v",
+        "register_read": "SELECT v FROM registers WHERE k = %s",
+        "register_upsert": "INSERT INTO registers (k, v) VALUES (%s, %s)"
+        " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+        "register_cas": "UPDATE registers SET v = %s WHERE k = %s AND v = %s",
+        "list_append": "INSERT INTO lists (k, v) VALUES (%s, ARRAY[%s]::int[])"
+        " ON CONFLICT (k) DO UPDATE SET v = lists.v || EXCLUDED.v",
+        "list_read": "SELECT v FROM lists WHERE k = %s",
+        "bank_debit": "UPDATE accounts SET balance = balance - %s WHERE id = %s AND balance >= %s",
+        "bank_credit": "UPDATE accounts SET balance = balance + %s WHERE id = %s",
+        "bank_read": "SELECT id, balance FROM accounts ORDER BY id",
+    },
+)
+PgClient.dialect = PG
+CLIENTS = client_classes(PgClient)
 
 
-class RegisterClient(PgClient):
-    ops = {"read": "read", "write": "write", "cas": "cas"}
-
-    def read(self, value: list[Any]) -> list[Any]:
-        k = value[0]
-
-        def body(cur: psycopg.Cursor) -> Any:
-            row = cur.execute("SELECT v FROM registers WHERE k = %s", (k,)).fetchone()
-            return row[0] if row else None
-
-        return [k, self._txn("read", body)]
-
-    def write(self, value: list[Any]) -> list[Any]:
-        k, v = value
-        self._txn(
-            "write",
-            lambda cur: cur.execute(
-                "INSERT INTO registers (k, v) VALUES (%s, %s) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-                (k, v),
-            ),
-        )
-        return value
-
-    def cas(self, value: list[Any]) -> list[Any]:
-        k, (old, new) = value
-
-        def body(cur: psycopg.Cursor) -> None:
-            cur.execute("UPDATE registers SET v = %s WHERE k = %s AND v = %s", (new, k, old))
-            if cur.rowcount == 0:
-                raise Fail(f"cas: register {k} is not {old}")
-
-        self._txn("write", body)
-        return value
-
-
-class AppendClient(PgClient):
-    ops = {"txn": "txn"}
-
-    def txn(self, value: list[list[Any]]) -> list[list[Any]]:
-        read_only = all(mop[0] == "r" for mop in value)
-
-        def body(cur: psycopg.Cursor) -> list[list[Any]]:
-            out = []
-            for f, k, v in value:
-                if f == "append":
-                    cur.execute(
-                        "INSERT INTO lists (k, v) VALUES (%s, ARRAY[%s]::int[])"
-                        " ON CONFLICT (k) DO UPDATE SET v = lists.v || EXCLUDED.v",
-                        (k, v),
-                    )
-                    out.append([f, k, v])
-                elif f == "r":
-                    row = cur.execute("SELECT v FROM lists WHERE k = %s", (k,)).fetchone()
-                    out.append([f, k, list(row[0]) if row else []])
-                else:
-                    raise Fail(f"unknown micro-op {f!r}")
-            return out
-
-        return self._txn("read" if read_only else "write", body)
-
-
-class BankClient(PgClient):
-    ops = {"transfer": "transfer", "read": "read"}
-
-    def transfer(self, value: dict[str, Any]) -> dict[str, Any]:
-        src, dst, amount = value["from"], value["to"], value["amount"]
-
-        def body(cur: psycopg.Cursor) -> None:
-            cur.execute(
-                "UPDATE accounts SET balance = balance - %s WHERE id = %s AND balance >= %s",
-                (amount, src, amount),
-            )
-            if cur.rowcount == 0:
-                raise Fail(f"transfer: account {src} has less than {amount}")
-            cur.execute("UPDATE accounts SET balance = balance + %s WHERE id = %s", (amount, dst))
-            if cur.rowcount == 0:
-                raise Fail(f"transfer: no account {dst}")
-
-        self._txn("write", body)
-        return value
-
-    def read(self, value: Any) -> dict[int, int]:
-        def body(cur: psycopg.Cursor) -> dict[int, int]:
-            return {i: b for i, b in cur.execute("SELECT id, balance FROM accounts ORDER BY id")}
-
-        return self._txn("read", body)
-
-
-CLIENTS: dict[str, type[PgClient]] = {
-    "set": SetClient,
-    "register": RegisterClient,
-    "append": AppendClient,
-    "bank": BankClient,
-}
-
-
-def make_client(pg: Postgres, cluster: Cluster, process: int, node: str | None = None) -> PgClient:
-    return CLIENTS[pg.spec.workload](pg, cluster, process, node)
+def make_client(pg: Postgres, cluster: Cluster, process: int, node: str | None = None) -> Any:
+    return CLIENTS[pg.spec.workload](pg, cluster, process, node)  # type: ignore[call-arg]

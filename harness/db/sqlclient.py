@@ -1,6 +1,7 @@
-"""What the SQL clients (PostgreSQL, Galera) share: op dispatch, the connection the watchdog
-may abort, and closing. Driver-specific parts (connecting, transactions, rollback, error
-classification) stay in each database's clients module.
+"""One SQL client family for PostgreSQL and MariaDB Galera: the workloads' ops are written
+once over a small dialect (statement texts, how a list is stored), and each database's
+clients module adds only its connection layer (routing, transactions, rollback) and error
+classification.
 
 abort() shuts the socket down instead of asking the server to cancel: a cancelled COMMIT may
 still be applied (a Postgres COMMIT waiting for a sync standby is committed locally; a KILLed
@@ -13,10 +14,13 @@ import contextlib
 import os
 import socket
 from abc import abstractmethod
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from workloads import Client, Fail
+
+T = TypeVar("T")
 
 
 class SqlClient(Client):
@@ -80,3 +84,149 @@ class SqlClient(Client):
     def close(self) -> None:
         for conn in list(self.conns.values()):
             self._drop(conn)
+
+
+# ---------------------------------------------------------------- one family over a dialect
+
+
+@dataclass(frozen=True)
+class SqlDialect:
+    """What differs between the SQL databases for the workloads' statements: the text of each
+    statement (DB-API `%s` placeholders) and how a list is stored."""
+
+    name: str
+    statements: dict[str, str]
+    encode_element: Callable[[int], Any] = int
+    decode_list: Callable[[Any], list[int]] = list
+
+
+class SqlWorkloadClient(SqlClient):
+    """Workload ops written once; the connection layer (`_txn`) is the database's."""
+
+    dialect: SqlDialect
+
+    @abstractmethod
+    def _txn(self, role: str, body: Callable[[Any], T]) -> T:
+        """Run body(cursor) in one transaction on the connection for role (read | write)."""
+
+    def _one(self, cur: Any, name: str, *args: Any) -> Any:
+        cur.execute(self.dialect.statements[name], args)
+        return cur.fetchone()
+
+    def _all(self, cur: Any, name: str, *args: Any) -> list[Any]:
+        cur.execute(self.dialect.statements[name], args)
+        return list(cur.fetchall())
+
+    def _changed(self, cur: Any, name: str, *args: Any) -> int:
+        cur.execute(self.dialect.statements[name], args)
+        return int(cur.rowcount)
+
+
+class SetOps(SqlWorkloadClient):
+    ops = {"add": "add", "read": "read", "final-read": "final_read"}
+
+    def add(self, value: list[int]) -> None:
+        k, v = value
+        self._txn("write", lambda cur: self._changed(cur, "set_add", k, v))
+
+    def read(self, value: list[Any]) -> list[Any]:
+        k = value[0]
+        return [k, self._txn("read", lambda cur: [r[0] for r in self._all(cur, "set_read", k)])]
+
+    def final_read(self, value: Any) -> list[list[Any]]:
+        def body(cur: Any) -> list[list[Any]]:
+            out: dict[int, list[int]] = {}
+            for k, v in self._all(cur, "set_all"):
+                out.setdefault(k, []).append(v)
+            return [[k, vs] for k, vs in out.items()]
+
+        return self._txn("read", body)
+
+
+class RegisterOps(SqlWorkloadClient):
+    """read [k, None] -> [k, v]; write [k, v]; cas [k, [old, new]] (Fail if k is not old)."""
+
+    ops = {"read": "read", "write": "write", "cas": "cas"}
+
+    def read(self, value: list[Any]) -> list[Any]:
+        k = value[0]
+
+        def body(cur: Any) -> Any:
+            row = self._one(cur, "register_read", k)
+            return row[0] if row else None
+
+        return [k, self._txn("read", body)]
+
+    def write(self, value: list[Any]) -> list[Any]:
+        k, v = value
+        self._txn("write", lambda cur: self._changed(cur, "register_upsert", k, v))
+        return value
+
+    def cas(self, value: list[Any]) -> list[Any]:
+        k, (old, new) = value
+
+        def body(cur: Any) -> None:
+            # the row count must be the rows *matched*: cas(v, v) changes nothing yet succeeds
+            if self._changed(cur, "register_cas", new, k, old) == 0:
+                raise Fail(f"cas: register {k} is not {old}")
+
+        self._txn("write", body)
+        return value
+
+
+class AppendOps(SqlWorkloadClient):
+    ops = {"txn": "txn"}
+
+    def txn(self, value: list[list[Any]]) -> list[list[Any]]:
+        read_only = all(mop[0] == "r" for mop in value)
+        d = self.dialect
+
+        def body(cur: Any) -> list[list[Any]]:
+            out: list[list[Any]] = []
+            for f, k, v in value:
+                if f == "append":
+                    self._changed(cur, "list_append", k, d.encode_element(v))
+                    out.append([f, k, v])
+                elif f == "r":
+                    row = self._one(cur, "list_read", k)
+                    out.append([f, k, d.decode_list(row[0]) if row else []])
+                else:
+                    raise Fail(f"unknown micro-op {f!r}")
+            return out
+
+        return self._txn("read" if read_only else "write", body)
+
+
+class BankOps(SqlWorkloadClient):
+    ops = {"transfer": "transfer", "read": "read"}
+
+    def transfer(self, value: dict[str, Any]) -> dict[str, Any]:
+        src, dst, amount = value["from"], value["to"], value["amount"]
+
+        def body(cur: Any) -> None:
+            if self._changed(cur, "bank_debit", amount, src, amount) == 0:
+                raise Fail(f"transfer: account {src} has less than {amount}")
+            if self._changed(cur, "bank_credit", amount, dst) == 0:
+                raise Fail(f"transfer: no account {dst}")
+
+        self._txn("write", body)
+        return value
+
+    def read(self, value: Any) -> dict[int, int]:
+        return self._txn("read", lambda cur: {i: b for i, b in self._all(cur, "bank_read")})
+
+
+WORKLOAD_OPS: dict[str, type[SqlWorkloadClient]] = {
+    "set": SetOps,
+    "register": RegisterOps,
+    "append": AppendOps,
+    "bank": BankOps,
+}
+
+
+def client_classes(connection: type[SqlWorkloadClient]) -> dict[str, type[SqlWorkloadClient]]:
+    """workload -> a client class combining the workload's ops with a database's connections."""
+    return {
+        wl: type(f"{connection.__name__}{ops.__name__}", (ops, connection), {})
+        for wl, ops in WORKLOAD_OPS.items()
+    }

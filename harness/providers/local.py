@@ -28,10 +28,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.cluster import Cluster, Grudge
+from harness.db import Database
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.providers import netns
 from harness.spec import TestSpec
@@ -42,8 +43,9 @@ NS_RE = re.compile(r"^sb-([0-9a-f]{6})-(\w+)$")
 LINK_RE = re.compile(r"^sb-?([0-9a-f]{6})(n\d+)?$")
 
 
-def preflight(required: list[tuple[str, str]]) -> None:
+def preflight(db: Database) -> None:
     """Raise EnvironmentProblem (one line) naming the first missing thing and how to get it."""
+    required = db.required_binaries()
     if os.geteuid() != 0:
         raise EnvironmentProblem("run as root: the local provider creates network namespaces")
     for binary, hint in (("ip", "install iproute2"), ("iptables", "apt-get install iptables")):
@@ -57,6 +59,16 @@ def preflight(required: list[tuple[str, str]]) -> None:
         found = os.access(binary, os.X_OK) if "/" in binary else shutil.which(binary) is not None
         if not found:
             raise EnvironmentProblem(f"`{binary}` not found: {hint}")
+    for path, hint in db.deployment.files:
+        if not os.path.exists(path):
+            raise EnvironmentProblem(f"{path} not found: {hint}")
+    try:
+        pwd.getpwnam(db.deployment.user)
+    except KeyError:
+        raise EnvironmentProblem(
+            f"user {db.deployment.user!r} does not exist on this host (it runs {db.name}): "
+            "install the database's package, or create the user"
+        ) from None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -70,6 +82,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 class LocalCluster(Cluster):
+    capabilities = frozenset({"partition", "packet-loss", "kill", "pause"})
+
     def __init__(self, run_id: str, nodes: Sequence[str], subnet: str) -> None:
         if not RUN_ID.match(run_id):
             raise ClusterError(f"run id {run_id!r} must be 6 hex characters")
@@ -86,6 +100,8 @@ class LocalCluster(Cluster):
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._argv: dict[str, tuple[list[str], str, Path, dict[str, str] | None]] = {}
         self._lock = threading.Lock()
+        self._cuts: dict[str, frozenset[str]] = {}
+        self._loss: tuple[dict[str, frozenset[str]], float] = ({}, 0.0)
         self._torn_down = False
         self._logs_collected = False
         for v in self.veth.values():
@@ -138,8 +154,14 @@ class LocalCluster(Cluster):
             netns.init_chain(ns)
 
     # -- Cluster contract -----------------------------------------------------------------
-    def host(self, node: str) -> str:
+    def address(self, node: str, port: int) -> tuple[str, int]:
+        return self.addrs[self._check(node)], port
+
+    def peer_address(self, node: str) -> str:
         return self.addrs[self._check(node)]
+
+    def peer_network(self) -> str:
+        return str(self.subnet)
 
     def node_dir(self, node: str) -> Path:
         return self.workdir / "nodes" / self._check(node)
@@ -190,7 +212,7 @@ class LocalCluster(Cluster):
         argv: Sequence[str],
         *,
         user: str,
-        log: Path,
+        log: PurePosixPath,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self._check(node)
@@ -198,7 +220,7 @@ class LocalCluster(Cluster):
             old = self._procs.get(node)
             if old is not None and old.poll() is None:
                 raise ClusterError(f"{node}: service already running (pid {old.pid})")
-            self._argv[node] = (list(argv), user, Path(log), dict(env) if env else None)
+            self._argv[node] = (list(argv), user, Path(str(log)), dict(env) if env else None)
             self._spawn_locked(node)
 
     def _spawn_locked(self, node: str) -> None:
@@ -228,6 +250,7 @@ class LocalCluster(Cluster):
         timeout: float = 60,
         check: bool = True,
         input: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         self._check(node)
         cmd = self._as_user(node, argv, user)
@@ -238,7 +261,7 @@ class LocalCluster(Cluster):
                 text=True,
                 input=input,
                 timeout=timeout,
-                env=self._env(node, user, None),
+                env=self._env(node, user, env),
                 cwd=self.node_dir(node),
             )
         except subprocess.TimeoutExpired:
@@ -250,6 +273,12 @@ class LocalCluster(Cluster):
             why = lines[-1] if lines else f"exit status {p.returncode}"
             raise ClusterError(f"{node}: `{' '.join(argv)}` failed: {why}")
         return p
+
+    def signal(self, node: str, sig: signal.Signals) -> None:
+        if sig == signal.SIGKILL:
+            self.kill(node)
+        else:
+            netns.signal_ns(self.ns[self._check(node)], sig)
 
     def kill(self, node: str) -> None:
         netns.kill_ns(self.ns[self._check(node)])
@@ -271,12 +300,6 @@ class LocalCluster(Cluster):
                 return  # already running
             self._spawn_locked(node)
 
-    def pause(self, node: str) -> None:
-        netns.signal_ns(self.ns[self._check(node)], signal.SIGSTOP)
-
-    def resume(self, node: str) -> None:
-        netns.signal_ns(self.ns[self._check(node)], signal.SIGCONT)
-
     def is_running(self, node: str) -> bool:
         p = self._procs.get(self._check(node))
         return p is not None and p.poll() is None
@@ -285,17 +308,55 @@ class LocalCluster(Cluster):
         p = self._procs.get(self._check(node))
         return p.pid if p is not None and p.poll() is None else None
 
-    def partition(self, grudge: Grudge) -> None:
+    # files live on this host's filesystem: read and write them directly
+    def write_file(
+        self, node: str, path: PurePosixPath | str, text: str, *, user: str, append: bool = False
+    ) -> None:
+        p = Path(path)
+        with open(p, "a" if append else "w") as f:
+            f.write(text)
+        if user != "root":
+            pw = self._own(node, user)
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+
+    def read_file(self, node: str, path: PurePosixPath | str, *, user: str | None = None) -> str:
+        try:
+            return Path(path).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def exists(self, node: str, path: PurePosixPath | str, *, user: str | None = None) -> bool:
+        return Path(path).exists()
+
+    def _grudge(self, grudge: Grudge) -> dict[str, frozenset[str]]:
         for n in grudge:
             self._check(n)
             for m in grudge[n]:
                 self._check(m)
+        return {n: frozenset(m for m in grudge[n] if m != n) for n in grudge}
+
+    def _apply(self) -> None:
+        lossy, p = self._loss
         for n in self.nodes:
-            netns.set_drops(self.ns[n], (self.addrs[m] for m in grudge.get(n, ()) if m != n))
+            netns.set_drops(
+                self.ns[n],
+                (self.addrs[m] for m in self._cuts.get(n, ())),
+                {self.addrs[m]: p for m in lossy.get(n, ())},
+            )
+
+    def partition(self, grudge: Grudge) -> None:
+        self._cuts = self._grudge(grudge)
+        self._apply()
+
+    def lose_packets(self, grudge: Grudge, probability: float) -> None:
+        if not 0 < probability <= 1:
+            raise ClusterError(f"packet loss probability must be in (0, 1], got {probability}")
+        self._loss = (self._grudge(grudge), probability)
+        self._apply()
 
     def heal(self) -> None:
-        for n in self.nodes:
-            netns.set_drops(self.ns[n], ())
+        self._cuts, self._loss = {}, ({}, 0.0)
+        self._apply()
 
     def collect_logs(self, dest: Path) -> None:
         """Copy each node's logs (*.log files in its dir, and the spawn() log) to dest/<node>/."""
@@ -463,3 +524,7 @@ def cleanup(force: bool = False) -> list[str]:
         shutil.rmtree(d, ignore_errors=True)
         done.append(f"removed work dir {d}")
     return done
+
+
+OPTIONS: tuple = ()  # the local provider has no knobs beyond the spec's (--subnet)
+CAPABILITIES = LocalCluster.capabilities

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from harness.errors import ClusterError
 
@@ -82,22 +82,38 @@ def signal_ns(ns: str, sig: signal.Signals) -> int:
     return len(done)
 
 
+def _gone(pid: int) -> bool:
+    """Dead and reaped, or a zombie (it holds nothing but its process-table entry)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in (b"Z", b"X")
+
+
 def kill_ns(ns: str, timeout: float = 10) -> int:
-    """SIGKILL every process in the namespace and wait until none is left."""
+    """SIGKILL every process in the namespace; return once every one of them is gone.
+
+    A dying process leaves its namespace before it finishes exiting, so an empty namespace is
+    not enough: the pids signalled are waited for too."""
     deadline = time.monotonic() + timeout
-    n = 0
+    signalled: set[int] = set()
     while True:
         pids = ns_pids(ns)
-        if not pids:
-            return n
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
-                n += 1
+                signalled.add(pid)
             except ProcessLookupError:
                 pass
+        alive = sorted(p for p in signalled if not _gone(p))
+        if not pids and not alive:
+            return len(signalled)
         if time.monotonic() > deadline:
-            raise ClusterError(f"processes {pids} in namespace {ns} survive SIGKILL")
+            raise ClusterError(
+                f"processes {sorted(set(pids) | set(alive))} of namespace {ns} survive SIGKILL"
+            )
         time.sleep(0.02)
 
 
@@ -112,10 +128,26 @@ def init_chain(ns: str) -> None:
     iptables_restore(ns, [f":{CHAIN} - [0:0]", f"-A INPUT -j {CHAIN}"])
 
 
-def set_drops(ns: str, sources: Iterable[str]) -> None:
-    iptables_restore(
-        ns, [f"-F {CHAIN}", *(f"-A {CHAIN} -s {s}/32 -j DROP" for s in sorted(sources))]
-    )
+def set_drops(ns: str, sources: Iterable[str], lossy: Mapping[str, float] | None = None) -> None:
+    """Replace the chain's rules: drop everything from `sources`, and from each address in
+    `lossy` a random fraction of packets (iptables' statistic match: netem is not needed)."""
+    rules = [f"-F {CHAIN}", *(f"-A {CHAIN} -s {s}/32 -j DROP" for s in sorted(sources))]
+    for src, p in sorted((lossy or {}).items()):
+        rules.append(
+            f"-A {CHAIN} -s {src}/32 -m statistic --mode random --probability {p:.6f} -j DROP"
+        )
+    iptables_restore(ns, rules)
+
+
+def counters(ns: str) -> dict[str, int]:
+    """Packets dropped so far per source address by the chain's rules (for tests)."""
+    out = run(["ip", "netns", "exec", ns, "iptables", "-w", "-L", CHAIN, "-v", "-n", "-x"])
+    drops: dict[str, int] = {}
+    for line in out.splitlines()[2:]:
+        f = line.split()
+        if len(f) >= 8 and f[2] == "DROP":
+            drops[f[7]] = drops.get(f[7], 0) + int(f[0])
+    return drops
 
 
 def delete_ns(ns: str) -> None:

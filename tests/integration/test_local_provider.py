@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.db import Deployment
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.providers import local, netns
 from harness.spec import TestSpec
@@ -73,7 +74,9 @@ def cluster(tmp_path: Path) -> Iterator[local.LocalCluster]:
 
 
 def _tcp(c: local.LocalCluster, src: str, dst: str) -> bool:
-    r = c.exec(src, [PY, "-c", TCP_CLIENT, c.host(dst)], user="nobody", check=False, timeout=5)
+    r = c.exec(
+        src, [PY, "-c", TCP_CLIENT, c.peer_address(dst)], user="nobody", check=False, timeout=5
+    )
     return r.returncode == 0
 
 
@@ -91,7 +94,7 @@ def test_network_up_and_down(tmp_path: Path) -> None:
         assert sorted(_mine(rid)["namespaces"]) == [f"sb-{rid}-n{i}" for i in (1, 2, 3)]
         assert f"sb-{rid}" in _mine(rid)["links"]
         base = ipaddress.ip_network(SUBNET).network_address
-        assert [c.host(n) for n in c.nodes] == [str(base + 10 + i) for i in (1, 2, 3)]
+        assert [c.peer_address(n) for n in c.nodes] == [str(base + 10 + i) for i in (1, 2, 3)]
         assert c.bridge_addr == str(base + 1)
         info = json.loads((c.workdir / "run.json").read_text())
         assert info["harness_pid"] == os.getpid() and info["subnet"] == SUBNET
@@ -126,7 +129,7 @@ def test_partition_symmetric_then_heal(cluster: local.LocalCluster) -> None:
     import socket
 
     for n in ("n1", "n2"):
-        socket.create_connection((c.host(n), 7000), timeout=1).close()
+        socket.create_connection((c.peer_address(n), 7000), timeout=1).close()
     c.heal()
     assert _tcp(c, "n1", "n2") and _tcp(c, "n2", "n1")
 
@@ -147,13 +150,13 @@ def test_one_way_grudge(cluster: local.LocalCluster) -> None:
         c.spawn(n, [PY, "-c", UDP_SERVER], user="nobody", log=c.node_dir(n) / "udp.log")
     time.sleep(0.3)
     c.partition({"n1": {"n2"}})
-    c.exec("n1", [PY, "-c", UDP_SEND, c.host("n2"), "from-n1"])
-    c.exec("n2", [PY, "-c", UDP_SEND, c.host("n1"), "from-n2"])
+    c.exec("n1", [PY, "-c", UDP_SEND, c.peer_address("n2"), "from-n1"])
+    c.exec("n2", [PY, "-c", UDP_SEND, c.peer_address("n1"), "from-n2"])
     time.sleep(0.3)
     assert "from-n1" in (c.node_dir("n2") / "udp.log").read_text()
     assert "from-n2" not in (c.node_dir("n1") / "udp.log").read_text()
     c.heal()
-    c.exec("n2", [PY, "-c", UDP_SEND, c.host("n1"), "after-heal"])
+    c.exec("n2", [PY, "-c", UDP_SEND, c.peer_address("n1"), "after-heal"])
     time.sleep(0.3)
     assert "after-heal" in (c.node_dir("n1") / "udp.log").read_text()
 
@@ -253,19 +256,39 @@ def _zombie(pid: int | None) -> bool:
     return pid is not None and _state(pid) == "Z"
 
 
+class _Needs:
+    """The database facts preflight reads (a stand-in: preflight runs no database)."""
+
+    name = "test"
+
+    def __init__(self, binaries: list[tuple[str, str]], user: str = "nobody", files=()) -> None:  # type: ignore[no-untyped-def]
+        self.deployment = Deployment(
+            user=user, ports={}, image="", binaries=tuple(binaries), files=tuple(files)
+        )
+
+    def required_binaries(self) -> list[tuple[str, str]]:
+        return list(self.deployment.binaries)
+
+
 def test_preflight_messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    local.preflight([("sh", "apt-get install dash")])
+    local.preflight(_Needs([("sh", "apt-get install dash")]))  # type: ignore[arg-type]
     with pytest.raises(
         EnvironmentProblem, match=r"`/nonexistent/initdb` not found: apt-get install postgresql-15"
     ):
-        local.preflight([("/nonexistent/initdb", "apt-get install postgresql-15")])
+        local.preflight(_Needs([("/nonexistent/initdb", "apt-get install postgresql-15")]))  # type: ignore[arg-type]
+    with pytest.raises(
+        EnvironmentProblem, match="/nonexistent/lib.so not found: apt-get install x"
+    ):
+        local.preflight(_Needs([], files=[("/nonexistent/lib.so", "apt-get install x")]))  # type: ignore[arg-type]
+    with pytest.raises(EnvironmentProblem, match="user 'no-such-user-sb' does not exist"):
+        local.preflight(_Needs([], user="no-such-user-sb"))  # type: ignore[arg-type]
     with monkeypatch.context() as m:
         m.setenv("PATH", "/nonexistent")
         with pytest.raises(EnvironmentProblem, match="install iproute2"):
-            local.preflight([])
+            local.preflight(_Needs([]))  # type: ignore[arg-type]
     with monkeypatch.context() as m:
         m.setattr(os, "geteuid", lambda: 1000)
         with pytest.raises(
             EnvironmentProblem, match="run as root: the local provider creates network namespaces"
         ):
-            local.preflight([])
+            local.preflight(_Needs([]))  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ def make(tmp_path: Path) -> Iterator[Callable[..., Up]]:
     def _make(**kw: Any) -> Up:
         spec = TestSpec(subnet=SUBNET, nodes=3, **kw)
         db = Postgres(spec)
-        local.preflight(db.required_binaries())
+        local.preflight(db)
         c = local.create(spec, secrets.token_hex(3))
         made.append(c)
         db.setup(c)
@@ -79,9 +79,9 @@ def test_async_cluster_streams_and_replicates(make: Callable[..., Up]) -> None:
     c, db = make()
     assert db.primaries(c) == ["n1"]
     assert db.primary(c) == "n1"
-    rep = db._replication(c, "n1")
+    rep = db.replication(c, "n1")
     assert {n: s for n, (s, _) in rep.items()} == {"n2": "streaming", "n3": "streaming"}
-    sync = db._query(c, "n1", "SHOW synchronous_standby_names")[0][0]
+    sync = db.query(c, "n1", "SHOW synchronous_standby_names")[0][0]
     assert sync == ""
     cl = db.client(c, 0)
     cl.invoke("add", [0, 42])
@@ -163,7 +163,7 @@ def test_kill_and_start_replica(make: Callable[..., Up]) -> None:
 
 def test_sync_commit_on_isolated_primary_blocks(make: Callable[..., Up]) -> None:
     c, db = make(mode="sync")
-    assert db._query(c, "n1", "SHOW synchronous_standby_names")[0][0] == "ANY 1 (n2, n3)"
+    assert db.query(c, "n1", "SHOW synchronous_standby_names")[0][0] == "ANY 1 (n2, n3)"
     cl = db.client(c, 0)
     cl.invoke("add", [0, 1])  # replicas up: commits
     c.partition({"n1": {"n2", "n3"}, "n2": {"n1"}, "n3": {"n1"}})

@@ -141,8 +141,10 @@ def test_routing_write_to_one() -> None:
      ({"write_to": "two"}, "write_to")],
 )  # fmt: skip
 def test_bad_options_are_one_line_spec_errors(options: dict, flag: str) -> None:
+    from harness.plan import prepare
+
     with pytest.raises(SpecError) as e:
-        _galera(options=options)
+        prepare(TestSpec(db="galera", mode="multi-primary", nemesis=(), options=options))
     assert flag in str(e.value) and "\n" not in str(e.value)
 
 

@@ -10,7 +10,8 @@ import psycopg.errors as E
 import pytest
 
 from harness.cluster import Cluster
-from harness.db.postgres import Postgres, lsn
+from harness.db.pg_config import lsn
+from harness.db.postgres import Postgres
 from harness.db.postgres_clients import classify
 from harness.spec import TestSpec
 from workloads import Fail
@@ -73,13 +74,16 @@ class _Loopback(Cluster):
     def __init__(self, addr: str) -> None:
         self.addr = addr
 
-    def host(self, node: str) -> str:
+    def address(self, node: str, port: int) -> tuple[str, int]:
+        return self.addr, port
+
+    def peer_address(self, node: str) -> str:
         return self.addr
 
     def node_dir(self, node: str) -> Path:
         return Path("/nonexistent")
 
-    spawn = exec = kill = start = pause = resume = is_running = None  # type: ignore[assignment]
+    spawn = exec = signal = start = is_running = None  # type: ignore[assignment]
     partition = heal = teardown = None  # type: ignore[assignment]
 
 

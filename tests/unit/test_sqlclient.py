@@ -10,9 +10,11 @@ import pymysql
 import pytest
 
 from harness.db.galera import Galera
-from harness.db.galera_clients import SetClient as GaleraSet
+from harness.db.galera_clients import CLIENTS as GALERA_CLIENTS
 from harness.db.sqlclient import SqlClient
 from harness.spec import TestSpec
+
+GaleraSet = GALERA_CLIENTS["set"]
 from workloads import Fail
 
 
