@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import secrets
 import sys
 import threading
@@ -27,6 +28,10 @@ from harness.providers import local  # noqa: E402
 from harness.spec import TestSpec  # noqa: E402
 
 TARGET_RING_S = 60.0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def throughput(cluster: Cluster, knobs: Knobs, workers: int, seconds: float, base: int) -> dict:
@@ -75,6 +80,7 @@ def main() -> int:
     db = dbs.get(spec)
     assert isinstance(db, Cassandra)
     local.preflight(db)
+    print(f"load average before: {_load()} (2 cores; other work skews every figure)")
     t = time.monotonic()
     cluster = local.create(spec, secrets.token_hex(3))
     try:
@@ -83,6 +89,7 @@ def main() -> int:
         ring = time.monotonic() - t
         print(f"namespaces: {t_ns:.2f} s; ring up, every node serving at ALL: {ring:.1f} s")
         print(f"  target <= {TARGET_RING_S:.0f} s: ratio {ring / TARGET_RING_S:.2f}")
+        print(f"  milestones from the first spawn: {db.timings}")
         base = db.knobs()
         results: dict[str, list[float]] = {"ONE": [], "QUORUM": []}
         for n, cl in enumerate(("ONE", "QUORUM", "QUORUM", "ONE")):
@@ -93,6 +100,7 @@ def main() -> int:
         one, quorum = (sum(v) / len(v) for v in (results["ONE"], results["QUORUM"]))
         print(f"ops/s with {a.workers} workers: ONE {one:.0f}, QUORUM {quorum:.0f}", end="")
         print(f" (QUORUM/ONE {quorum / one:.2f})")
+        print(f"load average after: {_load()}")
     finally:
         t = time.monotonic()
         cluster.teardown()

@@ -75,7 +75,7 @@ def teardown(procs: dict[str, subprocess.Popen[bytes]]) -> float:
 
 def start(n: str, argv: list[str], uid: int, gid: int) -> subprocess.Popen[bytes]:
     d = WORK / n
-    log = open(d / "logs" / "cassandra.out", "wb")  # noqa: SIM115 - the child keeps it
+    log = open(d / "logs" / "cassandra.log", "wb")  # noqa: SIM115 - the child keeps it
     cmd = ["ip", "netns", "exec", f"cx-{n}", "setpriv", f"--reuid={uid}", f"--regid={gid}"]
     cmd += ["--init-groups", "--", *argv]
     return subprocess.Popen(
@@ -91,7 +91,7 @@ def wait_port(n: str, p: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not port_open((NODES[n], CLIENT_PORT)):
         if p.poll() is not None or time.monotonic() > deadline:
-            tail = (WORK / n / "logs" / "cassandra.out").read_text(errors="replace")
+            tail = (WORK / n / "logs" / "cassandra.log").read_text(errors="replace")
             raise SystemExit(f"{n} did not open {CLIENT_PORT}: ...{tail[-2000:]}")
         time.sleep(0.25)
 
@@ -234,7 +234,7 @@ def via_definition() -> int:
         return 0
     finally:
         for n in NODES:
-            f = WORK / n / "logs" / "cassandra.out"
+            f = WORK / n / "logs" / "cassandra.log"
             if f.exists():
                 shutil.copy(f, f"/tmp/cx-{n}.log")
         print(f"teardown: {teardown(c.procs):.2f} s", flush=True)
@@ -298,7 +298,7 @@ def main() -> int:
         return 0
     finally:
         for n in NODES:
-            f = WORK / n / "logs" / "cassandra.out"
+            f = WORK / n / "logs" / "cassandra.log"
             if f.exists():
                 shutil.copy(f, f"/tmp/cx-{n}.log")
         print(f"teardown: {teardown(procs):.2f} s", flush=True)

@@ -26,6 +26,7 @@ from harness.db import Database, Deployment
 from harness.errors import ClusterError, EnvironmentProblem, SpecError, one_line
 from harness.install.maven import JAVA_HINT, cassandra_home
 from harness.options import Option
+from harness.spec import TestSpec
 
 LEVELS = ("ONE", "TWO", "QUORUM", "ALL", "LOCAL_QUORUM")
 MODE_LEVEL = {"quorum": "QUORUM", "one": "ONE", "all": "ALL"}
@@ -124,8 +125,22 @@ def initial_tokens(n: int) -> list[int]:
     return [i * (2**64 // n) - 2**63 for i in range(n)]
 
 
-def cassandra_yaml(address: str, seeds: list[str], node_dir: PurePosixPath, token: int) -> str:
+def cassandra_yaml(
+    address: str, seeds: list[str], node_dir: PurePosixPath, token: int, bind: str | None = None
+) -> str:
+    """bind: the address to listen on when not `address` (the one peers and clients use);
+    a wildcard lets Cassandra take its host name's address and announce `address`."""
     d = node_dir
+    bind = bind or address
+    if bind in ("0.0.0.0", "::"):
+        listen = (
+            f"broadcast_address: {address}\nrpc_address: {bind}\nbroadcast_rpc_address: {address}"
+        )
+    elif bind != address:
+        listen = f"listen_address: {bind}\nbroadcast_address: {address}\nrpc_address: {bind}"
+        listen += f"\nbroadcast_rpc_address: {address}"
+    else:
+        listen = f"listen_address: {address}\nrpc_address: {address}"
     return f"""\
 cluster_name: {CLUSTER_NAME}
 num_tokens: 1
@@ -136,8 +151,7 @@ seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
       - seeds: "{",".join(seeds)}"
-listen_address: {address}
-rpc_address: {address}
+{listen}
 storage_port: {STORAGE_PORT}
 native_transport_port: {CLIENT_PORT}
 start_native_transport: true
@@ -149,6 +163,8 @@ hints_directory: {d / "hints"}
 cdc_raw_directory: {d / "cdc_raw"}
 commitlog_sync: periodic
 commitlog_sync_period: 10000ms
+# Small segments: their files end in .log and land among a run's collected logs.
+commitlog_segment_size: 2MiB
 auto_snapshot: false
 concurrent_compactors: 1
 hinted_handoff_enabled: true
@@ -227,6 +243,10 @@ class Cassandra(Database):
         files=((str(cassandra_home() / "lib"), INSTALL_HINT),),
     )
 
+    def __init__(self, spec: TestSpec) -> None:
+        super().__init__(spec)
+        self.timings: dict[str, float] = {}  # setup's milestones, seconds from the first spawn
+
     def validate(self) -> None:
         super().validate()
         self.knobs()
@@ -277,7 +297,8 @@ class Cassandra(Database):
         dirs = [str(d / s) for s in ("conf", "data", "commitlog", "saved_caches", "hints", "logs")]
         cluster.exec(node, ["mkdir", "-p", *dirs], user=user)
         conf = d / "conf"
-        yaml = cassandra_yaml(cluster.peer_address(node), seeds, d, token)
+        addr, bind = cluster.peer_address(node), cluster.listen_address(node)
+        yaml = cassandra_yaml(addr, seeds, d, token, bind)
         cluster.write_file(node, conf / "cassandra.yaml", yaml, user=user)
         cluster.write_file(node, conf / "cassandra-rackdc.properties", RACKDC, user=user)
         cluster.write_file(node, conf / "logback.xml", LOGBACK, user=user)
@@ -292,14 +313,18 @@ class Cassandra(Database):
             n: self._configure(cluster, n, seeds, t)
             for n, t in zip(nodes, initial_tokens(len(nodes)), strict=True)
         }
+        t0 = time.monotonic()
         for n in nodes:  # one at a time: two nodes joining at once can race on gossip
             cluster.spawn(n, argvs[n], user=self.deployment.user, log=self._log(cluster, n))
             self._wait_native(cluster, n, self.opt(START_TIMEOUT))
+            self.timings[f"{n}_native_s"] = round(time.monotonic() - t0, 2)
         create_schema(cluster, nodes[0], self.knobs(), self.opt(REPLICATION))
+        self.timings["schema_s"] = round(time.monotonic() - t0, 2)
         self._wait_all(cluster, time.monotonic() + self.opt(START_TIMEOUT))
+        self.timings["all_s"] = round(time.monotonic() - t0, 2)
 
     def _log(self, cluster: Cluster, node: str) -> PurePosixPath:
-        return PurePosixPath(cluster.node_dir(node)) / "logs" / "cassandra.out"
+        return PurePosixPath(cluster.node_dir(node)) / "logs" / "cassandra.log"
 
     def _wait_native(self, cluster: Cluster, node: str, timeout: float) -> None:
         addr = cluster.address(node, CLIENT_PORT)

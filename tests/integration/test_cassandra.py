@@ -97,3 +97,14 @@ def test_a_ring_that_cannot_start_is_a_cluster_error_naming_the_log(tmp_path: Pa
     assert "\n" not in msg and "cassandra: n1" in msg, msg
     _no_jvms_left()
     assert _our_leftover_namespaces() == []
+
+
+def test_lwt_register_without_faults_is_linearizable(tmp_path: Path) -> None:
+    doc, history = _run(
+        tmp_path, workload="register", time_limit=15, concurrency=6, options={"lwt": True}
+    )
+    lin = doc["checkers"]["linearizable"]
+    assert doc["valid"] is True, lin
+    cas_ok = [o for o in history if o.type == "ok" and o.f == "cas"]
+    assert cas_ok, "no cas succeeded: the LWT path was not exercised"
+    _no_jvms_left()

@@ -76,3 +76,15 @@ def test_deployment_facts() -> None:
     } <= names
     assert {"heap"} <= names
     Cassandra(TestSpec(db="cassandra", workload="set", nemesis=("partition",))).validate()
+
+
+def test_a_wildcard_bind_announces_the_peer_address() -> None:
+    y = yaml.safe_load(cassandra_yaml("n2", ["n1"], D, 0, bind="0.0.0.0"))
+    assert "listen_address" not in y  # Cassandra takes its host name's address
+    assert (y["broadcast_address"], y["rpc_address"], y["broadcast_rpc_address"]) == (
+        "n2",
+        "0.0.0.0",
+        "n2",
+    )
+    y = yaml.safe_load(cassandra_yaml("198.18.0.12", ["198.18.0.11"], D, 0, bind="10.0.0.2"))
+    assert (y["listen_address"], y["broadcast_address"]) == ("10.0.0.2", "198.18.0.12")
