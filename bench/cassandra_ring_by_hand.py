@@ -219,6 +219,7 @@ def via_definition() -> int:
         t0 = time.monotonic()
         db.setup(c)
         print(f"definition setup (ring serving at ALL): {time.monotonic() - t0:.1f} s", flush=True)
+        print(f"milestones: {db.timings}; load {os.getloadavg()}", flush=True)
         clients = [db.client(c, p) for p in range(3)]
         for i, cl in enumerate(clients):
             cl.invoke("add", [0, i])
