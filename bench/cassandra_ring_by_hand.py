@@ -97,9 +97,9 @@ def wait_port(n: str, p: subprocess.Popen[bytes], timeout: float) -> None:
 
 
 def quorum_probe(deadline: float) -> float:
-    from cassandra import ConsistencyLevel
-    from cassandra.cluster import Cluster
-    from cassandra.query import SimpleStatement
+    from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
+    from cassandra.cluster import Cluster  # type: ignore[import-untyped]
+    from cassandra.query import SimpleStatement  # type: ignore[import-untyped]
 
     c = Cluster([NODES["n1"]], protocol_version=5, connect_timeout=5)
     s = c.connect()

@@ -180,6 +180,9 @@ cas_contention_timeout: 1000ms
 """
 
 
+# "INFO  [main] 2026-12-01 21:17:27,742 Keyspace.java:379 - " before each logged message
+LOG_PREFIX = re.compile(r"^[A-Z]+\s+\[[^\]]*\]\s+\S+ \S+ \S+ - ")
+
 RACKDC = f"dc={DATACENTER}\nrack={RACK}\n"
 
 # Everything to stdout: the provider's spawn log is the node's log.
@@ -344,7 +347,11 @@ class Cassandra(Database):
     def _tail(self, cluster: Cluster, node: str, n: int = 3) -> str:
         """The node log's last meaningful lines, joined into one (errors are one line)."""
         text = cluster.read_file(node, self._log(cluster, node))
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("\t")]
+        lines = [
+            LOG_PREFIX.sub("", ln.strip())[:200]
+            for ln in text.splitlines()
+            if ln.strip() and not ln.startswith("\t")  # not a stack frame
+        ]
         return " | ".join(lines[-n:]) or "(empty log)"
 
     def _wait_all(self, cluster: Cluster, deadline: float) -> None:

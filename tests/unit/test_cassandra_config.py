@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from harness.db.cassandra import (
+    LOG_PREFIX,
     RACKDC,
     Cassandra,
     cassandra_yaml,
@@ -88,3 +89,11 @@ def test_a_wildcard_bind_announces_the_peer_address() -> None:
     )
     y = yaml.safe_load(cassandra_yaml("198.18.0.12", ["198.18.0.11"], D, 0, bind="10.0.0.2"))
     assert (y["listen_address"], y["broadcast_address"]) == ("10.0.0.2", "198.18.0.12")
+
+
+def test_log_prefix_is_cut_from_error_lines() -> None:
+    line = "INFO  [main] 2026-12-01 21:17:27,742 Keyspace.java:379 - Creating replication"
+    assert LOG_PREFIX.sub("", line) == "Creating replication"
+    assert LOG_PREFIX.sub("", "Terminating due to java.lang.OutOfMemoryError") == (
+        "Terminating due to java.lang.OutOfMemoryError"
+    )
