@@ -3,6 +3,7 @@ served too; target <= 60 s on 2 cores), the throughput of the set workload's cli
 10 workers at consistency ONE and at QUORUM (ABBA order, same ring), and teardown time.
 
     flock /work/cluster.lock python bench/bench_cassandra.py [--seconds 10] [--workers 10]
+        [--opt c1_only=false]
 
 Needs root, java and the jars (python3 -m harness.install.maven). Removes everything at the
 end, also on failure (the provider's teardown kills the JVMs and deletes the namespaces)."""
@@ -75,11 +76,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=10)
+    ap.add_argument("--opt", action="append", default=[], help="definition option KEY=VALUE")
     a = ap.parse_args()
-    spec = TestSpec(db="cassandra", workload="set", nemesis=(), concurrency=a.workers)
+    opts = dict(o.split("=", 1) for o in a.opt)
+    spec = TestSpec(db="cassandra", workload="set", nemesis=(), concurrency=a.workers, options=opts)
     db = dbs.get(spec)
     assert isinstance(db, Cassandra)
     local.preflight(db)
+    print(f"options: {opts or 'defaults'}")
     print(f"load average before: {_load()} (2 cores; other work skews every figure)")
     t = time.monotonic()
     cluster = local.create(spec, secrets.token_hex(3))

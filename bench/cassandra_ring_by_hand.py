@@ -248,6 +248,9 @@ def main() -> int:
     ap.add_argument("--heap", default="768M")
     ap.add_argument("--parallel", action="store_true", help="start n2 and n3 together")
     ap.add_argument("--definition", action="store_true", help="through Cassandra.setup()")
+    ap.add_argument(
+        "--jvm", default="", help="extra JVM flags, raw mode only (--jvm=-XX:TieredStopAtLevel=1)"
+    )
     a = ap.parse_args()
     if a.definition:
         return via_definition()
@@ -272,8 +275,10 @@ def main() -> int:
             (d / "conf" / "cassandra-rackdc.properties").write_text(RACKDC)
             (d / "conf" / "logback.xml").write_text(LOGBACK)
             subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(WORK)], check=True)
-            argvs[n] = jvm_argv(java, str(home), PurePosixPath(d), a.heap, jamm)
+            argvs[n] = jvm_argv(java, str(home), PurePosixPath(d), a.heap, jamm, c1_only=False)
+            argvs[n][1:1] = a.jvm.split()
         os.chmod(WORK, 0o755)
+        print(f"extra JVM flags: {a.jvm or 'none'}; load {os.getloadavg()[0]:.1f}", flush=True)
         t0 = time.monotonic()
         procs["n1"] = start("n1", argvs["n1"], pw.pw_uid, pw.pw_gid)
         wait_port("n1", procs["n1"], 120)

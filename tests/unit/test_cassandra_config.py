@@ -60,6 +60,9 @@ def test_jvm_argv_heap_classpath_java17_flags_and_config() -> None:
     assert "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED" in argv
     assert "-javaagent:/opt/cassandra/lib/jamm.jar" in argv
     assert "-Dcassandra.skip_wait_for_gossip_to_settle=0" in argv
+    assert "-XX:TieredStopAtLevel=1" in argv  # c1_only by default
+    full = jvm_argv("java", "/c", D, "1G", "/c/lib/jamm.jar", c1_only=False)
+    assert not any(a.startswith("-XX:TieredStopAtLevel") for a in full)
 
 
 def test_deployment_facts() -> None:
