@@ -69,7 +69,7 @@ def one_round(subnet: str) -> dict[str, float]:
         db.start(cluster, victim)
         _until(all_synced)
         out["rejoin_after_kill_s"] = time.monotonic() - t
-        log = (cluster.node_dir(victim) / "mariadbd.log").read_text(errors="replace")
+        log = cluster.read_file(victim, cluster.node_dir(victim) / "mariadbd.log")
         restart = log.rsplit("Starting MariaDB", 1)[-1]  # the log of the restarted server
         # rsync's script runs either way; it says "rsync IST completed" when it copied nothing
         out["rejoin_by_ist"] = float(

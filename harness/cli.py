@@ -5,6 +5,7 @@ Exit codes: 0 valid, 1 anomalies found, 2 unknown or aborted, 3 bad usage/spec/h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -21,7 +22,9 @@ VERDICT_WORD = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
 
 class SplitbrainGroup(click.Group):
-    """Print SplitbrainError as one line (never a traceback) with its exit code."""
+    """Print SplitbrainError, and click's own usage errors, as one line (never a traceback)
+    with the exit code the README documents (3 for bad usage; click's own would be 2, the
+    code of an unknown verdict)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -29,6 +32,19 @@ class SplitbrainGroup(click.Group):
         except SplitbrainError as e:
             click.echo(f"splitbrain: error: {e}", err=True)
             sys.exit(e.exit_code)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("splitbrain: interrupted", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            click.echo(f"splitbrain: error: {e.format_message()}", err=True)
+            sys.exit(3)
 
 
 @click.group(cls=SplitbrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -212,7 +228,9 @@ def run(
     "--consistency-models",
     "models",
     default=None,
-    help="list-append: comma-separated models to check against (e.g. serializable)",
+    help="list-append: comma-separated models to check against, e.g. serializable, "
+    "snapshot-isolation, repeatable-read, read-committed (default: strict-serializable, as "
+    "Elle's; a run's own history: the model of the isolation it asked for)",
 )
 @click.option(
     "--opt", "opts", multiple=True, metavar="KEY=VALUE", help="checker option, repeatable"
@@ -332,10 +350,8 @@ def cleanup(force: bool) -> None:
 
     removed: list[str] = []
     for name in providers.REGISTRY:
-        try:
+        with contextlib.suppress(SplitbrainError):  # e.g. no Docker engine: nothing to clean
             removed += providers.get(name).cleanup(force=force)
-        except SplitbrainError:
-            pass  # e.g. no Docker engine: nothing of compose's to clean
     for line in removed:
         click.echo(line)
     click.echo(f"{len(removed)} leftover(s) removed" if removed else "nothing to clean up")

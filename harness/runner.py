@@ -117,7 +117,7 @@ def run(
     with signals.handled() as interrupts:
         try:
             t = time.monotonic()
-            cluster = prov.create(spec, run_id)
+            cluster = prov.create(spec, run_id, db.deployment)
             echo(f"cluster: {len(cluster.nodes)} nodes ({spec.provider}), setting up {spec.db} ...")
             db.setup(cluster)
             info["setup_s"] = round(time.monotonic() - t, 2)
@@ -127,7 +127,7 @@ def run(
             )
             _workload_phase(plan, cluster, history, info, echo, progress)
         except KeyboardInterrupt as e:
-            info["aborted"] = f"interrupted ({e or 'SIGINT'})"
+            info["aborted"] = f"interrupted ({str(e) or 'SIGINT'})"
             echo("interrupted: tearing the cluster down; the history so far is kept")
         except BaseException as e:
             info["aborted"] = f"{type(e).__name__}: {one_line(e)}"
@@ -142,6 +142,9 @@ def run(
                         cluster.teardown()
                     except Exception as e:  # reported, and the run is not valid
                         info["errors"].append(f"teardown: {one_line(e)}")
+                        info.setdefault("unknown_because", []).append(
+                            f"teardown failed: {one_line(e)} (run `splitbrain cleanup`)"
+                        )
                     info["teardown_s"] = round(time.monotonic() - t, 2)
                 history.close()
     if interrupts.fired and not info["aborted"]:
@@ -150,8 +153,8 @@ def run(
     info["ops"] = {k: history.counts[k] for k in ("ok", "fail", "info")}
 
     if info["aborted"]:
-        doc = {"valid": "unknown", "checkers": {}, "run": info}
-        _write_json(run_dir / "verdict.json", doc)
+        aborted: dict[str, Any] = {"valid": "unknown", "checkers": {}, "run": info}
+        _write_json(run_dir / "verdict.json", aborted)
         (run_dir / "summary.txt").write_text(
             f"{spec.name}: aborted: {info['aborted']}\n{run_dir}\n"
         )
@@ -164,11 +167,11 @@ def run(
             raise SplitbrainError(
                 f"run aborted: {info['aborted']} (history kept in {run_dir})"
             ) from error
-        return RunResult(run_dir, "unknown", doc)
+        return RunResult(run_dir, "unknown", aborted)
 
     history_ops = load(run_dir / "history.jsonl")
     verdicts = check_history(history_ops, spec, workload=plan.workload)
-    doc = {**compose(verdicts), "run": info}
+    doc: dict[str, Any] = {**compose(verdicts), "run": info}
     if info.get("unknown_because"):
         doc["valid"] = worst([doc["valid"], "unknown"])
     if db.topology == "peer-to-peer":
@@ -331,10 +334,9 @@ def check_history(
 
 def _check_one(name: str, history: list[Any], opts: dict[str, Any]) -> Verdict:
     try:
-        return checkers.check(name, history, **opts)
-    except Exception as e:
-        why = "refused the history" if isinstance(e, SplitbrainError) else "crashed"
-        msg = f"checker {why}: {type(e).__name__}: {one_line(e)}"
+        return checkers.check_safely(name, history, **opts)
+    except SplitbrainError as e:  # a run's own history refused by its checker: not valid
+        msg = f"checker refused the history: {one_line(e)}"
         return Verdict(checker=name, valid="unknown", stats={"error": msg}, notes=[msg])
 
 

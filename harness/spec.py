@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SpecError
-
 from nemesis.faults import names as _fault_names
 from nemesis.grudges import SHAPES as PARTITION_SHAPES
 

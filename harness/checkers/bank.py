@@ -15,27 +15,67 @@ Reads that did not complete ok prove nothing and are skipped; transfers only cou
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from harness.checkers import shapes
+from harness.errors import SpecError
 from harness.history import FAIL, INFO, OK, Op, pairs
-from harness.verdict import Anomaly, Verdict
+from harness.options import Option
+from harness.verdict import Anomaly, Validity, Verdict
 
 CHECKER = "bank"
+_MAX_ACCOUNTS = 1_000_000
 
 
 def _account(k: Any) -> Any:
     """JSON turns account 3 into key "3": compare int-like keys as ints."""
     if isinstance(k, str):
         s = k.strip()
-        if s.lstrip("-").isdigit():
+        if s.lstrip("-").isdigit() and len(s) <= 100:
             return int(s)
     return k
 
 
 def _num(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
+    """A balance: a finite number (Infinity, NaN or a thousand-digit integer is no balance)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return False
+    return math.isfinite(x) if isinstance(x, float) else x.bit_length() <= 1024
+
+
+@dataclass(frozen=True)
+class _AccountsOption(Option):
+    """The accounts: a number n (accounts 0..n-1), or a list of account names or numbers."""
+
+    def parse(self, raw: Any, flag: str = "--opt") -> Any:
+        where = f"{flag} {self.name}={shapes.shown(raw)}"
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            if not 0 <= raw <= _MAX_ACCOUNTS:
+                raise SpecError(f"{where}: a number of accounts from 0 to {_MAX_ACCOUNTS:,}")
+            return tuple(range(raw))
+        items: Any = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple | range) or len(items) > _MAX_ACCOUNTS:
+            raise SpecError(f"{where}: expected a number of accounts or a list of accounts")
+        out = []
+        for a in items:
+            if isinstance(a, str) and a.strip():
+                out.append(_account(a))
+            elif isinstance(a, int) and not isinstance(a, bool):
+                out.append(a)
+            else:
+                raise SpecError(f"{where}: {shapes.shown(a)} is not an account name or number")
+        return tuple(out)
+
+
+ACCOUNTS = _AccountsOption(
+    "accounts", list, None, "the accounts, or their number (default: those reads return)"
+)
+TOTAL = Option("total", float, None, "the conserved total (default: the one most reads see)")
+NEGATIVE_OK = Option("negative_ok", bool, False, "balances may go below zero")
+OPTIONS: tuple[Option, ...] = (ACCOUNTS, TOTAL, NEGATIVE_OK)
 
 
 def _where(op: Op) -> str:
@@ -44,19 +84,21 @@ def _where(op: Op) -> str:
     return f"read (op {op.index}{at}{on})"
 
 
-def check(
-    history: list[Op],
-    accounts: Iterable[Any] | None = None,
-    total: int | float | None = None,
-    negative_ok: bool = False,
-    **_: Any,
-) -> Verdict:
+def check(history: list[Op], **options: Any) -> Verdict:
+    opts = shapes.read_options(CHECKER, OPTIONS, options)
+    accounts = opts.get("accounts")
+    total: int | float | None = opts.get("total")
+    if isinstance(total, float) and total.is_integer():
+        total = int(total)
+    negative_ok = NEGATIVE_OK.get(opts)
     notes: list[str] = []
     anomalies: list[Anomaly] = []
     reads: list[tuple[Op, dict[Any, Any]]] = []
     transfers: Counter[str] = Counter()
     malformed = 0
+    seen_kind = False
     for inv, done in pairs(history):
+        seen_kind = seen_kind or inv.f in ("transfer", "read")
         if inv.f == "transfer":
             transfers[done.type if done is not None else INFO] += 1
         elif inv.f == "read" and done is not None and done.type == OK:
@@ -67,7 +109,8 @@ def check(
                     Anomaly(
                         "malformed-read",
                         [done.index],
-                        f"{_where(done)} returned {value!r}, not a map of account to balance",
+                        f"{_where(done)} returned {shapes.shown(value)}, not a map of account "
+                        "to balance",
                         {"value": value},
                     )
                 )
@@ -149,7 +192,10 @@ def check(
                 worst_dev, worst_op = dev, op
 
     if anomalies:
-        valid: bool | str = False
+        valid: Validity = False
+    elif not seen_kind:
+        valid = "unknown"
+        notes.append("no transfer or read op in the history: nothing to check")
     elif not reads:
         valid = "unknown"
         notes.append("no read completed ok: nothing shows whether the total was conserved")
@@ -157,7 +203,7 @@ def check(
         valid = True
     return Verdict(
         checker=CHECKER,
-        valid=valid,  # type: ignore[arg-type]
+        valid=valid,
         anomalies=anomalies,
         stats={
             "reads_checked": len(reads),

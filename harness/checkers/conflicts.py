@@ -26,8 +26,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from harness.checkers import shapes
 from harness.history import FAIL, OK, Op, pairs
+from harness.options import Option
 from harness.verdict import Anomaly, Verdict
+
+NAME = "conflicts"
+OPTIONS: tuple[Option, ...] = ()
 
 
 @dataclass(slots=True)
@@ -42,39 +47,55 @@ class _Write:
         return self.done.type if self.done is not None else "info"
 
 
-def _final_pairs(value: Any) -> list[tuple[Any, Any]]:
+def _final_pairs(op: Op) -> list[tuple[Any, Any]]:
+    """A final read's [[k v]...] (or {k: v}), keys and values usable as dict keys."""
+    value = op.value
+    if value is None:
+        return []
     if isinstance(value, dict):
-        return [(k, v) for k, v in value.items()]
-    return [(kv[0], kv[1]) for kv in value or []]
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = [shapes.pair(op, kv, "[key value] for each key") for kv in value]
+    else:
+        raise shapes.bad(op, f"a final read is [[key value]...], got {shapes.shown(value)}")
+    return [(shapes.hashable(op, k, "a key"), shapes.hashable(op, v, "a value")) for k, v in items]
 
 
-def check(history: list[Op], **_: Any) -> Verdict:
+def _write(op: Op) -> tuple[Any, Any]:
+    k, v = shapes.pair(op, op.value)
+    return shapes.hashable(op, k, "a key"), shapes.hashable(op, v, "a value")
+
+
+def check(history: list[Op], **options: Any) -> Verdict:
+    shapes.read_options(NAME, OPTIONS, options)
     writes: dict[Any, _Write] = {}
     by_key: dict[Any, list[_Write]] = defaultdict(list)
-    finals: list[tuple[Op, Op]] = []
+    finals: list[tuple[Op, Op, list[tuple[Any, Any]]]] = []
     for inv, done in pairs(history):
         if inv.f == "write":
-            k, v = inv.value
+            k, v = _write(inv)
             w = _Write(k, v, inv, done)
             writes[v] = w
             by_key[k].append(w)
         elif inv.f == "final-read" and done is not None and done.type == OK:
-            finals.append((inv, done))
+            finals.append((inv, done, _final_pairs(done)))
 
     anomalies: list[Anomaly] = []
     seen: set[tuple[str, Any, Any]] = set()
     final_values: dict[Any, set[Any]] = defaultdict(set)
     concurrent: set[Any] = set()
 
-    def add(kind: str, key: tuple[str, Any, Any], ops: list[int], text: str, data: dict) -> None:
+    def add(
+        kind: str, key: tuple[str, Any, Any], ops: list[int], text: str, data: dict[str, Any]
+    ) -> None:
         if key not in seen:
             seen.add(key)
             anomalies.append(Anomaly(kind, ops, text, data))
 
-    for _inv, fin in finals:
+    for _inv, fin, content in finals:
         node = f" by {fin.node}" if fin.node else ""
         at = f"{fin.time / 1e9:.2f} s{node}"
-        for k, v in _final_pairs(fin.value):
+        for k, v in content:
             final_values[k].add(v)
             if v is None:
                 continue
@@ -121,13 +142,15 @@ def check(history: list[Op], **_: Any) -> Verdict:
 
     divergent = sorted((k for k, vs in final_values.items() if len(vs) > 1), key=repr)
     notes = []
+    if not writes and not any(inv.f == "final-read" for inv, _ in pairs(history)):
+        notes.append("no write or final-read op in the history: nothing to check")
     if divergent:
         notes.append(f"final reads disagree on {len(divergent)} key(s), e.g. {divergent[0]!r}")
     if not finals:
         notes.append("no final read completed ok: nothing to check")
     acknowledged = sum(w.status == OK for w in writes.values())
     return Verdict(
-        checker="conflicts",
+        checker=NAME,
         valid=(not anomalies) if finals else "unknown",
         anomalies=anomalies,
         stats={

@@ -27,7 +27,14 @@ from harness.history import FAIL, Op, pairs
 DEADLOCK = re.compile(r"\b1213\b|deadlock", re.IGNORECASE)
 READ_FS = frozenset({"read", "final-read"})
 G_SINGLE = ("G-single", "G-single-realtime", "G-single-process")
-G2 = ("G2-item", "G2-item-realtime", "G2-item-process")
+G2 = (
+    "G2-item",
+    "G2-item-realtime",
+    "G2-item-process",
+    "G-nonadjacent",  # a special case of G2-item (no two rw edges adjacent: long fork)
+    "G-nonadjacent-realtime",
+    "G-nonadjacent-process",
+)
 
 
 def _is_write(inv: Op) -> bool:
@@ -40,21 +47,29 @@ def _is_write(inv: Op) -> bool:
 
 def _checkers(verdicts: dict[str, Any]) -> dict[str, dict[str, Any]]:
     inner = verdicts.get("checkers")
-    return inner if isinstance(inner, dict) else verdicts
+    found = inner if isinstance(inner, dict) else verdicts
+    return {k: v for k, v in found.items() if isinstance(v, dict)}
 
 
 def _anomalies(v: dict[str, Any] | None, types: tuple[str, ...]) -> list[dict[str, Any]]:
     if not v:
         return []
-    return [a for a in v.get("anomalies", []) if a.get("type") in types]
+    return [a for a in _anomaly_dicts(v) if a.get("type") in types]
 
 
 def _count(v: dict[str, Any] | None, types: tuple[str, ...]) -> dict[str, int]:
     """Per-type counts from the verdict's `counts` (complete even when anomalies were capped)."""
     if not v:
         return {}
-    counts = v.get("counts") or Counter(a.get("type") for a in v.get("anomalies", []))
-    return {t: int(counts[t]) for t in types if counts.get(t)}
+    counts = v.get("counts")
+    if not isinstance(counts, dict) or not counts:
+        counts = Counter(a.get("type") for a in _anomaly_dicts(v))
+    return {t: int(counts[t]) for t in types if isinstance(counts.get(t), int) and counts[t]}
+
+
+def _anomaly_dicts(v: dict[str, Any]) -> list[dict[str, Any]]:
+    found = v.get("anomalies")
+    return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
 
 
 def account(history: list[Op], verdicts: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +81,9 @@ def account(history: list[Op], verdicts: dict[str, Any]) -> dict[str, Any]:
             continue
         write = _is_write(inv)
         writes += write
-        if done is None or done.type != FAIL or not DEADLOCK.search(done.error or ""):
+        # the error is text as the harness records it; a history from elsewhere may hold a code
+        error = "" if done is None or done.error is None else str(done.error)
+        if done is None or done.type != FAIL or not DEADLOCK.search(error):
             continue
         if write:
             rejected.append((inv, done))

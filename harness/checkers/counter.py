@@ -23,8 +23,13 @@ from bisect import bisect_left
 from itertools import accumulate
 from typing import Any
 
+from harness.checkers import shapes
 from harness.history import FAIL, OK, Op, pairs
+from harness.options import Option
 from harness.verdict import Anomaly, Verdict
+
+NAME = "counter"
+OPTIONS: tuple[Option, ...] = ()
 
 
 class _Sums:
@@ -39,14 +44,18 @@ class _Sums:
         return self.prefix[bisect_left(self.at, index)]
 
 
-def check(history: list[Op], **_: Any) -> Verdict:
-    pos_ok, neg_ok, pos_may, neg_may = [], [], [], []  # (index, delta)
-    reads: list[tuple[Op, Op]] = []
+def check(history: list[Op], **options: Any) -> Verdict:
+    shapes.read_options(NAME, OPTIONS, options)
+    pos_ok: list[tuple[int, int]] = []  # (index, delta)
+    neg_ok: list[tuple[int, int]] = []
+    pos_may: list[tuple[int, int]] = []
+    neg_may: list[tuple[int, int]] = []
+    reads: list[tuple[Op, Op, int]] = []
     adds = acknowledged = failed = 0
     for inv, done in pairs(history):
         if inv.f == "add":
             adds += 1
-            delta = int(inv.value)
+            delta = shapes.integer(inv, inv.value, "an add's delta")
             status = done.type if done is not None else "info"
             if status == FAIL:
                 failed += 1
@@ -56,7 +65,8 @@ def check(history: list[Op], **_: Any) -> Verdict:
                 acknowledged += 1
                 (pos_ok if delta >= 0 else neg_ok).append((done.index, delta))  # type: ignore[union-attr]
         elif inv.f in ("read", "final-read") and done is not None and done.type == OK:
-            reads.append((inv, done))
+            value = 0 if done.value is None else shapes.integer(done, done.value, "a read")
+            reads.append((inv, done, value))
 
     must_pos, must_neg, may_pos, may_neg = (
         _Sums(pos_ok),
@@ -66,8 +76,7 @@ def check(history: list[Op], **_: Any) -> Verdict:
     )
     anomalies: list[Anomaly] = []
     worst_lost = worst_extra = 0
-    for inv, done in reads:
-        value = 0 if done.value is None else int(done.value)
+    for inv, done, value in reads:
         lo = must_pos.before(inv.index) + may_neg.before(done.index)
         hi = may_pos.before(done.index) + must_neg.before(inv.index)
         where = f"{inv.f} at {inv.time / 1e9:.2f} s" + (f" on {done.node}" if done.node else "")
@@ -94,8 +103,10 @@ def check(history: list[Op], **_: Any) -> Verdict:
                 )
             )
     notes = [] if reads else ["no read completed ok: nothing to check"]
+    if not adds and not any(inv.f in ("read", "final-read") for inv, _ in pairs(history)):
+        notes = ["no add or read op in the history: nothing to check"]
     return Verdict(
-        checker="counter",
+        checker=NAME,
         valid=(not anomalies) if reads else "unknown",
         anomalies=anomalies,
         stats={

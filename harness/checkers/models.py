@@ -23,25 +23,37 @@ State = Hashable
 Effects = tuple[tuple[tuple[Any, Any], ...], tuple[tuple[Any, Any], ...]]
 
 
-def freeze(v: Any) -> Any:
+MAX_DEPTH = 100  # nesting of a value: no database value is deeper; Python's stack is finite
+
+
+def freeze(v: Any, depth: int = 0) -> Any:
+    """v, hashable: lists become tuples, maps and sets frozensets. ValueError if it is nested
+    deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"value nested more than {MAX_DEPTH} deep")
     if isinstance(v, list | tuple):
-        return tuple(freeze(x) for x in v)
+        return tuple(freeze(x, depth + 1) for x in v)
     if isinstance(v, dict):
-        return frozenset((freeze(k), freeze(x)) for k, x in v.items())
-    if isinstance(v, set):
-        return frozenset(freeze(x) for x in v)
+        return frozenset((freeze(k, depth + 1), freeze(x, depth + 1)) for k, x in v.items())
+    if isinstance(v, set | frozenset):
+        return frozenset(freeze(x, depth + 1) for x in v)
     return v
 
 
-def show(v: Any) -> str:
+def show(v: Any, depth: int = 0) -> str:
     """A value as a database engineer reads it (nil, 3, [1 2])."""
     if v is None:
         return "nil"
     if isinstance(v, tuple | list):
-        return "[" + " ".join(show(x) for x in v) + "]"
+        if depth >= MAX_DEPTH:
+            return "[...]"
+        return "[" + " ".join(show(x, depth + 1) for x in v) + "]"
     if isinstance(v, str):
         return v
-    return repr(v)
+    try:
+        return repr(v)
+    except ValueError:  # an integer too long to print as text
+        return f"<{v.bit_length()}-bit integer>" if isinstance(v, int) else "<unprintable>"
 
 
 class Model:
@@ -91,7 +103,7 @@ class Register(Model):
     """A read/write register."""
 
     name = "register"
-    fs = ("read", "write")
+    fs: tuple[str, ...] = ("read", "write")
 
     def __init__(self, initial: Any = None) -> None:
         self.initial = freeze(initial)

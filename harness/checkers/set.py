@@ -22,8 +22,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from harness.checkers import shapes
 from harness.history import FAIL, INFO, OK, Op, pairs
-from harness.verdict import Anomaly, Verdict
+from harness.options import Option
+from harness.verdict import Anomaly, Validity, Verdict
 
 
 @dataclass(slots=True)
@@ -53,18 +55,53 @@ def _quantiles(xs: list[float]) -> dict[str, float]:
     return {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": round(xs[-1], 3)}
 
 
-def check(history: list[Op], **_: Any) -> Verdict:
+NAME = "set"
+OPTIONS: tuple[Option, ...] = ()
+
+Read = tuple[Op, Op, Any, list[Any]]  # invocation, completion, key, elements
+
+
+def _elements(op: Op, vs: Any) -> list[Any]:
+    if not isinstance(vs, list | tuple):
+        raise shapes.bad(op, f"a read's elements must be a list, got {shapes.shown(vs)}")
+    return [shapes.hashable(op, v, "an element") for v in vs]
+
+
+def _read(op: Op) -> tuple[Any, list[Any]]:
+    k, vs = shapes.pair(op, op.value, "[key [element...]]")
+    return shapes.hashable(op, k, "a key"), _elements(op, vs)
+
+
+def _final(op: Op) -> list[tuple[Any, list[Any]]]:
+    if op.value is None:
+        return []
+    if not isinstance(op.value, list | tuple):
+        raise shapes.bad(
+            op, f"a final read is [[key [element...]]...], got {shapes.shown(op.value)}"
+        )
+    out = []
+    for kv in op.value:
+        k, vs = shapes.pair(op, kv, "[key [element...]] for each key")
+        out.append((shapes.hashable(op, k, "a key"), _elements(op, vs)))
+    return out
+
+
+def check(history: list[Op], **options: Any) -> Verdict:
+    shapes.read_options(NAME, OPTIONS, options)
     adds: dict[Any, _Add] = {}  # value -> add (values are unique across the run)
-    reads: list[tuple[Op, Op]] = []
-    finals: list[tuple[Op, Op]] = []
+    reads: list[Read] = []
+    finals: list[tuple[Op, Op, list[tuple[Any, list[Any]]]]] = []
     for inv, done in pairs(history):
         if inv.f == "add":
-            k, v = inv.value
+            k, v = shapes.pair(inv, inv.value)
+            k = shapes.hashable(inv, k, "a key")
+            v = shapes.hashable(inv, v, "an element")
             adds[v] = _Add(k, v, inv, done)
         elif inv.f == "read" and done is not None and done.type == OK:
-            reads.append((inv, done))
+            k, vs = _read(done)
+            reads.append((inv, done, k, vs))
         elif inv.f == "final-read" and done is not None and done.type == OK:
-            finals.append((inv, done))
+            finals.append((inv, done, _final(done)))
 
     anomalies: list[Anomaly] = []
     stats: dict[str, Any] = {
@@ -80,31 +117,32 @@ def check(history: list[Op], **_: Any) -> Verdict:
     final_has: dict[Any, set[str]] = defaultdict(set)  # value -> nodes whose final read has it
     final_keys: dict[Any, set[Any]] = defaultdict(set)  # key -> values in any final read
     final_nodes: list[str] = []
-    for inv, done in finals:
+    for inv, done, content in finals:
         node = done.node or inv.node or f"op{done.index}"
         final_nodes.append(node)
-        for k, vs in done.value or []:
+        for k, vs in content:
             for v in vs:
                 final_has[v].add(node)
                 final_keys[k].add(v)
-    final_idx = [done.index for _, done in finals]
+    final_idx = [done.index for _, done, _ in finals]
 
-    # --- elements seen by reads (value -> first read that saw it)
+    # --- elements seen by reads (value -> first read that saw it, and its key)
     first_seen: dict[Any, Op] = {}
-    for _inv, done in reads:
-        _k, vs = done.value
+    seen_key: dict[int, Any] = {}  # read completion index -> key read (None: a final read)
+    for _inv, done, k, vs in reads:
+        seen_key[done.index] = k
         for v in vs:
             if v not in first_seen or done.time < first_seen[v].time:
                 first_seen[v] = done
-    for _inv, done in finals:
-        for _k, vs in done.value or []:
+    for _inv, done, content in finals:
+        for _k, vs in content:
             for v in vs:
                 first_seen.setdefault(v, done)
 
     # --- unexpected and failed-but-visible
     for v, seen in sorted(first_seen.items(), key=lambda kv: kv[1].index):
         add = adds.get(v)
-        k = seen.value[0] if seen.f == "read" else None
+        k = seen_key.get(seen.index)
         if add is None or (k is not None and add.key != k):
             anomalies.append(
                 Anomaly(
@@ -130,16 +168,19 @@ def check(history: list[Op], **_: Any) -> Verdict:
     # --- lost writes and divergence
     notes: list[str] = []
     valid_unknown = False
-    if not finals:
+    if not adds and not reads and not finals:
+        valid_unknown = True
+        notes.append("no add or read op in the history: nothing to check")
+    elif not finals:
         valid_unknown = True
         notes.append("no final read succeeded, so lost writes cannot be decided")
     else:
         for v, add in adds.items():
             if add.status == OK and v not in final_has:
-                seen = first_seen.get(v)
+                saw = first_seen.get(v)
                 was = (
-                    f"; it had been visible to a read at {_s(seen.time)} (op {seen.index})"
-                    if seen is not None
+                    f"; it had been visible to a read at {_s(saw.time)} (op {saw.index})"
+                    if saw is not None
                     else ""
                 )
                 anomalies.append(
@@ -155,14 +196,14 @@ def check(history: list[Op], **_: Any) -> Verdict:
         n_final = set(final_nodes)
         for v, nodes in final_has.items():
             if nodes != n_final:
-                missing = sorted(n_final - nodes)
+                absent = sorted(n_final - nodes)
                 anomalies.append(
                     Anomaly(
                         "divergence",
                         final_idx,
                         f"after healing, the final reads of {', '.join(sorted(nodes))} contain {v!r} "
-                        f"but those of {', '.join(missing)} do not: the nodes did not converge",
-                        {"value": v, "has": sorted(nodes), "missing": missing},
+                        f"but those of {', '.join(absent)} do not: the nodes did not converge",
+                        {"value": v, "has": sorted(nodes), "missing": absent},
                     )
                 )
         stats["recovered"] = sum(1 for v, a in adds.items() if a.status == INFO and v in final_has)
@@ -178,10 +219,9 @@ def check(history: list[Op], **_: Any) -> Verdict:
     survived = set(final_has) if finals else set(first_seen)
     windows: dict[Any, int] = {}  # value -> last time a read that should have seen it missed it
     stalest = 0
-    for inv, done in reads:
-        k, vs = done.value
+    for inv, done, k, vs in reads:
         have = set(vs)
-        missing = []
+        missing: list[_Add] = []
         for add in acked_by_key.get(k, ()):
             if add.done.time >= inv.time:  # type: ignore[union-attr]
                 break
@@ -223,7 +263,7 @@ def check(history: list[Op], **_: Any) -> Verdict:
         ]
     )
 
-    valid: bool | str = not anomalies
+    valid: Validity = not anomalies
     if valid and valid_unknown:
         valid = "unknown"
-    return Verdict("set", valid, anomalies, stats, notes)
+    return Verdict(NAME, valid, anomalies, stats, notes)

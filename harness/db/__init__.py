@@ -36,7 +36,7 @@ class Deployment:
     """What a provider needs to know to host the database's nodes."""
 
     user: str  # OS user the database runs as (owns the node directory)
-    ports: dict[str, int]  # role -> port on the node, e.g. {"client": 5432}
+    ports: dict[str, int]  # role -> port the harness's clients reach, e.g. {"client": 5432}
     image: str  # a container image holding the binaries at the paths below
     binaries: tuple[tuple[str, str], ...] = ()  # (path or command, what installs it)
     files: tuple[tuple[str, str], ...] = field(default=())  # (path, what installs it): libraries

@@ -153,8 +153,8 @@ class Galera(Database):
     options = (SYNC_WAIT, WRITE_TO, FSYNC)
     deployment = Deployment(
         user=OS_USER,
-        ports={"client": PORT, "group": 4567, "ist": 4568, "sst": 4444},
-        image="mariadb:10.11",
+        ports={"client": PORT},
+        image="mariadb:10.11.9",
         binaries=(
             (MARIADBD, _HINT),
             ("mariadb-install-db", _HINT),

@@ -1,50 +1,98 @@
-"""MongoDB: a three-member replica set (primary-replica), compose provider only.
+"""MongoDB: a three-member replica set rs0 (primary-replica), written against the node
+contract only. It runs wherever a provider hosts the mongo image's binaries: here that is
+the compose provider (no MongoDB server can be installed on these machines); the local
+provider would do as well with `mongod` on the host.
+
+Setup spawns one `mongod --replSet rs0` per node (data, Unix socket and log under the node's
+directory), waits until each answers, initiates the set through pymongo with the members'
+peer addresses and a short electionTimeoutMillis, and waits for a primary.
 
 Modes are the write concern: `w1` (acknowledged by the primary alone) or `majority`.
-Knobs (spec.options):
-- read_concern: local | majority | linearizable | snapshot
-  (default: local for w1, majority for majority)
-- read_preference: primary | secondary (default from --read-from: primary -> primary,
-  replica -> secondary, any -> the client's own member whatever its role)
-- write_concern: 1 | majority, an alternative spelling of --mode that must agree with it.
+Options (harness.options): read_concern, read_preference, write_concern (an alternative
+spelling of --mode that must agree with it), election_timeout_ms, wiredtiger_cache_gb.
 Known answers (docs/compose.md): w1 with the primary isolated and replaced loses acknowledged
 writes (rolled back); majority + linearizable loses none and reads are linearizable;
 read_preference=secondary reads stale data.
 
-Failover: kill or isolate the primary; the set elects a new primary by itself
-(electionTimeoutMillis=2000 in compose/mongodb/initiate.js); end_failover restarts or heals
-the old primary, which rolls back what the majority never saw and rejoins as a secondary.
+Failover: kill or isolate the primary; the set elects a new primary by itself;
+end_failover restarts or heals the old primary, which rolls back what the majority never
+saw and rejoins as a secondary.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from harness.cluster import Cluster
-from harness.db import Database
-from harness.errors import ClusterError, SpecError
+from harness.db import GENERIC_FAULTS, Database, Deployment
+from harness.errors import ClusterError, SpecError, one_line
+from harness.options import Option
 
+PORT = 27017
+REPLSET = "rs0"
+NOT_YET_INITIALIZED = 94
 WRITE_CONCERNS: dict[str, int | str] = {"w1": 1, "majority": "majority"}
-READ_CONCERNS = ("local", "majority", "linearizable", "snapshot")
-READ_PREFERENCES = ("primary", "secondary")
 _FROM_READ_FROM = {"primary": "primary", "replica": "secondary", "any": "any"}
+
+READ_CONCERN = Option(
+    "read_concern",
+    str,
+    "auto",
+    "read concern of reads; auto: local with --mode w1, majority with --mode majority",
+    choices=("auto", "local", "majority", "linearizable", "snapshot"),
+)
+READ_PREFERENCE = Option(
+    "read_preference",
+    str,
+    "auto",
+    "where reads go; auto follows --read-from (replica: secondary, any: the client's member)",
+    choices=("auto", "primary", "secondary"),
+)
+WRITE_CONCERN = Option(
+    "write_concern",
+    str,
+    "auto",
+    "the write concern, another spelling of --mode (w1: 1); must agree with it",
+    choices=("auto", "1", "majority"),
+)
+ELECTION_TIMEOUT = Option(
+    "election_timeout_ms",
+    int,
+    2000,
+    "the set's electionTimeoutMillis: how soon a lost primary is replaced",
+    minimum=500,
+    maximum=60_000,
+)
+CACHE_GB = Option(
+    "wiredtiger_cache_gb",
+    float,
+    0.25,
+    "WiredTiger cache of each member, GB (three members share the machine)",
+    minimum=0.25,
+    maximum=64,
+)
 
 
 class MongoDB(Database):
     name = "mongodb"
     topology = "primary-replica"
     modes = ("w1", "majority")
-    providers = ("compose",)
     workloads = ("set", "register", "append")
-    faults = ("partition", "kill", "pause", "failover")
+    faults = (*GENERIC_FAULTS, "failover")
+    options = (READ_CONCERN, READ_PREFERENCE, WRITE_CONCERN, ELECTION_TIMEOUT, CACHE_GB)
+    deployment = Deployment(
+        user="mongodb",
+        ports={"client": PORT},
+        image="mongo:7.0.12",
+        binaries=(("mongod", "the MongoDB server (mongodb-org-server)"),),
+    )
 
     def validate(self) -> None:
         super().validate()
-        if self.spec.provider == "local":
-            raise SpecError(
-                "--db mongodb runs only with --provider compose (or auto): it needs Docker"
-            )
+        for option in self.options:  # a bad value fails here, before anything starts
+            self.opt(option)
         self.knobs()
 
     def knobs(self) -> Any:
@@ -52,42 +100,69 @@ class MongoDB(Database):
 
         s = self.spec
         w = WRITE_CONCERNS[s.mode]
-        given = s.option("write_concern")
-        if given is not None and str(given) != str(w):
+        given = self.opt(WRITE_CONCERN)
+        if given != "auto" and given != str(w):
             raise SpecError(
-                f"option write_concern={given} disagrees with --mode {s.mode} (write concern {w})"
+                f"--opt write_concern={given} disagrees with --mode {s.mode} (write concern {w})"
             )
-        rc = str(s.option("read_concern", "local" if w == 1 else "majority"))
-        if rc not in READ_CONCERNS:
-            raise SpecError(f"option read_concern={rc!r} is not one of: {', '.join(READ_CONCERNS)}")
-        rp = s.option("read_preference")
-        if rp is not None and rp not in READ_PREFERENCES:
-            raise SpecError(
-                f"option read_preference={rp!r} is not one of: {', '.join(READ_PREFERENCES)}"
-            )
-        pref = rp or _FROM_READ_FROM[s.read_from]
+        rc = self.opt(READ_CONCERN)
+        if rc == "auto":
+            rc = "local" if w == 1 else "majority"
+        pref = self.opt(READ_PREFERENCE)
+        if pref == "auto":
+            pref = _FROM_READ_FROM[s.read_from]
         if rc == "linearizable" and pref != "primary":
             raise SpecError(
-                "option read_concern=linearizable needs read_preference=primary (MongoDB serves it only there)"
+                "--opt read_concern=linearizable needs read_preference=primary "
+                "(MongoDB serves it only there)"
             )
         if s.workload == "append" and pref != "primary":
             raise SpecError(
-                "--workload append runs transactions, which MongoDB serves only on the primary: use read_preference=primary"
+                "--workload append runs transactions, which MongoDB serves only on the "
+                "primary: use --opt read_preference=primary"
             )
         return Knobs(
             w=w, read_concern=rc, read_preference=pref, timeout_ms=int(s.op_timeout * 1000)
         )
 
-    def required_binaries(self) -> list[tuple[str, str]]:
-        return []  # everything runs in the mongo image
-
     # -- lifecycle ------------------------------------------------------------------------
 
+    def mongod_argv(self, cluster: Cluster, node: str) -> list[str]:
+        d = cluster.node_dir(node)
+        return [
+            cluster.setting(node, "mongod", "mongod"),
+            *("--replSet", REPLSET, "--bind_ip_all", "--port", str(PORT)),
+            *("--dbpath", str(d / "data")),
+            # the default /tmp socket would be shared by nodes that share a host's /tmp
+            *("--unixSocketPrefix", str(d)),
+            *("--wiredTigerCacheSizeGB", f"{self.opt(CACHE_GB):g}", "--oplogSize", "256"),
+        ]
+
+    def replset_config(self, cluster: Cluster) -> dict[str, Any]:
+        return {
+            "_id": REPLSET,
+            "members": [
+                {"_id": i, "host": f"{cluster.peer_address(n)}:{PORT}"}
+                for i, n in enumerate(cluster.nodes)
+            ],
+            "settings": {"electionTimeoutMillis": self.opt(ELECTION_TIMEOUT)},
+        }
+
     def setup(self, cluster: Cluster) -> None:
-        """compose up --wait already initiated the set; make the collections and indexes."""
+        """Spawn the members, initiate the set (once), wait for a primary, make the
+        collections."""
         from harness.db.mongodb_clients import connect
 
-        primary = self._wait_primary(cluster, max(60.0, self.spec.recovery_timeout))
+        user = self.deployment.user
+        for node in cluster.nodes:
+            d = cluster.node_dir(node)
+            cluster.exec(node, ["mkdir", "-p", str(d / "data")], user=user)
+            cluster.spawn(node, self.mongod_argv(cluster, node), user=user, log=log_path(d))
+        timeout = max(60.0, self.spec.recovery_timeout)
+        for node in cluster.nodes:
+            self._wait_answers(cluster, node, timeout)
+        self._initiate(cluster, cluster.nodes[0])
+        primary = self._wait_primary(cluster, timeout)
         c = connect(cluster, primary, 10_000, w="majority")
         try:
             db = c["splitbrain"]
@@ -96,6 +171,49 @@ class MongoDB(Database):
                 if name not in existing:
                     db.create_collection(name)
             db["set"].create_index("k")
+        finally:
+            c.close()
+
+    def _wait_answers(self, cluster: Cluster, node: str, timeout: float) -> None:
+        from harness.db.mongodb_clients import connect
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if not cluster.is_running(node):
+                tail = cluster.read_file(node, log_path(cluster.node_dir(node))).strip()
+                last = tail.splitlines()[-1] if tail else "no output"
+                raise ClusterError(f"mongodb: mongod on {node} exited: {last}")
+            c = connect(cluster, node, 1000)
+            try:
+                c.admin.command("ping")
+                return
+            except Exception as e:  # noqa: BLE001 - any failure means: not yet
+                last = one_line(e)
+            finally:
+                c.close()
+            if time.monotonic() > deadline:
+                raise ClusterError(f"mongodb: {node} did not answer within {timeout:g} s: {last}")
+            time.sleep(0.5)
+
+    def _initiate(self, cluster: Cluster, node: str) -> None:
+        """replSetInitiate unless the set already is (a second setup must not reconfigure)."""
+        from pymongo.errors import OperationFailure
+
+        from harness.db.mongodb_clients import connect
+
+        c = connect(cluster, node, 10_000)
+        try:
+            try:
+                c.admin.command("replSetGetStatus")
+                return
+            except OperationFailure as e:
+                if e.code != NOT_YET_INITIALIZED:
+                    why = one_line(e)
+                    raise ClusterError(f"mongodb: replSetGetStatus on {node}: {why}") from None
+            try:
+                c.admin.command("replSetInitiate", self.replset_config(cluster))
+            except OperationFailure as e:
+                raise ClusterError(f"mongodb: replSetInitiate on {node}: {one_line(e)}") from None
         finally:
             c.close()
 
@@ -145,6 +263,7 @@ class MongoDB(Database):
         restarted = [n for n in cluster.nodes if not cluster.is_running(n)]
         for n in restarted:
             cluster.start(n)
+        by_member = member_nodes(cluster)
         last = "no status"
         while time.monotonic() - t0 < timeout:
             p = self.primary(cluster)
@@ -155,9 +274,9 @@ class MongoDB(Database):
                 try:
                     st = c.admin.command("replSetGetStatus")
                 except Exception as e:  # noqa: BLE001 - any failure means: not yet
-                    last = f"replSetGetStatus on {p}: {e}"
+                    last = f"replSetGetStatus on {p}: {one_line(e)}"
                 else:
-                    members = {m["name"].split(":")[0]: m for m in st["members"]}
+                    members = {by_member.get(m["name"], m["name"]): m for m in st["members"]}
                     states = {n: m["stateStr"] for n, m in members.items()}
                     op = {n: m.get("optime", {}).get("ts") for n, m in members.items()}
                     if (
@@ -189,3 +308,12 @@ class MongoDB(Database):
         from harness.db.mongodb_clients import classify
 
         return classify(exc)
+
+
+def log_path(node_dir: PurePosixPath) -> PurePosixPath:
+    return node_dir / "mongod.log"
+
+
+def member_nodes(cluster: Cluster) -> dict[str, str]:
+    """Replica set member name ("<peer address>:27017") -> node."""
+    return {f"{cluster.peer_address(n)}:{PORT}": n for n in cluster.nodes}

@@ -1,8 +1,8 @@
 """pymongo clients for the set, register and append workloads, and error classification.
 
-Every member is reached directly (directConnection=true) at the address the provider
-publishes (127.0.0.1:<port>): the replica set's member names (n1:27017...) resolve only inside
-the compose network. The client finds the primary itself with `hello` (the member claiming
+Every member is reached directly (directConnection=true) at cluster.address(node, 27017):
+the replica set's member names are peer addresses (compose service names, say), which the
+harness's host may not resolve. The client finds the primary itself with `hello` (the member claiming
 to be writable primary with the highest electionId) and keeps using it until an error says
 otherwise, as a driver does; a primary cut off from the majority therefore keeps taking
 w=1 writes until it steps down, which is the behaviour under test.
@@ -24,6 +24,7 @@ from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from harness.cluster import Cluster
+from harness.db.mongodb import PORT
 from workloads import Client, Fail
 
 DB = "splitbrain"
@@ -93,9 +94,9 @@ def _code(exc: E.PyMongoError) -> int | None:
 
 
 def connect(cluster: Cluster, node: str, timeout_ms: int, **kw: Any) -> pymongo.MongoClient:
-    port = cluster.port(node)  # type: ignore[attr-defined]  # compose provider
+    host, port = cluster.address(node, PORT)
     return pymongo.MongoClient(
-        cluster.host(node),
+        host,
         port,
         directConnection=True,
         retryWrites=False,
@@ -139,10 +140,6 @@ def pick_primary(hellos: dict[str, dict[str, Any] | None]) -> str | None:
     if not claims:
         return None
     return max(claims, key=lambda c: (c[0].binary if c[0] is not None else b"", c[1]))[2]
-
-
-def node_of(member: str | None) -> str | None:
-    return member.split(":")[0] if member else None
 
 
 class MongoClientBase(Client):

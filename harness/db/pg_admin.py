@@ -126,7 +126,7 @@ class PgAdmin(Database):
         dbname: str = LOGIN.dbname,
     ) -> list[tuple[Any, ...]]:
         with self.admin(cluster, node, timeout, dbname) as conn:
-            cur = conn.execute(q, args or None)  # type: ignore[arg-type]
+            cur = conn.execute(q, args or None)
             return cur.fetchall() if cur.description else []
 
     def alter_system(self, cluster: Cluster, node: str, key: str, value: str) -> None:

@@ -217,8 +217,8 @@ class PgReplication(PgAdmin):
             if len(prims) > 1:
                 continue
             addr = cluster.peer_address(primary)  # what primary_conninfo names
-            for n, s in st.items():
-                if s and not s["primary"] and s["upstream"] != addr:
+            for n, sn in st.items():
+                if sn and not sn["primary"] and sn["upstream"] != addr:
                     with contextlib.suppress(psycopg.Error):
                         self.alter_system(
                             cluster, n, "primary_conninfo", self.peer_conninfo(cluster, primary, n)
@@ -253,12 +253,12 @@ class PgReplication(PgAdmin):
             for n in behind:
                 # no progress for 10 s with no load: it cannot follow (e.g. it has WAL the
                 # primary lacks, or sits on an abandoned timeline): rewind it
-                s = st.get(n)
-                pos = s["replay"] if s and not s["primary"] else -1
+                sn = st.get(n)
+                pos = sn["replay"] if sn and not sn["primary"] else -1
                 since, seen = stuck.get(n, (now, -2))
                 if pos != seen:
                     stuck[n] = (now, pos)
-                elif now - since > 10 and s is not None:
+                elif now - since > 10 and sn is not None:
                     stuck.pop(n, None)
                     out["rejoined"].append(self.rejoin(cluster, n, primary))
             time.sleep(0.2)

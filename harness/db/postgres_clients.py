@@ -79,7 +79,7 @@ class PgClient(SqlWorkloadClient):
         self.by_addr = {a: n for n, a in addrs.items()}  # (host, port) -> node
         self._node_of: dict[int, Any] = {}  # id(connection) -> node it reached
         self.node: str | None = node  # the node of the current connection (history "node")
-        base = {
+        base: dict[str, Any] = {
             **LOGIN.params(),
             "connect_timeout": 2,
             "application_name": f"splitbrain-{process}",
@@ -99,13 +99,13 @@ class PgClient(SqlWorkloadClient):
             hosts = ",".join(h for h, _ in order)
             ports = sorted({p for _, p in order})
             # libpq pairs a list of ports with the hosts; one port applies to every host
-            port = str(ports[0]) if len(ports) == 1 else ",".join(str(p) for _, p in order)
+            port_list = str(ports[0]) if len(ports) == 1 else ",".join(str(p) for _, p in order)
             self.dsn = {
                 "write": psycopg.conninfo.make_conninfo(
-                    host=hosts, port=port, target_session_attrs="read-write", **base
+                    host=hosts, port=port_list, target_session_attrs="read-write", **base
                 ),
                 "read": psycopg.conninfo.make_conninfo(
-                    host=hosts, port=port, target_session_attrs=ATTRS[spec.read_from], **base
+                    host=hosts, port=port_list, target_session_attrs=ATTRS[spec.read_from], **base
                 ),
             }
             if spec.read_from == "primary":

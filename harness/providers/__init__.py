@@ -1,6 +1,6 @@
 """Providers: where nodes live. One module per provider, registered by name; each exposes
 
-    create(spec, run_id) -> Cluster        a cluster that implements the node contract
+    create(spec, run_id, deployment) -> Cluster   a cluster that implements the node contract
     preflight(db) -> None                  EnvironmentProblem naming what is missing
     cleanup(force=False) -> list[str]      remove leftovers of crashed runs, one line each
     find_leftovers(force=False) -> list[str]

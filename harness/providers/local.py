@@ -32,8 +32,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.cluster import Cluster, Grudge
-from harness.db import Database
+from harness.db import Database, Deployment
 from harness.errors import ClusterError, EnvironmentProblem
+from harness.options import Option
 from harness.providers import netns
 from harness.spec import TestSpec
 
@@ -129,7 +130,7 @@ class LocalCluster(Cluster):
         # run.json first: from now on `splitbrain cleanup` can find whatever we create.
         self._write_run_json()
         for n in self.nodes:
-            d = self.node_dir(n)
+            d = self._dir(n)
             d.mkdir(parents=True, exist_ok=True)
         prefix = self.subnet.prefixlen
         netns.run(["ip", "link", "add", self.bridge, "type", "bridge"])
@@ -163,7 +164,10 @@ class LocalCluster(Cluster):
     def peer_network(self) -> str:
         return str(self.subnet)
 
-    def node_dir(self, node: str) -> Path:
+    def node_dir(self, node: str) -> PurePosixPath:
+        return PurePosixPath(self._dir(node))
+
+    def _dir(self, node: str) -> Path:
         return self.workdir / "nodes" / self._check(node)
 
     def _check(self, node: str) -> str:
@@ -190,7 +194,7 @@ class LocalCluster(Cluster):
             pw = pwd.getpwnam(user)
         except KeyError:
             raise EnvironmentProblem(f"user {user!r} does not exist on this host") from None
-        d = self.node_dir(node)
+        d = self._dir(node)
         d.mkdir(parents=True, exist_ok=True)
         if d.stat().st_uid != pw.pw_uid:
             os.chown(d, pw.pw_uid, pw.pw_gid)
@@ -200,7 +204,7 @@ class LocalCluster(Cluster):
         e = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "LANG": "C.UTF-8",
-            "HOME": str(self.node_dir(node)),
+            "HOME": str(self._dir(node)),
             "USER": user or "root",
         }
         e.update(env or {})
@@ -237,7 +241,7 @@ class LocalCluster(Cluster):
                 stdout=f,
                 stderr=subprocess.STDOUT,
                 env=self._env(node, user, env),
-                cwd=self.node_dir(node),
+                cwd=self._dir(node),
                 start_new_session=True,  # a Ctrl-C of the harness must not hit the database
             )
 
@@ -262,7 +266,7 @@ class LocalCluster(Cluster):
                 input=input,
                 timeout=timeout,
                 env=self._env(node, user, env),
-                cwd=self.node_dir(node),
+                cwd=self._dir(node),
             )
         except subprocess.TimeoutExpired:
             raise ClusterError(
@@ -361,7 +365,7 @@ class LocalCluster(Cluster):
     def collect_logs(self, dest: Path) -> None:
         """Copy each node's logs (*.log files in its dir, and the spawn() log) to dest/<node>/."""
         for n in self.nodes:
-            src = self.node_dir(n)
+            src = self._dir(n)
             if not src.is_dir():
                 continue
             files = {p for p in src.rglob("*.log") if p.is_file()}
@@ -433,7 +437,9 @@ def _subnet_in_use(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str
     return None
 
 
-def create(spec: TestSpec, run_id: str) -> LocalCluster:
+def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) -> LocalCluster:
+    """A built cluster of network namespaces (the deployment's facts are checked by
+    preflight: binaries and the OS user live on this host)."""
     nodes = [f"n{i}" for i in range(1, spec.nodes + 1)]
     cluster = LocalCluster(run_id, nodes, spec.subnet)
     used = _subnet_in_use(cluster.subnet)
@@ -512,9 +518,13 @@ def cleanup(force: bool = False) -> list[str]:
     nss, lks, dirs = _plan(force)
     done = []
     for ns in nss:
-        n = netns.kill_ns(ns)
+        try:
+            n = netns.kill_ns(ns)
+        except ClusterError as e:  # said, not hidden: the namespace stays for another try
+            done.append(f"NOT removed namespace {ns}: {e}")
+            continue
         netns.run(["ip", "netns", "del", ns], check=False)
-        done.append(f"removed namespace {ns}" + (f" (killed {n} processes)" if n else ""))
+        done.append(f"removed namespace {ns}" + (f" (killed {n} processes, all gone)" if n else ""))
     present = set(netns.links())  # veths vanished with their namespace
     for li in lks:
         if li in present:
@@ -526,5 +536,5 @@ def cleanup(force: bool = False) -> list[str]:
     return done
 
 
-OPTIONS: tuple = ()  # the local provider has no knobs beyond the spec's (--subnet)
+OPTIONS: tuple[Option, ...] = ()  # no knobs beyond the spec's own (--subnet)
 CAPABILITIES = LocalCluster.capabilities

@@ -338,7 +338,7 @@ def summary(configs: list[Config]) -> list[str]:
             (c.faulted_share("write"), c) for c in group if c.faulted_share("write") is not None
         ]
         if len(scored) >= 2:
-            best, worst = max(scored, key=lambda x: x[0]), min(scored, key=lambda x: x[0])
+            best, worst = max(scored, key=lambda x: x[0] or 0), min(scored, key=lambda x: x[0] or 0)
             out.append(
                 f"{topology}: {best[1].label} kept the most writes available during faults "
                 f"({pct(best[0])} ok), {worst[1].label} the fewest ({pct(worst[0])})."
@@ -377,7 +377,7 @@ def summary(configs: list[Config]) -> list[str]:
         )
     lat = [(c.quantile(0.99), c) for c in configs if c.quantile(0.99) is not None]
     if len(lat) >= 2:
-        lo, hi = min(lat, key=lambda x: x[0]), max(lat, key=lambda x: x[0])
+        lo, hi = min(lat, key=lambda x: x[0] or 0), max(lat, key=lambda x: x[0] or 0)
         out.append(
             f"p99 latency ranged from {lo[0]:.1f} ms ({lo[1].label}) to {hi[0]:.1f} ms ({hi[1].label})."
         )

@@ -233,7 +233,7 @@ def _anomaly(
         rows.append(
             (
                 link,
-                inv.process,
+                str(inv.process),
                 shown.node or inv.node or "",
                 f"{inv.time / 1e9:.3f}",
                 f"{comp.time / 1e9:.3f}" if comp else "never completed",

@@ -67,3 +67,50 @@ def test_malformed_read() -> None:
     ops = [Op(0, 0, 0, "invoke", "read", None), Op(1, 1, 0, "ok", "read", [100, 100, 100])]
     v = check(ops, **OPTS)
     assert v.counts == {"malformed-read": 1} and v.valid is False
+
+
+# -- wrong shapes and options (issue 11) ----------------------------------------------------
+
+
+def _read(value: object) -> list[Op]:
+    return [Op(0, 0, 0, "invoke", "read", None), Op(1, 1, 0, "ok", "read", value)]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"0": float("inf"), "1": 100, "2": 100},
+        {"0": float("nan"), "1": 100, "2": 100},
+        {"0": 10**400, "1": 100, "2": 100},
+        {"0": "100", "1": 100, "2": 100},
+        {"0": [100], "1": 100, "2": 100},
+        [[0, 100], [1, 100], [2, 100]],
+        "300",
+    ],
+)
+def test_a_read_of_the_wrong_shape_is_a_malformed_read(value: object) -> None:
+    v = check(_read(value), **OPTS)
+    assert v.counts == {"malformed-read": 1} and v.valid is False
+    assert "\n" not in v.anomalies[0].explanation and len(v.anomalies[0].explanation) < 200
+
+
+def test_accounts_as_a_number_and_totals_as_text() -> None:
+    v = run_checker("bank", _load("valid"), accounts=3, total="300")
+    assert v.valid is True and v.stats["accounts"] == 3 and v.stats["total"] == 300
+
+
+def test_bad_options_are_spec_errors_naming_the_option() -> None:
+    from harness.errors import SpecError
+
+    with pytest.raises(SpecError, match="bank option accounts=-1"):
+        check(_load("valid"), accounts=-1)
+    with pytest.raises(SpecError, match="bank option total=inf: expected a number"):
+        check(_load("valid"), total=float("inf"))
+    with pytest.raises(SpecError, match="bank option overdraft: unknown option here; known: "):
+        check(_load("valid"), overdraft=True)
+
+
+def test_a_history_without_bank_ops_is_unknown() -> None:
+    v = check([Op(0, 0, 0, "invoke", "add", [0, 1]), Op(1, 1, 0, "ok", "add", [0, 1])])
+    assert v.valid == "unknown"
+    assert "no transfer or read op in the history: nothing to check" in v.notes

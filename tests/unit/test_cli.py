@@ -105,3 +105,37 @@ def test_export_round_trips_through_edn(tmp_path):
     assert [o.to_dict() for o in read_jsonl(back)] == [
         o.to_dict() for o in read_jsonl(d / "history.jsonl")
     ]
+
+
+def test_clicks_own_usage_errors_exit_3_in_one_line():
+    for argv in (["run", "--bogus"], ["run", "--time", "abc"], ["nope"]):
+        r = CliRunner().invoke(main, argv)
+        assert r.exit_code == 3, argv
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("splitbrain: error:"), r.output
+
+
+def test_unknown_and_bad_opts_are_refused_before_anything_starts(tmp_path):
+    r = CliRunner().invoke(main, ["run", "--opt", "failover_hwo=kill", "--results", str(tmp_path)])
+    assert r.exit_code == 3 and "--opt failover_hwo: unknown option here" in r.output
+    r = CliRunner().invoke(
+        main, ["run", "--opt", "failover_how=explode", "--results", str(tmp_path)]
+    )
+    assert r.exit_code == 3 and "failover_how=explode: expected one of" in r.output
+    assert list(tmp_path.iterdir()) == []  # no run folder: nothing started
+
+
+def test_list_options():
+    r = CliRunner().invoke(
+        main, ["run", "--db", "galera", "--nemesis", "packet-loss", "--list-options"]
+    )
+    assert r.exit_code == 0
+    assert "wsrep_sync_wait=int (default 0)" in r.output and "loss=number (default 0.3)" in r.output
+
+
+def test_an_unwritable_results_path_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = CliRunner().invoke(main, ["run", "--nemesis", "none", "--results", str(blocker / "sub")])
+    assert r.exit_code in (3, 4), r.output  # 4 when not root: preflight speaks first
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output

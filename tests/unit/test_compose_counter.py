@@ -134,3 +134,49 @@ def test_workload_generates_positive_adds_and_reads() -> None:
     assert all(1 <= v <= 5 for f, v in ops if f == "add")
     assert w.final_ops() == [("final-read", None)]
     assert w.checkers == ("counter",)
+
+
+# -- wrong shapes (issue 11): one-line HistoryErrors naming the op --------------------------
+
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+from harness.errors import HistoryError, SpecError  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        (((0, "invoke", "add", "three"), (0, "ok", "add", "three")), "op 0 .*delta must be an"),
+        (((0, "invoke", "add", [1, 2]), (0, "ok", "add", [1, 2])), "op 0 .*delta must be an"),
+        (((0, "invoke", "add", math.inf), (0, "ok", "add", math.inf)), "delta must be an"),
+        (((0, "invoke", "add", 1.5), (0, "ok", "add", 1.5)), "delta must be an integer, got 1.5"),
+        (((0, "invoke", "add", True), (0, "ok", "add", True)), "delta must be an integer"),
+        (((0, "invoke", "add", 10**400), (0, "ok", "add", 10**400)), "delta is out of range"),
+        (((0, "invoke", "read", None), (0, "ok", "read", {"n": 3})), r"op 1 \(ok read\): a read"),
+        (((0, "invoke", "read", None), (0, "ok", "read", math.nan)), "a read must be an integer"),
+    ],
+)
+def test_wrong_shapes_are_history_errors(rows: tuple, message: str) -> None:
+    with pytest.raises(HistoryError, match=message):
+        check("counter", H(*rows))
+
+
+def test_integral_floats_count_as_integers() -> None:
+    h = H(
+        (0, "invoke", "add", 2.0),
+        (0, "ok", "add", 2.0),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", 2.0),
+    )
+    v = check("counter", h)
+    assert v.valid is True and v.anomalies == []
+
+
+def test_no_counter_op_is_unknown_and_options_are_refused() -> None:
+    v = check("counter", H((0, "invoke", "write", [0, 1]), (0, "ok", "write", [0, 1])))
+    assert v.valid == "unknown"
+    assert v.notes == ["no add or read op in the history: nothing to check"]
+    with pytest.raises(SpecError, match="counter option model: unknown option"):
+        check("counter", [], model="cas-register")

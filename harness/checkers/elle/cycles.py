@@ -5,6 +5,10 @@ shortest cycle through one closing edge is found by BFS:
 - G0:       a cycle of ww edges                       (some ww edge inside a ww-only SCC)
 - G1c:      ww/wr edges with at least one wr          (some wr edge inside a ww+wr SCC)
 - G-single: exactly one rw edge a->b closed by a ww/wr path b ~> a
+- G-nonadjacent: two or more rw edges, no two consecutive (wrap-around included): the cycles
+            snapshot isolation forbids (Long Fork). A BFS over states (txn, came by rw,
+            used an rw) so that an rw edge is never followed by another; candidate closing
+            edges are first filtered by the SCCs of that two-state product graph.
 - G2-item:  an rw edge a->b whose b cannot reach a over ww/wr: any path back needs another rw
 Each is tried first on data edges only, then (if real-time / process edges are in the graph
 and nothing was found) with those orders allowed: the "-realtime" / "-process" variants.
@@ -17,6 +21,7 @@ a Python int used as a bitset, built in one pass in Tarjan's reverse topological
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,11 +60,18 @@ class Cycle:
     kinds: list[int]  # kinds[i]: the single edge type used for nodes[i] -> nodes[i+1 mod n]
 
     @property
+    def adjacent_rw(self) -> bool:
+        """Two consecutive rw edges somewhere, counting the last edge and the first."""
+        k, n = self.kinds, len(self.kinds)
+        return any(k[i] == RW and k[(i + 1) % n] == RW for i in range(n))
+
+    @property
     def name(self) -> str:
         rw = self.kinds.count(RW)
-        base = (
-            "G2-item" if rw >= 2 else "G-single" if rw == 1 else "G1c" if WR in self.kinds else "G0"
-        )
+        if rw >= 2:
+            base = "G2-item" if self.adjacent_rw else "G-nonadjacent"
+        else:
+            base = "G-single" if rw == 1 else "G1c" if WR in self.kinds else "G0"
         if RT in self.kinds:
             return base + "-realtime"
         if PROC in self.kinds:
@@ -165,6 +177,87 @@ def g_single(g: Graph, scc: set[int], reach: Reach, check: Callable[[], None]) -
     return _shortest(found)
 
 
+def g_nonadjacent(g: Graph, scc: set[int], plain: int, check: Callable[[], None]) -> Cycle | None:
+    """A cycle with >= 2 rw edges, none followed by another; `plain` are the non-rw edges."""
+    out = g.out
+    # Product graph: node 2v = "reached v by a plain edge", 2v+1 = "reached v by rw".
+    prod = Graph(2 * len(g))
+    for v in scc:
+        for w, m in out[v].items():
+            if w not in scc:
+                continue
+            if m & plain:
+                prod.add(2 * v, 2 * w, WW)
+                prod.add(2 * v + 1, 2 * w, WW)
+            if m & RW:
+                prod.add(2 * v, 2 * w + 1, WW)
+    comp_of: dict[int, int] = {}
+    for i, comp in enumerate(sccs(prod, [2 * v for v in scc] + [2 * v + 1 for v in scc])):
+        if len(comp) > 1:
+            for x in comp:
+                comp_of[x] = i
+    check()
+    found: list[Cycle] = []
+    for a in scc:
+        ca = comp_of.get(2 * a)
+        if ca is None:
+            continue
+        for b, m in out[a].items():
+            if m & RW and b in scc and comp_of.get(2 * b + 1) == ca:
+                c = _nonadjacent_through(g, a, b, scc, plain, check)
+                if c is not None:
+                    found.append(c)
+                    if len(found) >= TRIES:
+                        return _shortest(found)
+        check()
+    return _shortest(found)
+
+
+def _nonadjacent_through(
+    g: Graph, a: int, b: int, scc: set[int], plain: int, check: Callable[[], None]
+) -> Cycle | None:
+    """Shortest b ~> a with no rw right after an rw, using at least one rw, entering a by a
+    plain edge (a -> b is the closing rw). States: (txn, came by rw, used an rw)."""
+    start, goal = (b, True, False), (a, False, True)
+    parent: dict[tuple[int, bool, bool], tuple[tuple[int, bool, bool], int]] = {}
+    queue = deque([start])
+    seen = {start}
+    out = g.out
+    steps = 0
+    while queue:
+        st = queue.popleft()
+        v, by_rw, used = st
+        steps += 1
+        if steps & 1023 == 0:
+            check()
+        for w, m in out[v].items():
+            if w not in scc:
+                continue
+            nexts = []
+            if m & plain:
+                nexts.append(((w, False, used), _pick(m & plain)))
+            if m & RW and not by_rw:
+                nexts.append(((w, True, True), RW))
+            for nst, kind in nexts:
+                if nst in seen:
+                    continue
+                seen.add(nst)
+                parent[nst] = (st, kind)
+                if nst == goal:
+                    nodes, kinds = [], []
+                    cur = nst
+                    while cur != start:
+                        prev, k = parent[cur]
+                        nodes.append(prev[0])
+                        kinds.append(k)
+                        cur = prev
+                    nodes.reverse()
+                    kinds.reverse()
+                    return Cycle([a] + nodes, [RW] + kinds)
+                queue.append(nst)
+    return None
+
+
 def g2_item(
     g: Graph, scc: set[int], allowed: int, reach: Reach, check: Callable[[], None]
 ) -> Cycle | None:
@@ -181,11 +274,16 @@ def g2_item(
                     if path is not None:
                         found.append(_close(g, a, RW, path, allowed))
                         if len(found) >= TRIES:
-                            return _shortest(found)
+                            return _adjacent_first(found)
             check()
         if found:
-            return _shortest(found)
-    return _shortest(found)
+            return _adjacent_first(found)
+    return _adjacent_first(found)
+
+
+def _adjacent_first(cycles: list[Cycle]) -> Cycle | None:
+    """A G2-item proper if one was found (a nonadjacent one is reported by its own search)."""
+    return _shortest([c for c in cycles if c.adjacent_rw]) or _shortest(cycles)
 
 
 def shorten(c: Cycle, before: Callable[[int, int], bool]) -> Cycle:
@@ -248,6 +346,9 @@ def search_scc(g: Graph, scc: set[int], orders: int, check: Callable[[], None]) 
         reach = Reach(g, scc, WW | WR | extra, check)
         if not extra or not any(n.startswith("G-single") for n in found):
             keep(g_single(g, scc, reach, check))
+        # A G-single is itself a nonadjacent cycle: searching on adds nothing it rules out.
+        if not any(n.startswith(("G-single", "G-nonadjacent")) for n in found):
+            keep(g_nonadjacent(g, scc, WW | WR | extra, check))
         if not extra or not any(n.startswith("G2-item") for n in found):
             keep(g2_item(g, scc, WW | WR | RW | extra, reach, check))
     return list(found.values())

@@ -7,7 +7,7 @@ a cycle of ww edges only inside this SCC" without copying the graph.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable
 
 WW, WR, RW, RT, PROC = 1, 2, 4, 8, 16
@@ -18,13 +18,17 @@ EDGE_NAMES = {WW: "ww", WR: "wr", RW: "rw", RT: "realtime", PROC: "process"}
 
 
 class Graph:
-    __slots__ = ("out",)
+    """Sparse: only nodes with out-edges have an entry (the cycle search only ever sees the
+    few nodes inside cycles of a million-node history)."""
+
+    __slots__ = ("n", "out")
 
     def __init__(self, n: int) -> None:
-        self.out: list[dict[int, int]] = [{} for _ in range(n)]
+        self.n = n
+        self.out: defaultdict[int, dict[int, int]] = defaultdict(dict)
 
     def __len__(self) -> int:
-        return len(self.out)
+        return self.n
 
     def add(self, a: int, b: int, kind: int) -> None:
         if a != b:  # a txn depending on itself is not a cycle between txns
@@ -32,10 +36,11 @@ class Graph:
             d[b] = d.get(b, 0) | kind
 
     def edge(self, a: int, b: int) -> int:
-        return self.out[a].get(b, 0)
+        d = self.out.get(a)
+        return d.get(b, 0) if d else 0
 
     def edge_count(self) -> int:
-        return sum(len(d) for d in self.out)
+        return sum(len(d) for d in self.out.values())
 
 
 def sccs(

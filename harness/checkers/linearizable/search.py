@@ -1,0 +1,245 @@
+"""The search: Wing & Gong's, with Lowe's improvements, over the calls of one key.
+
+It walks a doubly-linked list of call and return events. At each step it tries to linearise
+a pending call next; it backtracks when it meets the return of an op not yet linearised.
+Configurations (bitset of linearised ops, model state) already explored are memoised, so no
+configuration is explored twice. Two reductions keep crashed (indeterminate) ops from
+multiplying the configurations: such ops with the same f and input are interchangeable, so
+only the earliest unused one of each class is tried; and a configuration is pruned when an
+explored one had the same definite ops and state with a subset of its indeterminate ops
+(those may always be left for later). The search succeeds as soon as every op with a finite
+return is linearised. When it fails, the last return event any branch was blocked at marks
+the shortest prefix that cannot be linearised (see evidence.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.checkers.linearizable.calls import INF, Call
+from harness.checkers.models import Model
+
+CHECK_EVERY = 2048  # iterations between budget checks
+MAX_EVIDENCE_STATES = 8  # blocked states remembered for the explanation
+
+
+@dataclass
+class Result:
+    status: bool | str  # True, False, "budget-time", "budget-states", "budget-steps"
+    states: int = 0
+    steps: int = 0  # iterations of the search loop: its work, independent of the machine
+    blocked_op: int = -1  # index into the key's op list of the op no order can place
+    blocked_states: dict[Any, int] = field(default_factory=dict)  # state -> setter op (-1 init)
+    blocked_count: int = 0
+    linearised: int = 0  # ops linearised at the latest blocking point (for notes)
+    max_states: int = 0  # the states budget in force (max_states, or less for memory)
+
+
+class Budget:
+    def __init__(
+        self,
+        time_limit: float | None,
+        max_states: int,
+        max_memory_mb: float,
+        max_steps: float = INF,
+    ) -> None:
+        self.deadline = time.monotonic() + time_limit if time_limit else INF
+        self.max_states = max_states
+        self.max_bytes = int(max_memory_mb * 2**20)
+        self.max_steps = max_steps  # search iterations (checked every CHECK_EVERY)
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def within(self, seconds: float, steps: float = INF) -> Budget:
+        """The same budget, ending in `seconds` and after `steps` iterations at the latest."""
+        b = copy.copy(self)
+        b.deadline = min(self.deadline, time.monotonic() + seconds)
+        b.max_steps = min(self.max_steps, steps)
+        return b
+
+
+def search(ops: list[Call], model: Model, budget: Budget) -> Result:
+    n = len(ops)
+    required = sum(1 for o in ops if o.ret != INF)
+    if required == 0:
+        return Result(True)
+
+    # Events in real-time order; entry 0 is the head sentinel, entry E+1 the tail.
+    events = sorted(
+        [(o.call, i, True) for i, o in enumerate(ops)]
+        + [(o.ret, i, False) for i, o in enumerate(ops) if o.ret != INF]
+    )
+    size = len(events) + 2
+    nxt = list(range(1, size + 1))
+    prv = list(range(-1, size - 1))
+    is_call = [False] * size
+    op_of = [0] * size
+    call_e = [0] * n
+    ret_e = [-1] * n
+    for e, (_, i, is_c) in enumerate(events, start=1):
+        is_call[e] = is_c
+        op_of[e] = i
+        if is_c:
+            call_e[i] = e
+        else:
+            ret_e[i] = e
+
+    fs = [o.f for o in ops]
+    ins = [o.input for o in ops]
+    outs = [o.output for o in ops]
+    # Ops with a return and indeterminate ops get bits in separate sets (`lin`, `linfo`).
+    definite = [o.ret != INF for o in ops]
+    bit = [0] * n
+    nd = ni = 0
+    for i in range(n):
+        if definite[i]:
+            bit[i] = 1 << nd
+            nd += 1
+        else:
+            bit[i] = 1 << ni
+            ni += 1
+    # Indeterminate ops with the same f and input are interchangeable: only the earliest
+    # not yet linearised one of each class is tried (symmetry reduction).
+    klass = [0] * n
+    rank = [0] * n
+    classes: dict[tuple[str, Any], int] = {}
+    members: list[int] = []
+    for i in sorted(range(n), key=lambda i: ops[i].call):
+        if not definite[i]:
+            c = classes.setdefault((fs[i], ins[i]), len(classes))
+            if c == len(members):
+                members.append(0)
+            klass[i] = c
+            rank[i] = members[c]
+            members[c] += 1
+    used = [0] * len(classes)
+    step = model.step
+    # memory per memoised configuration: two bitsets, the state, the dict slot
+    max_states = min(budget.max_states, budget.max_bytes // (120 + (nd + ni) // 8))
+
+    state = model.init()
+    lin = linfo = 0
+    stack: list[tuple[int, Any]] = []
+    # (lin, state) -> indeterminate sets seen with it. An indeterminate op never has to be
+    # linearised and can be at any later point, so a configuration that used a superset of
+    # the indeterminate ops of an explored one, with the same definite ops and state, can
+    # do nothing the explored one could not: it is pruned (Lowe's memo, plus subsumption).
+    cache: dict[tuple[int, Any], list[int]] = {}
+    n_states = 0
+    remaining = required
+    res = Result(False)
+    block_e = 0  # latest return entry any branch was blocked at
+    ticks = steps = 0
+    max_steps = budget.max_steps
+    entry = nxt[0]
+    while True:
+        ticks += 1
+        if ticks >= CHECK_EVERY:
+            steps += ticks
+            ticks = 0
+            if budget.expired():
+                res.status = "budget-time"
+                break
+            if steps > max_steps:
+                res.status = "budget-steps"
+                break
+        if is_call[entry]:
+            o = op_of[entry]
+            if not definite[o] and rank[o] != used[klass[o]]:
+                entry = nxt[entry]
+                continue
+            new = step(state, fs[o], ins[o], outs[o])
+            if new is not None:
+                if definite[o]:
+                    nlin, nlinfo = lin | bit[o], linfo
+                    key = (nlin, new)
+                else:
+                    nlin, nlinfo = lin, linfo | bit[o]
+                    used[klass[o]] += 1  # undone below if the configuration is not fresh
+                    key = (nlin, new)
+                seen = cache.get(key)
+                if seen is None:
+                    cache[key] = [nlinfo]
+                    fresh = True
+                else:
+                    fresh = True
+                    for s_ in seen:
+                        if s_ | nlinfo == nlinfo:
+                            fresh = False
+                            break
+                    if fresh:
+                        seen.append(nlinfo)
+                if not fresh and not definite[o]:
+                    used[klass[o]] -= 1
+                if fresh:
+                    n_states += 1
+                    stack.append((o, state))
+                    state = new
+                    lin = nlin
+                    linfo = nlinfo
+                    # lift the op's call and return out of the list
+                    nxt[prv[entry]] = nxt[entry]
+                    prv[nxt[entry]] = prv[entry]
+                    r = ret_e[o]
+                    if r >= 0:
+                        nxt[prv[r]] = nxt[r]
+                        prv[nxt[r]] = prv[r]
+                        remaining -= 1
+                        if remaining == 0:
+                            res.status = True
+                            break
+                    if n_states > max_states:
+                        res.status = "budget-states"
+                        break
+                    entry = nxt[0]
+                    continue
+            entry = nxt[entry]
+        else:
+            # the return of an op not linearised yet: this order cannot work
+            if entry >= block_e:
+                if entry > block_e:
+                    block_e = entry
+                    res.blocked_states.clear()
+                    res.blocked_count = 0
+                    res.linearised = len(stack)
+                res.blocked_count += 1
+                if (
+                    state not in res.blocked_states
+                    and len(res.blocked_states) < MAX_EVIDENCE_STATES
+                ):
+                    res.blocked_states[state] = setter(stack, state)
+            if not stack:
+                break  # every order failed
+            o, state = stack.pop()
+            if definite[o]:
+                lin ^= bit[o]
+            else:
+                linfo ^= bit[o]
+                used[klass[o]] -= 1
+            e = call_e[o]
+            r = ret_e[o]
+            if r >= 0:
+                nxt[prv[r]] = r
+                prv[nxt[r]] = r
+                remaining += 1
+            nxt[prv[e]] = e
+            prv[nxt[e]] = e
+            entry = nxt[e]
+    res.states = n_states
+    res.steps = steps + ticks
+    res.max_states = max_states
+    if block_e:
+        res.blocked_op = op_of[block_e]
+    return res
+
+
+def setter(stack: list[tuple[int, Any]], state: Any) -> int:
+    """The op that produced `state` on this branch (the last one that changed the state)."""
+    for o, before in reversed(stack):
+        if before != state:
+            return o
+    return -1

