@@ -24,7 +24,7 @@ from typing import Any, Literal
 from harness.cluster import Cluster
 from harness.db import Database, Deployment
 from harness.errors import ClusterError, EnvironmentProblem, SpecError, one_line
-from harness.install.maven import JAVA_HINT, cassandra_home
+from harness.install.maven import CASSANDRA_VERSION, JAVA_HINT, cassandra_home
 from harness.options import Option
 from harness.spec import TestSpec
 
@@ -260,7 +260,7 @@ class Cassandra(Database):
     deployment = Deployment(
         user="cassandra",
         ports={"client": CLIENT_PORT, "storage": STORAGE_PORT},
-        image="cassandra:5.0",
+        image=f"cassandra:{CASSANDRA_VERSION}",  # the same release as the local jars
         binaries=(("java", JAVA_HINT),),
         files=((str(cassandra_home() / "lib"), INSTALL_HINT),),
     )
