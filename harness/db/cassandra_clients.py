@@ -22,28 +22,29 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import cassandra  # type: ignore[import-untyped]
-from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
-from cassandra.cluster import (  # type: ignore[import-untyped]
+import cassandra
+from cassandra import ConsistencyLevel
+from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     ExecutionProfile,
     NoHostAvailable,
 )
 from cassandra.cluster import Cluster as DriverCluster
-from cassandra.connection import ConnectionException  # type: ignore[import-untyped]
-from cassandra.policies import (  # type: ignore[import-untyped]
+from cassandra.connection import ConnectionException
+from cassandra.policies import (
     FallthroughRetryPolicy,
     NoSpeculativeExecutionPolicy,
     WhiteListRoundRobinPolicy,
 )
-from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage  # type: ignore[import-untyped]
-from cassandra.query import SimpleStatement  # type: ignore[import-untyped]
+from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
+from cassandra.query import SimpleStatement
 
 from harness.cluster import Cluster
 from workloads import Client, Fail
 
 KEYSPACE = "splitbrain"
 CLIENT_PORT = 9042
+RECONNECT_PAUSE_S = 0.5  # between two connection attempts of one client
 DATACENTER = "dc1"
 Refused = OverloadedErrorMessage | IsBootstrappingErrorMessage
 TABLES = (
@@ -198,12 +199,19 @@ class CassandraClient(Client):
         self._dc: DriverCluster | None = None
         self._session: Any = None
         self._prepared: dict[str, Any] = {}
+        self._refused_at = -RECONNECT_PAUSE_S
 
     def _run(self, name: str, *args: Any, consistency: int | None = None) -> Any:
         if self._session is None:
+            # A down coordinator refuses at once: without a pause the worker would spin,
+            # filling the history with thousands of identical fails per second.
+            wait = self._refused_at + RECONNECT_PAUSE_S - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             try:
                 self._dc, self._session = connect(self.cluster, self.node, self.knobs)
             except NoHostAvailable as e:
+                self._refused_at = time.monotonic()
                 raise Fail(f"cannot connect to {self.node}: {e}") from None  # nothing sent
             self._prepared = {}
         stmt = self._prepared.get(name)

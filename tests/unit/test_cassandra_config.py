@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from harness.db.cassandra import (
     LOG_PREFIX,
