@@ -222,7 +222,16 @@ class CassandraClient(Client):
             kind = self.knobs.write_cl if name in self.writes else self.knobs.read_cl
             consistency = level(kind)
         bound.consistency_level = consistency
-        return self._session.execute(bound)
+        try:
+            return self._session.execute(bound)
+        except NoHostAvailable as e:
+            if e.errors:
+                raise  # a host was tried: classify() decides
+            # The driver holds the coordinator for down and sent nothing: connect afresh
+            # (after the pause) rather than failing at once again.
+            self.abort()
+            self._refused_at = time.monotonic()
+            raise Fail(f"{self.node} is down for the driver: nothing sent") from None
 
     def invoke(self, f: str, value: Any) -> Any:
         name = self.ops.get(f)

@@ -28,6 +28,7 @@ from harness.db.cassandra_clients import (
     ClientClock,
     Knobs,
     RegisterClient,
+    SetClient,
     classify,
     clock_offset_ms,
 )
@@ -193,3 +194,34 @@ def test_plain_register_refuses_cas_without_sending() -> None:
     )
     with pytest.raises(Fail, match="cas needs lightweight transactions"):
         c.invoke("cas", [1, [2, 3]])
+
+
+class _Bound:
+    consistency_level = None
+
+
+class _Stmt:
+    def bind(self, args: Any) -> _Bound:
+        return _Bound()
+
+
+class _DownSession:
+    """What the driver's session does once it holds the only coordinator for down."""
+
+    def execute(self, bound: Any) -> Any:
+        raise NoHostAvailable("Unable to complete the operation against any hosts", {})
+
+
+def test_a_coordinator_down_for_the_driver_is_a_fail_and_a_fresh_connect_later() -> None:
+    c = SetClient(
+        cluster=None,  # type: ignore[arg-type]  # never reached: the session is given
+        knobs=Knobs("QUORUM", "QUORUM", "SERIAL", False, 0.0, 0, 5),
+        node="n2",
+        process=0,
+    )
+    c._session, c._prepared = _DownSession(), {"add": _Stmt()}
+    t = time.monotonic()
+    with pytest.raises(Fail, match="n2 is down for the driver"):
+        c.invoke("add", [1, 2])
+    assert c._session is None  # the next op connects afresh, after RECONNECT_PAUSE_S
+    assert c._refused_at >= t
