@@ -4,6 +4,9 @@ cx-n1..cx-n3 on a bridge cxbr0 (198.18.0.1/24, nodes .11-.13), one JVM per node 
 write and read succeed, and the teardown time; removes everything after, also on failure.
 
     flock /work/cluster.lock python bench/cassandra_ring_by_hand.py [--heap 768M] [--parallel]
+        [--jvm=-XX:TieredStopAtLevel=1]      # raw JVMs (default JIT unless --jvm adds flags)
+    flock /work/cluster.lock python bench/cassandra_ring_by_hand.py --definition
+        # Cassandra.setup() through a minimal node-contract cluster, a kill, recover()
 
 Names are cx-* (not sb-*): the harness's cleanup removes sb- namespaces it does not know.
 """
