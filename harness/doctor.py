@@ -57,7 +57,34 @@ def report() -> list[Check]:
             "needed for --db galera: apt-get install mariadb-server galera-4 rsync",
         )
     )
+    out += _cassandra()
     out.append(_docker())
+    return out
+
+
+def _cassandra() -> list[Check]:
+    """java, mvn and the resolved classpath (harness.install.maven)."""
+    from harness.install import maven
+
+    out: list[Check] = []
+    for tool, hint in (("java", maven.JAVA_HINT), ("mvn", maven.MVN_HINT)):
+        path = shutil.which(tool)
+        out.append(
+            ("ok", f"cassandra: {tool}: {path}", "")
+            if path
+            else ("missing", f"cassandra: {tool}", f"needed for --db cassandra: {hint}")
+        )
+    lib = maven.classpath_dir()
+    out.append(
+        ("ok", f"cassandra: classpath {lib} ({maven.CASSANDRA_VERSION})", "")
+        if maven.is_installed(lib.parent)
+        else (
+            "missing",
+            f"cassandra: no classpath at {lib}",
+            "needed for --db cassandra: python3 -m harness.install.maven "
+            "(or set SPLITBRAIN_CASSANDRA_HOME)",
+        )
+    )
     return out
 
 

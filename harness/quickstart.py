@@ -5,7 +5,8 @@
 
 Standard library only: it runs before the package and its dependencies are installed.
 It installs Debian's iproute2, iptables, postgresql (and, for the test suite, mariadb-server,
-galera-4, rsync and chromium), then the Python package (into the running interpreter, or into
+galera-4, rsync, chromium, a Java 17 runtime and maven, which resolves Cassandra's jars into a
+cache folder: harness.install.maven), then the Python package (into the running interpreter, or into
 ./.venv when that interpreter is externally managed, as Debian's is)."""
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def apt_install(packages: list[str]) -> None:
     )
 
 
-def system_packages(for_tests: bool) -> list[str]:
+def system_packages(for_tests: bool, for_cassandra: bool = False) -> list[str]:
     want = []
     if shutil.which("ip") is None:
         want.append("iproute2")
@@ -79,7 +80,28 @@ def system_packages(for_tests: bool) -> list[str]:
             want.append("rsync")
         if shutil.which("chromium") is None:
             want.append("chromium")
+    if for_tests or for_cassandra:
+        if shutil.which("java") is None:
+            want.append("openjdk-17-jre-headless")
+        if shutil.which("mvn") is None:
+            want.append("maven")
     return want
+
+
+def install_cassandra() -> None:
+    """Cassandra's jars (cached, reused) and the user its nodes run as."""
+    sys.path.insert(0, str(ROOT))
+    from harness.errors import EnvironmentProblem
+    from harness.install import maven
+
+    if not maven.is_installed():
+        say(f"resolving cassandra-all {maven.CASSANDRA_VERSION} into {maven.classpath_dir()}")
+    try:
+        maven.resolve()
+    except EnvironmentProblem as e:
+        sys.exit(f"quickstart: {e}")
+    if not maven.ensure_user():
+        sys.exit(f"quickstart: cannot create the system user {maven.USER!r}")
 
 
 def python() -> str:
@@ -115,7 +137,11 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 4
-    apt_install(system_packages(for_tests=what == "test"))
+    # `run` needs Cassandra only when its extra arguments ask for it (the main job is Postgres).
+    cassandra = what in ("test", "install") or "cassandra" in argv[1:]
+    apt_install(system_packages(for_tests=what == "test", for_cassandra=cassandra))
+    if cassandra:
+        install_cassandra()
     py = python()
     if what == "install":
         return 0

@@ -1,60 +1,83 @@
-"""cassandra-driver clients for the set, register, counter and conflicts workloads, and error
-classification.
+"""cassandra-driver clients for the set, register, counter and conflicts workloads, the schema,
+the ALL probe, and error classification.
 
 Each client has its own driver Cluster pinned to ONE coordinator (its node, at the address the
-provider publishes) with a white-list policy: peers are discovered by their container
-addresses and ignored, so concurrent writers really go through different coordinators.
-Retries are off (FallthroughRetryPolicy): each op is attempted once.
+provider gives the harness) by a white-list policy, so concurrent workers really go through
+different coordinators and the completion's node is the coordinator. Driver retries are off
+(FallthroughRetryPolicy) and so is speculative execution: each op is sent once, to one node.
+Every statement carries its own consistency level (write_cl for writes, read_cl for reads,
+serial_cl for the Paxos phase of LWTs).
 
-Timestamps are client-side (the driver's default for protocol v3+). With option
-clock_skew_ms the client's timestamp generator adds a fixed per-process offset, as a client
-host with a wrong clock would: last-write-wins then keeps the write with the highest
-timestamp, not the newest one.
+Plain writes carry an explicit client timestamp (USING TIMESTAMP): the client's clock plus a
+fixed per-worker offset with option clock_skew_ms, as a client host with a wrong clock would.
+Last-write-wins then keeps the write with the highest timestamp, not the newest one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import cassandra
 from cassandra import ConsistencyLevel
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, ExecutionProfile, NoHostAvailable
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    ExecutionProfile,
+    NoHostAvailable,
+)
 from cassandra.cluster import Cluster as DriverCluster
 from cassandra.connection import ConnectionException
-from cassandra.policies import FallthroughRetryPolicy, WhiteListRoundRobinPolicy
+from cassandra.policies import (
+    FallthroughRetryPolicy,
+    NoSpeculativeExecutionPolicy,
+    WhiteListRoundRobinPolicy,
+)
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
-from cassandra.timestamps import MonotonicTimestampGenerator
+from cassandra.query import SimpleStatement
 
 from harness.cluster import Cluster
 from workloads import Client, Fail
 
 KEYSPACE = "splitbrain"
+CLIENT_PORT = 9042
+RECONNECT_PAUSE_S = 0.5  # between two connection attempts of one client
+DATACENTER = "dc1"
 Refused = OverloadedErrorMessage | IsBootstrappingErrorMessage
-LEVELS = {
-    "one": ConsistencyLevel.ONE,
-    "quorum": ConsistencyLevel.QUORUM,
-    "all": ConsistencyLevel.ALL,
-}
-SCHEMA = (
-    f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
-    "{'class': 'NetworkTopologyStrategy', 'dc1': 3}",
-    f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.sets (k int, v int, PRIMARY KEY (k, v))",
-    f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.registers (k int PRIMARY KEY, v int)",
-    f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.counters (k int PRIMARY KEY, n counter)",
-    f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.lww (k int PRIMARY KEY, v int)",
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS {ks}.sets (k int, v int, PRIMARY KEY (k, v))",
+    "CREATE TABLE IF NOT EXISTS {ks}.registers (k int PRIMARY KEY, v int)",
+    "CREATE TABLE IF NOT EXISTS {ks}.counters (k int PRIMARY KEY, n counter)",
+    "CREATE TABLE IF NOT EXISTS {ks}.lww (k int PRIMARY KEY, v int)",
 )
+
+
+def level(name: str) -> int:
+    """ConsistencyLevel value of a name like QUORUM or LOCAL_SERIAL."""
+    value: int = getattr(ConsistencyLevel, name)
+    return value
 
 
 @dataclass(frozen=True)
 class Knobs:
-    consistency: str  # one | quorum | all
+    write_cl: str  # ONE | TWO | QUORUM | ALL | LOCAL_QUORUM
+    read_cl: str
+    serial_cl: str  # SERIAL | LOCAL_SERIAL
     lwt: bool
     clock_skew_ms: float
     seed: int
     timeout_s: float
+
+
+def schema(replication_factor: int) -> list[str]:
+    ks = (
+        f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
+        f"{{'class': 'NetworkTopologyStrategy', '{DATACENTER}': {replication_factor}}}"
+    )
+    return [ks, *(t.format(ks=KEYSPACE) for t in TABLES)]
 
 
 def classify(exc: BaseException) -> Literal["fail", "info"]:
@@ -81,19 +104,23 @@ def classify(exc: BaseException) -> Literal["fail", "info"]:
     return "info"
 
 
-class SkewedTimestamps(MonotonicTimestampGenerator):
-    """Client-side timestamps (µs) shifted by a fixed offset, like a client with a wrong clock."""
+class ClientClock:
+    """Microsecond write timestamps from this host's clock plus a fixed offset, strictly
+    increasing per client (two writes of one worker never tie)."""
 
     def __init__(self, offset_us: int) -> None:
-        super().__init__(warn_on_drift=False)
         self.offset_us = offset_us
+        self._last = 0
+        self._lock = threading.Lock()
 
-    def _next_timestamp(self, now: int, last: int) -> int:  # now: µs since the epoch
-        return super()._next_timestamp(now + self.offset_us, last)
+    def __call__(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, time.time_ns() // 1000 + self.offset_us)
+            return self._last
 
 
 def clock_offset_ms(knobs: Knobs, process: int) -> float:
-    """Deterministic per-process offset in [-skew, +skew] (0 without clock_skew_ms)."""
+    """Deterministic per-worker offset in [-skew, +skew] (0 without clock_skew_ms)."""
     if not knobs.clock_skew_ms:
         return 0.0
     return random.Random(f"{knobs.seed}:{process}").uniform(
@@ -105,25 +132,27 @@ def connect(
     cluster: Cluster,
     node: str,
     knobs: Knobs,
-    offset_ms: float = 0.0,
     keyspace: str | None = KEYSPACE,
 ) -> tuple[DriverCluster, Any]:
-    host = cluster.host(node)
+    """A driver session whose only coordinator is `node`."""
+    host, port = cluster.address(node, CLIENT_PORT)
     profile = ExecutionProfile(
         load_balancing_policy=WhiteListRoundRobinPolicy([host]),
         retry_policy=FallthroughRetryPolicy(),
-        consistency_level=LEVELS[knobs.consistency],
-        serial_consistency_level=ConsistencyLevel.SERIAL,
+        speculative_execution_policy=NoSpeculativeExecutionPolicy(),
+        consistency_level=level(knobs.read_cl),
+        serial_consistency_level=level(knobs.serial_cl),
         request_timeout=knobs.timeout_s,
     )
     dc = DriverCluster(
         contact_points=[host],
-        port=cluster.port(node),  # type: ignore[attr-defined]  # compose provider
+        port=port,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        protocol_version=4,
-        timestamp_generator=SkewedTimestamps(int(offset_ms * 1000)),
+        protocol_version=5,
         connect_timeout=knobs.timeout_s,
         control_connection_timeout=knobs.timeout_s,
+        schema_metadata_enabled=False,  # faster connects; no client reads the metadata
+        token_metadata_enabled=False,
     )
     try:
         return dc, dc.connect(keyspace)
@@ -132,33 +161,77 @@ def connect(
         raise
 
 
+def create_schema(cluster: Cluster, node: str, knobs: Knobs, replication_factor: int) -> None:
+    """Keyspace and tables through one coordinator (which knows each change it made, so the
+    next statement needs no wait), then one wait until every node has the same schema."""
+    dc, session = connect(cluster, node, knobs, keyspace=None)
+    dc.max_schema_agreement_wait = 0  # no wait after each statement
+    try:
+        for stmt in schema(replication_factor):
+            session.execute(stmt, timeout=60)
+        if not dc.control_connection.wait_for_schema_agreement(wait_time=60):
+            raise cassandra.OperationTimedOut("no schema agreement within 60 s")
+    finally:
+        dc.shutdown()
+
+
+def probe_all(cluster: Cluster, node: str, knobs: Knobs) -> None:
+    """A scan at ALL coordinated by node: raises unless every replica answers it."""
+    dc, session = connect(cluster, node, knobs)
+    try:
+        q = SimpleStatement(
+            f"SELECT k FROM {KEYSPACE}.registers", consistency_level=ConsistencyLevel.ALL
+        )
+        session.execute(q, timeout=knobs.timeout_s)
+    finally:
+        dc.shutdown()
+
+
 class CassandraClient(Client):
     ops: dict[str, str] = {}
     statements: dict[str, str] = {}
+    writes: frozenset[str] = frozenset()  # statement names bound at write_cl
 
     def __init__(self, cluster: Cluster, knobs: Knobs, node: str, process: int) -> None:
         self.cluster, self.knobs, self.node = cluster, knobs, node
         self.clock_offset_ms = clock_offset_ms(knobs, process)
+        self.clock = ClientClock(int(self.clock_offset_ms * 1000))
         self._dc: DriverCluster | None = None
         self._session: Any = None
         self._prepared: dict[str, Any] = {}
+        self._refused_at = -RECONNECT_PAUSE_S
 
     def _run(self, name: str, *args: Any, consistency: int | None = None) -> Any:
         if self._session is None:
+            # A down coordinator refuses at once: without a pause the worker would spin,
+            # filling the history with thousands of identical fails per second.
+            wait = self._refused_at + RECONNECT_PAUSE_S - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             try:
-                self._dc, self._session = connect(
-                    self.cluster, self.node, self.knobs, self.clock_offset_ms
-                )
+                self._dc, self._session = connect(self.cluster, self.node, self.knobs)
             except NoHostAvailable as e:
+                self._refused_at = time.monotonic()
                 raise Fail(f"cannot connect to {self.node}: {e}") from None  # nothing sent
             self._prepared = {}
         stmt = self._prepared.get(name)
         if stmt is None:
             stmt = self._prepared[name] = self._session.prepare(self.statements[name])
         bound = stmt.bind(args)
-        if consistency is not None:
-            bound.consistency_level = consistency
-        return self._session.execute(bound)
+        if consistency is None:
+            kind = self.knobs.write_cl if name in self.writes else self.knobs.read_cl
+            consistency = level(kind)
+        bound.consistency_level = consistency
+        try:
+            return self._session.execute(bound)
+        except NoHostAvailable as e:
+            if e.errors:
+                raise  # a host was tried: classify() decides
+            # The driver holds the coordinator for down and sent nothing: connect afresh
+            # (after the pause) rather than failing at once again.
+            self.abort()
+            self._refused_at = time.monotonic()
+            raise Fail(f"{self.node} is down for the driver: nothing sent") from None
 
     def invoke(self, f: str, value: Any) -> Any:
         name = self.ops.get(f)
@@ -179,13 +252,15 @@ class CassandraClient(Client):
 class SetClient(CassandraClient):
     ops = {"add": "add", "read": "read", "final-read": "final_read"}
     statements = {
-        "add": "INSERT INTO sets (k, v) VALUES (?, ?)",
+        "add": "INSERT INTO sets (k, v) VALUES (?, ?) USING TIMESTAMP ?",
         "read": "SELECT v FROM sets WHERE k = ?",
         "all": "SELECT k, v FROM sets",
     }
+    writes = frozenset({"add"})
 
     def add(self, value: list[int]) -> None:
-        self._run("add", *value)
+        k, v = value
+        self._run("add", k, v, self.clock())
 
     def read(self, value: list[Any]) -> list[Any]:
         k = value[0]
@@ -199,32 +274,35 @@ class SetClient(CassandraClient):
 
 
 class RegisterClient(CassandraClient):
-    """Plain: blind writes at the consistency level, no cas. With lwt: every write and cas is a
-    Paxos round (IF ...) and reads are at SERIAL."""
+    """Plain: blind writes at write_cl, reads at read_cl, no cas. With lwt: every write and cas
+    is a Paxos round (IF ...) at serial_cl, committed at write_cl, and reads are at serial_cl:
+    the cas-register model then holds if Cassandra's LWTs are linearizable."""
 
     ops = {"read": "read", "write": "write", "cas": "cas"}
     statements = {
         "read": "SELECT v FROM registers WHERE k = ?",
-        "write": "UPDATE registers SET v = ? WHERE k = ?",
+        "write": "UPDATE registers USING TIMESTAMP ? SET v = ? WHERE k = ?",
         "write-lwt": "UPDATE registers SET v = ? WHERE k = ? IF EXISTS",
         "insert-lwt": "INSERT INTO registers (k, v) VALUES (?, ?) IF NOT EXISTS",
         "cas": "UPDATE registers SET v = ? WHERE k = ? IF v = ?",
     }
+    writes = frozenset({"write", "write-lwt", "insert-lwt", "cas"})
 
     def read(self, value: list[Any]) -> list[Any]:
         k = value[0]
-        serial = ConsistencyLevel.SERIAL if self.knobs.lwt else None
+        serial = level(self.knobs.serial_cl) if self.knobs.lwt else None
         row = self._run("read", k, consistency=serial).one()
         return [k, row.v if row else None]
 
     def write(self, value: list[Any]) -> list[Any]:
         k, v = value
         if not self.knobs.lwt:
-            self._run("write", v, k)
+            self._run("write", self.clock(), v, k)
         elif (
             not self._run("write-lwt", v, k).was_applied
             and not self._run("insert-lwt", k, v).was_applied
         ):
+            # Neither step applied (the row appeared between them): nothing changed.
             raise Fail(f"write: register {k} neither existed nor could be created")
         return value
 
@@ -240,9 +318,10 @@ class RegisterClient(CassandraClient):
 class CounterClient(CassandraClient):
     ops = {"add": "add", "read": "read", "final-read": "read"}
     statements = {
-        "add": "UPDATE counters SET n = n + ? WHERE k = 0",
+        "add": "UPDATE counters SET n = n + ? WHERE k = 0",  # counters take no USING TIMESTAMP
         "read": "SELECT n FROM counters WHERE k = 0",
     }
+    writes = frozenset({"add"})
 
     def add(self, value: int) -> None:
         self._run("add", int(value))
@@ -255,14 +334,15 @@ class CounterClient(CassandraClient):
 class ConflictsClient(CassandraClient):
     ops = {"write": "write", "read": "read", "final-read": "final_read"}
     statements = {
-        "write": "UPDATE lww SET v = ? WHERE k = ?",
+        "write": "UPDATE lww USING TIMESTAMP ? SET v = ? WHERE k = ?",
         "read": "SELECT v FROM lww WHERE k = ?",
         "all": "SELECT k, v FROM lww",
     }
+    writes = frozenset({"write"})
 
     def write(self, value: list[Any]) -> list[Any]:
         k, v = value
-        self._run("write", v, k)
+        self._run("write", self.clock(), v, k)
         return value
 
     def read(self, value: list[Any]) -> list[Any]:

@@ -1,9 +1,10 @@
-"""Cassandra definition: knobs, skewed client timestamps, and error classification against
+"""Cassandra definition: declared options, skewed client timestamps, and error classification against
 cassandra-driver's real exception types (no Cassandra server runs here)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from cassandra import (
@@ -24,9 +25,10 @@ from cassandra.protocol import OverloadedErrorMessage
 from harness.db import get
 from harness.db.cassandra import Cassandra
 from harness.db.cassandra_clients import (
+    ClientClock,
     Knobs,
     RegisterClient,
-    SkewedTimestamps,
+    SetClient,
     classify,
     clock_offset_ms,
 )
@@ -132,23 +134,34 @@ def test_classify(exc: BaseException, want: str) -> None:
 
 
 def test_knobs_and_spec_errors() -> None:
-    k = get(spec(workload="register", options={"lwt": "true", "clock_skew_ms": 250})).knobs()
-    assert (k.consistency, k.lwt, k.clock_skew_ms) == ("quorum", True, 250.0)
-    cases = [
+    k = Cassandra(spec(workload="register", options={"lwt": "true", "clock_skew_ms": 250})).knobs()
+    assert (k.write_cl, k.read_cl, k.serial_cl, k.lwt, k.clock_skew_ms) == (
+        "QUORUM",
+        "QUORUM",
+        "SERIAL",
+        True,
+        250.0,
+    )
+    k = Cassandra(spec(mode="one", options={"write_cl": "ALL"})).knobs()
+    assert (k.write_cl, k.read_cl) == ("ALL", "ONE")
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"mode": "serial"}, "--mode 'serial' is not one of cassandra's: quorum, one, all"),
         (
             {"nemesis": ("failover",)},
             "--nemesis 'failover' does not apply to cassandra (peer-to-peer",
         ),
         ({"workload": "append"}, "--workload 'append' is not supported on cassandra"),
-        ({"options": {"clock_skew_ms": -1}}, "option clock_skew_ms must be >= 0"),
-        ({"options": {"clock_skew_ms": "lots"}}, "must be a number of milliseconds"),
+        ({"options": {"clock_skew_ms": -1}}, "--opt clock_skew_ms=-1: must be >= 0"),
+        ({"options": {"clock_skew_ms": "lots"}}, "--opt clock_skew_ms=lots: expected a number"),
         (
             {"options": {"lwt": "maybe"}, "workload": "register"},
-            "option lwt='maybe' must be true or false",
+            "--opt lwt=maybe: expected true or false",
         ),
-        ({"options": {"lwt": True}}, "option lwt=true applies to --workload register"),
-        ({"provider": "local"}, "--db cassandra runs only with --provider compose"),
+        ({"options": {"lwt": True}}, "--opt lwt=true applies to --workload register"),
+        ({"options": {"write_cl": "EACH_QUORUM"}}, "--opt write_cl=EACH_QUORUM: expected one of"),
+        ({"options": {"serial_cl": "QUORUM"}}, "expected one of: SERIAL, LOCAL_SERIAL"),
+        ({"options": {"replication_factor": 5}}, "replication_factor=5: more than the 3 nodes"),
+        ({"options": {"heap": "lots"}}, "--opt heap=lots: expected a size like 512M or 1G"),
     ]
     for kw, msg in cases:
         with pytest.raises(SpecError) as e:
@@ -156,23 +169,59 @@ def test_knobs_and_spec_errors() -> None:
         assert msg in str(e.value), (kw, str(e.value))
 
 
-def test_skewed_timestamps_shift_and_stay_monotonic() -> None:
-    gen = SkewedTimestamps(offset_us=-5_000_000)
-    now = int(time.time() * 1e6)
-    a, b = gen(), gen()
-    assert b > a
-    assert -5_100_000 < a - now < -4_900_000
+def test_clock_is_skewed_and_strictly_increasing() -> None:
+    clock = ClientClock(offset_us=-5_000_000)
+    now = time.time_ns() // 1000
+    stamps = [clock() for _ in range(1000)]
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert -5_100_000 < stamps[0] - now < -4_900_000
 
 
 def test_per_process_offsets_are_deterministic_and_bounded() -> None:
-    k = Knobs("quorum", False, 200.0, seed=7, timeout_s=5)
+    k = Knobs("QUORUM", "QUORUM", "SERIAL", False, 200.0, seed=7, timeout_s=5)
     offs = [clock_offset_ms(k, p) for p in range(20)]
     assert offs == [clock_offset_ms(k, p) for p in range(20)]
     assert all(-200 <= o <= 200 for o in offs) and len(set(offs)) == 20
-    assert clock_offset_ms(Knobs("quorum", False, 0.0, 7, 5), 3) == 0.0
+    assert clock_offset_ms(Knobs("QUORUM", "QUORUM", "SERIAL", False, 0.0, 7, 5), 3) == 0.0
 
 
 def test_plain_register_refuses_cas_without_sending() -> None:
-    c = RegisterClient(cluster=None, knobs=Knobs("quorum", False, 0.0, 0, 5), node="n1", process=0)  # type: ignore[arg-type]
+    c = RegisterClient(
+        cluster=None,  # type: ignore[arg-type]  # never reached: cas is refused before connecting
+        knobs=Knobs("QUORUM", "QUORUM", "SERIAL", False, 0.0, 0, 5),
+        node="n1",
+        process=0,
+    )
     with pytest.raises(Fail, match="cas needs lightweight transactions"):
         c.invoke("cas", [1, [2, 3]])
+
+
+class _Bound:
+    consistency_level = None
+
+
+class _Stmt:
+    def bind(self, args: Any) -> _Bound:
+        return _Bound()
+
+
+class _DownSession:
+    """What the driver's session does once it holds the only coordinator for down."""
+
+    def execute(self, bound: Any) -> Any:
+        raise NoHostAvailable("Unable to complete the operation against any hosts", {})
+
+
+def test_a_coordinator_down_for_the_driver_is_a_fail_and_a_fresh_connect_later() -> None:
+    c = SetClient(
+        cluster=None,  # type: ignore[arg-type]  # never reached: the session is given
+        knobs=Knobs("QUORUM", "QUORUM", "SERIAL", False, 0.0, 0, 5),
+        node="n2",
+        process=0,
+    )
+    c._session, c._prepared = _DownSession(), {"add": _Stmt()}
+    t = time.monotonic()
+    with pytest.raises(Fail, match="n2 is down for the driver"):
+        c.invoke("add", [1, 2])
+    assert c._session is None  # the next op connects afresh, after RECONNECT_PAUSE_S
+    assert c._refused_at >= t

@@ -1,0 +1,110 @@
+"""Known answers on a real 3-node Cassandra 5.0 ring (one JVM per node, in network namespaces),
+each a seeded run through harness.runner.run, and the failure path of a ring that cannot form.
+
+Needs root, java and the jars (python3 -m harness.install.maven). Run by hand under the lock:
+    flock /work/cluster.lock python -m pytest -q -m integration tests/integration/test_cassandra.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import ClusterError
+from harness.history import Op, load
+from harness.install.maven import is_installed
+from harness.runner import run
+from harness.spec import TestSpec
+from tests.conftest import _our_leftover_namespaces
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    pytest.mark.skipif(
+        not shutil.which("java") or not is_installed(),
+        reason="needs java and Cassandra's jars (python3 -m harness.install.maven)",
+    ),
+]
+
+SUBNET = os.environ.get("SPLITBRAIN_TEST_SUBNET", "198.18.0.0/24")
+BASE: dict[str, Any] = dict(
+    db="cassandra",
+    workload="set",
+    subnet=SUBNET,
+    nemesis=(),
+    concurrency=10,
+    seed=1,
+    time_limit=20,
+    fault_interval=10,
+    op_timeout=5,
+    recovery_timeout=90,
+)
+
+
+def _run(tmp_path: Path, **changes: Any) -> tuple[dict, list[Op]]:
+    spec = TestSpec(**{**BASE, **changes})
+    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
+    doc = json.loads((result.dir / "verdict.json").read_text())
+    assert doc["run"]["aborted"] is None, doc["run"]
+    assert "error" not in doc["run"]["recovery"], doc["run"]["recovery"]
+    return doc, load(result.dir / "history.jsonl")
+
+
+def _no_jvms_left() -> None:
+    ps = subprocess.run(["pgrep", "-u", "cassandra", "-f", "CassandraDaemon"], capture_output=True)
+    assert ps.returncode == 1, f"JVMs left behind: {ps.stdout!r}"
+
+
+def test_quorum_writes_and_reads_without_faults_are_valid(tmp_path: Path) -> None:
+    doc, history = _run(tmp_path, mode="quorum")
+    s = doc["checkers"]["set"]
+    assert doc["valid"] is True, s
+    assert s["stats"]["lost"] == 0 and s["stats"]["stale_reads"] == 0
+    oks = [o for o in history if o.type == "ok" and o.f == "add"]
+    assert len(oks) > 500  # the ring really served writes
+    # Each worker's coordinator is recorded on its completions: all three nodes coordinated.
+    assert {o.node for o in oks} == {"n1", "n2", "n3"}
+    _no_jvms_left()
+
+
+def test_one_one_with_a_node_isolated_reads_stale(tmp_path: Path) -> None:
+    doc, history = _run(
+        tmp_path,
+        mode="one",
+        nemesis=("partition",),
+        partition=("isolate-one",),
+        time_limit=30,
+        fault_interval=10,
+    )
+    s = doc["checkers"]["set"]
+    assert doc["valid"] is False, s
+    assert s["stats"]["stale_reads"] > 0, s["stats"]
+    _no_jvms_left()
+
+
+def test_a_ring_that_cannot_start_is_a_cluster_error_naming_the_log(tmp_path: Path) -> None:
+    # 16 MB of heap cannot hold Cassandra: the seed dies during start.
+    spec = TestSpec(**{**BASE, "options": {"heap": "16M"}})
+    with pytest.raises(ClusterError) as e:
+        run(spec, tmp_path, echo=lambda s: None, progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and "cassandra: n1" in msg, msg
+    _no_jvms_left()
+    assert _our_leftover_namespaces() == []
+
+
+def test_lwt_register_without_faults_is_linearizable(tmp_path: Path) -> None:
+    doc, history = _run(
+        tmp_path, workload="register", time_limit=15, concurrency=6, options={"lwt": True}
+    )
+    lin = doc["checkers"]["linearizable"]
+    assert doc["valid"] is True, lin
+    cas_ok = [o for o in history if o.type == "ok" and o.f == "cas"]
+    assert cas_ok, "no cas succeeded: the LWT path was not exercised"
+    _no_jvms_left()
