@@ -528,7 +528,7 @@ def complete(history: list[Op]) -> dict[int, Op]:
 
 def to_dataframe(history: list[Op]):  # -> pandas.DataFrame (import is slow; kept lazy)
     """One row per op; plus, on completions, the invocation time and latency (ns)."""
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd
 
     inv_of: dict[int, Op] = {}
     for i, c in pairs(history):

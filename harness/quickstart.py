@@ -63,6 +63,13 @@ def apt_install(packages: list[str]) -> None:
     )
 
 
+# what an installed tree imports (a dependency missing from an older install reinstalls it)
+IMPORTS = (
+    "harness.runner", "harness.checkers.elle", "orjson", "scipy", "paramiko",
+    "pytest", "ruff", "mypy", "hypothesis",
+)  # fmt: skip
+
+
 def system_packages(for_tests: bool, for_cassandra: bool = False) -> list[str]:
     want = []
     if shutil.which("ip") is None:
@@ -80,6 +87,8 @@ def system_packages(for_tests: bool, for_cassandra: bool = False) -> list[str]:
             want.append("rsync")
         if shutil.which("chromium") is None:
             want.append("chromium")
+        if not Path("/usr/sbin/sshd").exists():
+            want.append("openssh-server")  # the ssh provider's tests run sshd in namespaces
     if for_tests or for_cassandra:
         if shutil.which("java") is None:
             want.append("openjdk-17-jre-headless")
@@ -116,7 +125,7 @@ def python() -> str:
             subprocess.run([py, "-m", "venv", str(venv)], check=True)
         py = str(venv / "bin" / "python")
     check = subprocess.run(
-        [py, "-c", "import harness.runner, pytest, ruff"], cwd="/", capture_output=True
+        [py, "-c", f"import {', '.join(IMPORTS)}"], cwd="/", capture_output=True
     )
     if check.returncode != 0:
         say(f"pip install -e {ROOT}[dev]")
@@ -146,6 +155,12 @@ def main(argv: list[str]) -> int:
     if what == "install":
         return 0
     if what == "test":
+        # lint and types first (cheap, and CI must hold them), then the tests
+        for check in ([py, "-m", "ruff", "check", "."], [py, "-m", "mypy"]):
+            say(" ".join(check))
+            rc = subprocess.run(check, cwd=ROOT).returncode
+            if rc != 0:
+                return rc
         cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv[1:]]
     else:
         cmd = [py, "-m", "harness.cli", *MAIN_JOB, *argv[1:]]

@@ -271,4 +271,4 @@ def get(name: str, **kwargs: Any) -> Model:
     cls = MODELS.get(name)
     if cls is None:
         raise ValueError(f"model {name!r} is not one of: {', '.join(MODELS)}")
-    return cls(**kwargs)  # type: ignore[call-arg]
+    return cls(**kwargs)

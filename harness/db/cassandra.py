@@ -259,7 +259,7 @@ class Cassandra(Database):
     )
     deployment = Deployment(
         user="cassandra",
-        ports={"client": CLIENT_PORT, "storage": STORAGE_PORT},
+        ports={"client": CLIENT_PORT},  # what the harness reaches; peers use storage_port
         image=f"cassandra:{CASSANDRA_VERSION}",  # the same release as the local jars
         binaries=(("java", JAVA_HINT),),
         files=((str(cassandra_home() / "lib"), INSTALL_HINT),),

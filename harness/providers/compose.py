@@ -266,7 +266,7 @@ class ComposeCluster(Cluster):
         self._check_binaries(self.nodes[0])  # one image for all three
 
     def _ensure_image(self, image: str) -> None:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         try:
             self.client.api.inspect_image(image)
@@ -474,7 +474,7 @@ class ComposeCluster(Cluster):
                 self._launch(node)
 
     def is_running(self, node: str) -> bool:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         svc = self._services.get(self._check(node))
         if svc is None or svc.exec_id is None:
@@ -569,7 +569,7 @@ def _last_line(r: subprocess.CompletedProcess[str]) -> str:
 @contextlib.contextmanager
 def _engine_errors(node: str) -> Iterator[None]:
     """An Engine API refusal (no such user in the image, container gone) in one line."""
-    import docker  # type: ignore[import-untyped]
+    import docker
     import requests
 
     try:

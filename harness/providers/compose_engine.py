@@ -33,7 +33,7 @@ def no_engine() -> EnvironmentProblem:
 def connect(timeout: float = 10.0) -> Any:
     """A docker.DockerClient that answered a ping within timeout, or a one-line
     EnvironmentProblem."""
-    import docker  # type: ignore[import-untyped]
+    import docker
     import requests
 
     try:

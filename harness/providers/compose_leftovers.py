@@ -96,7 +96,7 @@ def cleanup(force: bool = False, *, client: Any = None) -> list[str]:
 
 
 def remove(items: Sequence[Leftover], client: Any) -> None:
-    import docker  # type: ignore[import-untyped]
+    import docker
 
     api = client.api
     order = {"container": 0, "network": 1, "volume": 2}  # containers hold networks and volumes

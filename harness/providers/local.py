@@ -368,7 +368,9 @@ class LocalCluster(Cluster):
             src = self._dir(n)
             if not src.is_dir():
                 continue
-            files = {p for p in src.rglob("*.log") if p.is_file()}
+            # the node dir's own logs and a logs/ folder: not every *.log below it (a
+            # database's data files may end in .log too, e.g. Cassandra's commit log)
+            files = {p for p in [*src.glob("*.log"), *src.glob("logs/*.log")] if p.is_file()}
             if n in self._argv and self._argv[n][2].is_file():
                 files.add(self._argv[n][2])
             if not files:

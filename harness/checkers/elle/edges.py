@@ -183,8 +183,8 @@ def components(n: int, e: Edges) -> tuple[list[list[int]], Graph, int]:
     """(non-trivial SCCs smallest first, the graph of the edges inside them, distinct edges)."""
     try:
         import numpy as np
-        from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
-        from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import connected_components
     except ImportError:  # pragma: no cover - scipy is a dependency; this keeps a broken env usable
         return _components_python(n, e)
     count = len(e)
