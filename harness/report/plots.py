@@ -14,15 +14,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.report.results import window_label  # noqa: E402
+from nemesis import faults  # noqa: E402
 
 TYPE_COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#f9a825"}
-FAULT_COLOURS = {
-    "partition": "#90caf9",
-    "kill": "#ef9a9a",
-    "pause": "#ce93d8",
-    "failover": "#ffcc80",
-    "clock-skew": "#a5d6a7",
-}
 MAX_POINTS = 20_000  # a scatter of more points is slow to draw and no more readable
 
 
@@ -38,7 +32,7 @@ def shade(ax: Any, wins: list[dict[str, Any]]) -> None:
     rows_end: list[float] = []
     for w in sorted(wins, key=lambda w: w["start"]):
         s, e = w["start"] / 1e9, w["end"] / 1e9
-        colour = FAULT_COLOURS.get(w["fault"], "#cfd8dc")
+        colour = faults.colour(w["fault"])  # each fault module says how it is drawn
         ax.axvspan(s, e, color=colour, alpha=0.35, lw=0, zorder=0)
         row = next((i for i, end in enumerate(rows_end) if end <= s), len(rows_end))
         if row == len(rows_end):
