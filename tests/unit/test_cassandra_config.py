@@ -67,7 +67,7 @@ def test_jvm_argv_heap_classpath_java17_flags_and_config() -> None:
 
 def test_deployment_facts() -> None:
     d = Cassandra.deployment
-    assert d.user == "cassandra" and d.ports == {"client": 9042, "storage": 7000}
+    assert d.user == "cassandra" and d.ports == {"client": 9042}  # peers use storage_port
     assert d.image == "cassandra:5.0.6" and d.binaries[0][0] == "java"
     names = {o.name for o in Cassandra.options}
     assert {
