@@ -27,9 +27,18 @@ from typing import Any
 import yaml
 
 SSHD = "/usr/sbin/sshd"
-NET = "198.18.0.224/28"  # inside 198.18.0.0/24; bridge .225, hosts from .226
-BRIDGE_IP = "198.18.0.225"
+# Each set of hosts takes a free /28 inside 198.18.0.0/24, from the top (the local provider's
+# nodes sit at the bottom): bridge .<base+1>, hosts from .<base+2>.
+BASES = (224, 208, 192, 176)
 PREFIX = 28
+
+
+def _free_base() -> int:
+    out = _run(["ip", "-br", "-4", "addr"], check=False).stdout
+    for base in BASES:
+        if f"198.18.0.{base + 1}/{PREFIX}" not in out:
+            return base
+    raise RuntimeError("no free /28 for test hosts in 198.18.0.0/24")
 
 
 def _run(argv: list[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -52,7 +61,11 @@ class SshdHosts:
     def __init__(self, n: int = 3, *, sshd_on: set[str] | None = None) -> None:
         self.id = secrets.token_hex(2)
         self.nodes = [f"n{i}" for i in range(1, n + 1)]
-        self.addr = {node: f"198.18.0.{225 + i}" for i, node in enumerate(self.nodes, start=1)}
+        self.base = _free_base()
+        self.bridge_ip = f"198.18.0.{self.base + 1}"
+        self.addr = {
+            node: f"198.18.0.{self.base + 1 + i}" for i, node in enumerate(self.nodes, start=1)
+        }
         self.ns = {node: f"sbssh-{self.id}-{node}" for node in self.nodes}
         self.veth = {node: f"sbssh{self.id}{node}" for node in self.nodes}
         self.bridge = f"sbssh{self.id}"
@@ -84,7 +97,7 @@ class SshdHosts:
             os.makedirs("/run/sshd", mode=0o755)
             self._made_run_sshd = True
         _run(["ip", "link", "add", self.bridge, "type", "bridge"])
-        _run(["ip", "addr", "add", f"{BRIDGE_IP}/{PREFIX}", "dev", self.bridge])
+        _run(["ip", "addr", "add", f"{self.bridge_ip}/{PREFIX}", "dev", self.bridge])
         _run(["ip", "link", "set", self.bridge, "up"])
         lines = []
         for node in self.nodes:
@@ -96,7 +109,7 @@ class SshdHosts:
                 ["addr", "add", f"{self.addr[node]}/{PREFIX}", "dev", "eth0"],
                 ["link", "set", "lo", "up"],
                 ["link", "set", "eth0", "up"],
-                ["route", "add", "default", "via", BRIDGE_IP],
+                ["route", "add", "default", "via", self.bridge_ip],
             ):
                 _run(["ip", "-n", ns, *cmd])
             hostkey = self.dir / f"host_{node}"

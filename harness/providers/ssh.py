@@ -519,51 +519,59 @@ def _parallel_raise(cluster: SshCluster, fn: Callable[[str], None]) -> None:
         raise err
 
 
-def _missing(cluster: SshCluster, db: Database, node: str) -> list[tuple[str, str]]:
+def _missing(cluster: SshCluster, db: Database, node: str) -> tuple[list[tuple[str, str]], bool]:
+    """(required things the host lacks, whether the database's user exists there)."""
     h = cluster.hosts[node]
     wanted = [(t, "") for t in HOST_TOOLS]
     wanted += [(_binary_candidates(b, h.settings), hint) for b, hint in db.required_binaries()]
     wanted += [(f, hint) for f, hint in db.deployment.files]
-    script = "; ".join(
+    checks = [
         (
             f"[ -e {shlex.quote(b)} ] || echo {shlex.quote(b)}"
             if "/" in b
             else f"command -v {shlex.quote(b)} >/dev/null || echo {shlex.quote(b)}"
         )
         for b, _ in wanted
-    )
-    out = cluster._root(node, f"PATH={ssh_procs.PATH}; {script}; true", what="check binaries")
-    gone = set(out.split())
-    return [(b, hint) for b, hint in wanted if b in gone]
+    ]
+    checks.append(f"id -u {shlex.quote(db.deployment.user)} >/dev/null 2>&1 || echo '?user'")
+    script = f"PATH={ssh_procs.PATH}; " + "; ".join(checks) + "; true"
+    gone = set(cluster._root(node, script, what="check binaries").split())
+    return [(b, hint) for b, hint in wanted if b in gone], "?user" not in gone
 
 
 def _check_host(cluster: SshCluster, db: Database, node: str) -> None:
     h = cluster.hosts[node]
     r = cluster.remotes[node]
-    rc, _, err = r.shell("true", timeout=30)  # as root: sudo -n works (or says why not)
-    if rc != 0:
-        raise EnvironmentProblem(f"{h.label}: cannot become root: {err.strip() or rc}")
-    missing = _missing(cluster, db, node)
+    if cluster.inv.user != "root":
+        rc, _, err = r.shell("true", timeout=30)  # sudo -n works (or says why not)
+        if rc != 0:
+            raise EnvironmentProblem(f"{h.label}: cannot become root: {err.strip() or rc}")
+    missing, user_ok = _missing(cluster, db, node)
     if missing:
         b, hint = missing[0]
         setting = " (the inventory's setting)" if b not in dict(db.required_binaries()) else ""
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         fix = f": {hint}" if hint else ": install it (Debian: procps, util-linux, iptables)"
         raise EnvironmentProblem(f"{h.label}: {b}{setting} not found{more}{fix}")
-    user = shlex.quote(db.deployment.user)
-    rc, _, _ = r.shell(f"id -u {user} >/dev/null 2>&1", timeout=30)
-    if rc != 0:
+    if not user_ok:
         raise EnvironmentProblem(
             f"{h.label}: user {db.deployment.user!r} does not exist there (it runs {db.name}): "
             "install the database's package, or create the user"
         )
+    if cluster.inv.sudo and db.deployment.user != cluster.inv.user:
+        rc, _, err = r.shell("true", user=db.deployment.user, timeout=30)
+        if rc != 0:
+            raise EnvironmentProblem(
+                f"{h.label}: cannot run commands as {db.deployment.user}: {err.strip() or rc}"
+            )
     if str(h.data_root).startswith("/tmp"):
         log.warning("ssh: %s: data root %s may be cleaned by the host", h.label, h.data_root)
 
 
 def _install(cluster: SshCluster, db: Database, node: str) -> None:
     """install: apt: install the inventory's packages where something is missing."""
-    if not _missing(cluster, db, node):
+    missing, _ = _missing(cluster, db, node)
+    if not missing:
         return
     pkgs = " ".join(shlex.quote(p) for p in cluster.inv.packages)
     cluster._root(

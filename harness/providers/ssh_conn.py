@@ -62,6 +62,7 @@ class Remote:
         self._lock = threading.Lock()  # (re)connecting
         self._sftp_lock = threading.Lock()  # one SFTP request stream per host
         self._channels = threading.BoundedSemaphore(inv.max_channels)
+        self._was_up = False  # once connected, a failed reconnect means the host went away
         self.local_address: str | None = None  # the control node's address as the host sees it
         self.peer_ip: str | None = None
 
@@ -74,6 +75,7 @@ class Remote:
                     return
                 self._close_locked()
             self._client = self._open()
+            self._was_up = True
 
     def _open(self) -> paramiko.SSHClient:
         inv, h = self.inv, self.host
@@ -163,9 +165,10 @@ class Remote:
         try:
             self.connect()
         except EnvironmentProblem as e:
-            if c is None:
+            if not self._was_up:
                 raise
-            raise HostGone(f"{self.label}: lost the SSH connection: {e}") from None
+            why = str(e).split(": ", 1)[-1]
+            raise HostGone(f"{self.label}: lost the SSH connection; reconnecting: {why}") from None
         t = self._client.get_transport() if self._client is not None else None
         if t is None:
             raise HostGone(f"{self.label}: lost the SSH connection")
