@@ -36,6 +36,19 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _test_namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.startswith("sbssh-")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_leaked_hosts() -> Iterator[None]:
+    """Every namespace (with its sshd and database processes) made here is gone at the end."""
+    before = _test_namespaces()
+    yield
+    assert _test_namespaces() - before == set()
+
+
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[SshdHosts]:
     with SshdHosts(3) as h:

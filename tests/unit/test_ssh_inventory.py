@@ -133,3 +133,20 @@ def test_more_nodes_than_hosts_is_refused(files: Path) -> None:
     spec = TestSpec(provider="ssh", inventory=str(_write(files, _base())), nodes=3)
     with pytest.raises(SpecError, match="--nodes 3: the inventory .* lists only 2 hosts"):
         _inventory(spec)
+
+
+def test_suites_accept_ssh_and_anchor_the_inventory_to_the_suite_file(files: Path) -> None:
+    from harness.suite_load import database_check, load_suite
+
+    inv = _write(files, _base())
+    suite = files / "suites" / "over-ssh.yaml"
+    suite.parent.mkdir()
+    suite.write_text(
+        "defaults: {provider: ssh, inventory: ../inventory.yaml, time_limit: 60, nodes: 2}\n"
+        "cases:\n"
+        "  - {name: pg-async, db: postgres, nemesis: [partition, kill], expect: valid}\n"
+    )
+    s = load_suite(suite, db_check=database_check)
+    (case,) = s.cases
+    assert case.spec.provider == "ssh"
+    assert Path(case.spec.inventory).resolve() == inv.resolve()
