@@ -42,7 +42,7 @@ log = logging.getLogger("splitbrain.ssh")
 T = TypeVar("T")
 SECRET = re.compile(r"(password=)\S+")
 # Tools every host needs, beyond the database's own binaries.
-HOST_TOOLS = ("sh", "env", "setsid", "nohup", "pgrep", "iptables", "iptables-restore")
+HOST_TOOLS = ("sh", "env", "timeout", "setsid", "nohup", "pgrep", "iptables", "iptables-restore")
 
 
 def _hide(s: str) -> str:
@@ -209,7 +209,7 @@ class SshCluster(Cluster):
     ) -> subprocess.CompletedProcess[str]:
         self._check(node)
         who = user or "root"
-        script = ssh_procs.exec_script(str(self.node_dir(node)), who, env, argv)
+        script = ssh_procs.exec_script(str(self.node_dir(node)), who, env, argv, timeout)
         try:
             rc, out, err = self.remotes[node].shell(script, user=user, input=input, timeout=timeout)
         except ClusterError as e:

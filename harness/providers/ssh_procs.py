@@ -23,8 +23,16 @@ def env_argv(home: str, user: str, env: Mapping[str, str] | None, argv: Sequence
     return f"env -i {pairs} " + " ".join(shlex.quote(a) for a in argv)
 
 
-def exec_script(home: str, user: str, env: Mapping[str, str] | None, argv: Sequence[str]) -> str:
-    return f"cd {shlex.quote(home)} 2>/dev/null || cd /; exec {env_argv(home, user, env, argv)}"
+def exec_script(
+    home: str, user: str, env: Mapping[str, str] | None, argv: Sequence[str], timeout: float
+) -> str:
+    """Run argv in the node dir; timeout(1) ends it on the host when the harness stops
+    waiting (a closed SSH channel alone would let it run on)."""
+    limit = f"timeout -k 2 {max(1, int(timeout + 1.5))}"
+    return (
+        f"cd {shlex.quote(home)} 2>/dev/null || cd /; "
+        f"exec {limit} {env_argv(home, user, env, argv)}"
+    )
 
 
 def spawn_script(

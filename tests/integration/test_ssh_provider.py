@@ -179,22 +179,28 @@ def test_node_contract(clean: SshdHosts) -> None:
     c.teardown()  # idempotent
 
 
-def test_cleanup_removes_a_crashed_run(clean: SshdHosts) -> None:
-    inv = clean.inventory()
+def _crash(inventory: Path, run_id: str) -> None:
+    """A harness that creates a cluster, starts a service on every host, cuts n1 from n2,
+    and dies without a teardown."""
     crash = textwrap.dedent(
         f"""
         import os
         from harness.providers import ssh
         from harness.spec import TestSpec
-        c = ssh.create(TestSpec(provider="ssh", inventory={str(inv)!r}), "dead01")
+        c = ssh.create(TestSpec(provider="ssh", inventory={str(inventory)!r}), {run_id!r})
         for n in c.nodes:
             c.spawn(n, ["sleep", "300"], user="postgres", log=c.node_dir(n) / "s.log")
         c.partition({{"n1": {{"n2"}}}})
-        os._exit(9)  # the harness dies: no teardown
+        os._exit(9)
         """
     )
     r = subprocess.run([sys.executable, "-c", crash], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 9, r.stderr
+
+
+def test_cleanup_removes_a_crashed_run(clean: SshdHosts) -> None:
+    inv = clean.inventory()
+    _crash(inv, "dead01")
     left = clean.leftovers()
     assert any("SB-dead01" in x for x in left) and sum("process" in x for x in left) == 3
 
@@ -206,6 +212,21 @@ def test_cleanup_removes_a_crashed_run(clean: SshdHosts) -> None:
     assert len(removed) == 3, out.stdout
     assert clean.leftovers() == []
     assert ssh.find_leftovers(inventory=str(inv)) == []
+
+
+def test_a_new_run_clears_dead_runs_and_refuses_live_ones(clean: SshdHosts) -> None:
+    inv = clean.inventory()
+    _crash(inv, "dead02")
+    c = ssh.create(_spec(inv), "11fe01")  # the crashed run's leftovers go first
+    try:
+        left = clean.leftovers()
+        assert left and not any("dead02" in x for x in left), left
+        with pytest.raises(
+            EnvironmentProblem, match=r"run 11fe01 \(harness .*\) is still using it"
+        ):
+            ssh.create(_spec(inv), "22fe02")
+    finally:
+        c.teardown()
 
 
 def test_host_keys_new_ones_are_recorded_only_when_allowed(clean: SshdHosts, tmp_path) -> None:

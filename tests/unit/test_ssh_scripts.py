@@ -73,11 +73,18 @@ def test_kill_only_touches_the_recorded_user(group) -> None:
 
 
 def test_exec_script_environment(tmp_path: Path) -> None:
-    r = sh(ssh_procs.exec_script(str(tmp_path), "u", {"A": "1 2"}, ["sh", "-c", "pwd; env | sort"]))
+    argv = ["sh", "-c", "pwd; env | sort"]
+    r = sh(ssh_procs.exec_script(str(tmp_path), "u", {"A": "1 2"}, argv, timeout=10))
     lines = r.stdout.splitlines()
     assert lines[0] == str(tmp_path)
     assert "A=1 2" in lines and "USER=u" in lines and f"HOME={tmp_path}" in lines
     assert not any(x.startswith("SSH_") for x in lines)  # env -i: nothing leaks in
+
+
+def test_exec_ends_on_the_host_when_the_harness_stops_waiting(tmp_path: Path) -> None:
+    t = time.monotonic()
+    r = sh(ssh_procs.exec_script(str(tmp_path), "u", None, ["sleep", "30"], timeout=0.5))
+    assert r.returncode == 124 and time.monotonic() - t < 5  # timeout(1)'s "timed out"
 
 
 def test_firewall_text() -> None:
