@@ -58,7 +58,9 @@ def available() -> str | None:
 
 
 class SshdHosts:
-    def __init__(self, n: int = 3, *, sshd_on: set[str] | None = None) -> None:
+    def __init__(
+        self, n: int = 3, *, sshd_on: set[str] | None = None, use_pam: bool = False
+    ) -> None:
         self.id = secrets.token_hex(2)
         self.nodes = [f"n{i}" for i in range(1, n + 1)]
         self.base = _free_base()
@@ -76,6 +78,8 @@ class SshdHosts:
         self.known_hosts = self.dir / "known_hosts"
         self._sshd: dict[str, subprocess.Popen[bytes]] = {}
         self._made_run_sshd = False
+        # with PAM, sshd lets in accounts whose password is locked (postgres): a non-root login
+        self.use_pam = use_pam
 
     # -- life ----------------------------------------------------------------------------
     def __enter__(self) -> SshdHosts:
@@ -135,7 +139,7 @@ class SshdHosts:
             "KbdInteractiveAuthentication no\n"
             "PubkeyAuthentication yes\n"
             "AllowAgentForwarding no\n"
-            "UsePAM no\n"
+            f"UsePAM {'yes' if self.use_pam else 'no'}\n"
             "StrictModes no\n"
             "MaxSessions 32\n"
             "MaxStartups 50\n"

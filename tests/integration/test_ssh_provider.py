@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -273,9 +274,59 @@ def test_refused_key(clean: SshdHosts) -> None:
     assert "user 'root' was refused with the key" in msg and msg.startswith("host 198.18.0.")
 
 
-def test_no_sudo(clean: SshdHosts) -> None:
-    msg = _refused(clean.inventory("sudo.yaml", sudo=True))
-    assert msg.endswith("sudo is not installed (the inventory says sudo: true)"), msg
+def test_sudo_as_root(clean: SshdHosts) -> None:
+    """sudo: true while logged in as root: the database's commands go through sudo -n -u."""
+    inv = clean.inventory("sudo.yaml", sudo=True)
+    if shutil.which("sudo") is None:  # a host without sudo: said, before anything starts
+        msg = _refused(inv)
+        assert msg.endswith("sudo is not installed (the inventory says sudo: true)"), msg
+        return
+    ssh.preflight(get_db(_spec(inv)))
+    c = ssh.create(_spec(inv), "5d0001")
+    try:
+        assert c.exec("n1", ["id", "-un"], user="postgres").stdout.strip() == "postgres"
+        c.spawn("n2", ["sleep", "300"], user="postgres", log=c.node_dir("n2") / "s.log")
+        assert c.is_running("n2")
+    finally:
+        c.teardown()
+
+
+@pytest.mark.skipif(shutil.which("sudo") is None, reason="sudo not installed")
+def test_non_root_login_with_sudo() -> None:
+    """Logged in as a user who is not root (here postgres, through PAM): without sudo rights
+    the run is refused in one line; with NOPASSWD rights the whole contract works through
+    sudo -n, files included (no SFTP as root then)."""
+    with SshdHosts(3, use_pam=True) as h:
+        inv = h.inventory(user="postgres", sudo=True)
+        msg = _refused(inv)
+        assert msg == (
+            f"host {h.addr['n1']} (n1): sudo needs a password for postgres: the harness uses "
+            "`sudo -n`; give the user NOPASSWD rights, or log in as root"
+        )
+        rule = Path(f"/etc/sudoers.d/sbssh-{h.id}")
+        try:
+            rule.write_text("postgres ALL=(ALL) NOPASSWD: ALL\n")
+            rule.chmod(0o440)
+            ssh.preflight(get_db(_spec(inv)))
+            c = ssh.create(_spec(inv), "5d0002")
+            try:
+                assert c.exec("n1", ["id", "-un"]).stdout.strip() == "root"
+                f = c.node_dir("n2") / "f.txt"
+                c.write_file("n2", f, "x\n", user="postgres")
+                c.write_file("n2", f, "y\n", user="postgres", append=True)
+                assert c.read_file("n2", f) == "x\ny\n" and c.exists("n2", f)
+                assert Path(f).stat().st_uid == pwd.getpwnam("postgres").pw_uid
+                c.spawn("n3", ["sleep", "300"], user="postgres", log=c.node_dir("n3") / "s.log")
+                assert c.is_running("n3")
+                c.kill("n3")
+                assert not c.is_running("n3")
+                c.partition({"n1": {"n2"}, "n2": {"n1"}})
+                assert not _connects(c, "n1", "n2") and _connects(c, "n1", "n3")
+            finally:
+                c.teardown()
+            assert h.leftovers() == []
+        finally:
+            rule.unlink(missing_ok=True)
 
 
 def test_missing_binary_on_one_host_via_cli(clean: SshdHosts) -> None:
