@@ -3,6 +3,8 @@ the field for everything it refuses. Pure parsing: no connection is made."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -150,3 +152,29 @@ def test_suites_accept_ssh_and_anchor_the_inventory_to_the_suite_file(files: Pat
     (case,) = s.cases
     assert case.spec.provider == "ssh"
     assert Path(case.spec.inventory).resolve() == inv.resolve()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=root
+    )
+
+
+def test_cli_refuses_bad_inventories_in_one_line(files: Path) -> None:
+    bad = _write(files, _base(hosts=[{"address": "192.0.2.1", "port": 70000}]))
+    for args in (
+        ["cleanup", "--inventory", str(files / "nope.yaml")],
+        ["cleanup", "--inventory", str(bad)],
+        ["run", "--provider", "ssh", "--inventory", str(bad), "--time", "5", "--nemesis", "none"],
+        ["run", "--provider", "ssh", "--time", "5"],
+        ["run", "--inventory", str(bad), "--time", "5"],
+    ):
+        r = _cli(*args)
+        lines = [x for x in r.stderr.splitlines() if x.strip()]
+        assert r.returncode == 3 and len(lines) == 1, (args, r.stdout, r.stderr)
+        assert "inventory" in lines[0], lines
+    r = _cli(
+        "run", "--provider", "ssh", "--inventory", str(bad), "--time", "5", "--nemesis", "none"
+    )
+    assert "hosts[1].port: must be a TCP port (1-65535), got 70000" in r.stderr

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.providers import ssh_firewall, ssh_procs
-from harness.providers.ssh import SshCluster, _binary_candidates, _hide
+from harness.providers.ssh_cluster import SshCluster, _hide
+from harness.providers.ssh_preflight import _binary_candidates
 
 
 def sh(script: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
