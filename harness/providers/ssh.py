@@ -20,7 +20,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.db import Database, database_class
+from harness.db import Database, Deployment, database_class
 from harness.errors import ClusterError, EnvironmentProblem, SpecError, SplitbrainError, one_line
 from harness.options import Option
 from harness.providers import ssh_preflight, ssh_state
@@ -43,9 +43,11 @@ def _inventory(spec: TestSpec) -> Inventory:
     return inv
 
 
-def create(spec: TestSpec, run_id: str) -> SshCluster:
+def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) -> SshCluster:
+    """The hosts prepared for the run (the deployment's facts: the database's OS user owns
+    the node directories)."""
     inv = _inventory(spec)
-    db_user = database_class(spec.db).deployment.user
+    db_user = (deployment or database_class(spec.db).deployment).user
     cluster = SshCluster(inv, run_id, spec.nodes, db_user)
     try:
         cluster._build()

@@ -335,12 +335,18 @@ class SshCluster(Cluster):
         return True
 
     def collect_logs(self, dest: Path) -> None:
-        """Each node's *.log files (under its node dir, and the spawn() log) to dest/<node>/."""
+        """Each node's *.log files (in its node dir and its logs/, and the spawn() log) to
+        dest/<node>/, over SFTP."""
 
         def one(node: str) -> None:
             d = shlex.quote(str(self.node_dir(node)))
-            out = self._root(node, f"find {d} -name '*.log' -type f 2>/dev/null; true",
-                             what="list the logs")  # fmt: skip
+            # the node dir's own logs and a logs/ folder: not every *.log below it (a
+            # database's data files may end in .log too, e.g. Cassandra's commit log)
+            out = self._root(
+                node,
+                f"find {d} {d}/logs -maxdepth 1 -name '*.log' -type f 2>/dev/null; true",
+                what="list the logs",
+            )
             files = set(out.split())
             if node in self._spawned:
                 files.add(self._spawned[node][2])
