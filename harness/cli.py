@@ -81,7 +81,13 @@ def _scalar(v: str) -> Any:
     default=None,
     help="database mode: postgres async|sync (default: the database's first)",
 )
-@click.option("--provider", default="local", show_default=True, help="local | compose | auto")
+@click.option("--provider", default="local", show_default=True, help="local | compose | ssh | auto")
+@click.option(
+    "--inventory",
+    default="",
+    metavar="FILE",
+    help="ssh provider: YAML file of the hosts and how to log in (docs/ssh.md)",
+)
 @click.option(
     "--workload", default="set", show_default=True, help=f"one of {', '.join(specs.WORKLOADS)}"
 )
@@ -157,6 +163,7 @@ def run(
     db: str,
     mode: str | None,
     provider: str,
+    inventory: str,
     workload: str,
     nemesis: str,
     partition: str,
@@ -185,6 +192,7 @@ def run(
         db=db,
         mode=mode or "",
         provider=provider,
+        inventory=inventory,
         workload=workload,
         nemesis=specs.parse_list(nemesis),
         partition=specs.parse_list(partition),
@@ -346,12 +354,22 @@ def export(path: Path, out: Path | None) -> None:
 @click.option(
     "--force", is_flag=True, help="also remove resources of runs whose harness is still alive"
 )
-def cleanup(force: bool) -> None:
+@click.option(
+    "--inventory",
+    default="",
+    metavar="FILE",
+    help="also clean the ssh provider's hosts listed in this inventory",
+)
+def cleanup(force: bool, inventory: str) -> None:
     """Remove what crashed runs left behind (namespaces, links, processes, work dirs, containers)."""
     from harness import providers
 
     removed: list[str] = []
+    if inventory:  # its problems (a bad file) are said, not skipped
+        removed += providers.get("ssh").cleanup(force=force, inventory=inventory)
     for name in providers.REGISTRY:
+        if name == "ssh":
+            continue
         with contextlib.suppress(SplitbrainError):  # e.g. no Docker engine: nothing to clean
             removed += providers.get(name).cleanup(force=force)
     for line in removed:

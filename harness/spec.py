@@ -14,7 +14,7 @@ from nemesis.faults import names as _fault_names
 from nemesis.grudges import SHAPES as PARTITION_SHAPES
 
 DATABASES = ("postgres", "galera", "mongodb", "cassandra")  # harness.db.REGISTRY
-PROVIDERS = ("local", "compose", "auto")  # harness.providers.REGISTRY + auto
+PROVIDERS = ("local", "compose", "ssh", "auto")  # harness.providers.REGISTRY + auto
 # Test doubles (in-process nodes and a dict-backed database): accepted, never advertised.
 TEST_DOUBLES = ("memory",)
 WORKLOADS = ("set", "register", "append", "bank", "counter", "conflicts")  # workloads.REGISTRY
@@ -54,6 +54,7 @@ class TestSpec:
     recovery_timeout: float = 60.0
     options: dict[str, Any] = field(default_factory=dict)  # database knobs (see docs)
     name: str = ""
+    inventory: str = ""  # the ssh provider's hosts (YAML file: harness/providers/ssh_inventory)
 
     def __post_init__(self) -> None:
         if not self.mode:
@@ -71,6 +72,10 @@ class TestSpec:
     def validate(self) -> None:
         _one_of("--db", self.db, DATABASES, TEST_DOUBLES)
         _one_of("--provider", self.provider, PROVIDERS, TEST_DOUBLES)
+        if self.provider == "ssh" and not self.inventory:
+            raise SpecError("--provider ssh needs --inventory FILE (the hosts and how to log in)")
+        if self.inventory and self.provider != "ssh":
+            raise SpecError(f"--inventory is for --provider ssh, not {self.provider}")
         _one_of("--workload", self.workload, WORKLOADS)
         _one_of("--read-from", self.read_from, READ_FROM)
         _one_of("--isolation", self.isolation, ISOLATION)

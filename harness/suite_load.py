@@ -61,6 +61,7 @@ def load_suite(path: Path, seed: int | None = None, db_check: DbCheck | None = N
         if raw.get("name"):
             where = f"{path}: case {raw['name']!r}"
         for case in _expand(raw, defaults, where, seed):
+            case = _anchor_inventory(case, path)
             if case.name in seen:
                 raise SuiteError(
                     f"{where}: name {case.name!r} is used twice (give cases distinct names)"
@@ -73,6 +74,15 @@ def load_suite(path: Path, seed: int | None = None, db_check: DbCheck | None = N
                     raise SuiteError(f"{where}: {_field_message(str(e))}") from None
             cases.append(case)
     return Suite(name, path, cases, str(doc.get("description") or ""))
+
+
+def _anchor_inventory(case: SuiteCase, suite: Path) -> SuiteCase:
+    """A relative `inventory:` is relative to the suite file, not to where it is run from."""
+    inv = case.spec.inventory
+    if not inv or Path(inv).expanduser().is_absolute():
+        return case
+    spec = case.spec.replace(inventory=str(suite.parent / inv), name=case.spec.name)
+    return dataclasses.replace(case, spec=spec)
 
 
 def _no_unknown(d: dict[str, Any], known: set[str], where: str) -> None:

@@ -18,6 +18,7 @@ from harness.errors import SpecError
 REGISTRY = {
     "local": "harness.providers.local",
     "compose": "harness.providers.compose",
+    "ssh": "harness.providers.ssh",  # real hosts from an inventory (--inventory FILE)
     "memory": "harness.providers.memory",  # test double: in-process nodes (tests only)
 }
 

@@ -1,0 +1,118 @@
+"""The ssh provider's preflight: before anything is created, connect to every host at once
+and check what the run will need there (the database's binaries and user, this provider's
+tools, sudo); one line naming the first host and what it lacks. With `install: apt`, the
+inventory's packages are installed first where something is missing."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
+
+from harness.db import Database
+from harness.errors import EnvironmentProblem
+from harness.providers import ssh_procs
+from harness.providers.ssh_cluster import SshCluster, _first_error, _parallel
+from harness.providers.ssh_inventory import Inventory
+
+log = logging.getLogger("splitbrain.ssh")
+# Tools every host needs, beyond the database's own binaries.
+HOST_TOOLS = ("sh", "env", "timeout", "setsid", "nohup", "pgrep", "iptables", "iptables-restore")
+
+
+def _binary_candidates(path: str, settings: Mapping[str, str]) -> str:
+    """Where a host keeps a required binary: an inventory setting naming that file, or a
+    `<db>_bin` directory setting, overrides the database's default path."""
+    if "/" not in path:
+        return path
+    name = PurePosixPath(path).name
+    for value in settings.values():
+        if PurePosixPath(value).name == name and value.startswith("/"):
+            return value
+    for key, value in settings.items():
+        if key.endswith("_bin") and value.startswith("/"):
+            return f"{value.rstrip('/')}/{name}"
+    return path
+
+
+def preflight(db: Database, inv: Inventory) -> None:
+    """Connect to every host (in parallel); check the database's binaries and user, the tools
+    this provider uses, and sudo. One line naming the first host and what it lacks."""
+    probe = SshCluster(inv, "000000", db.spec.nodes, db.deployment.user)
+    try:
+        probe.connect()
+        if inv.install == "apt":
+            _parallel_raise(probe, lambda n: _install(probe, db, n))
+        _parallel_raise(probe, lambda n: _check_host(probe, db, n))
+    finally:
+        probe.close()
+
+
+def _parallel_raise(cluster: SshCluster, fn: Callable[[str], None]) -> None:
+    err = _first_error(_parallel(fn, cluster.nodes))
+    if err is not None:
+        raise err
+
+
+def _missing(cluster: SshCluster, db: Database, node: str) -> tuple[list[tuple[str, str]], bool]:
+    """(required things the host lacks, whether the database's user exists there)."""
+    h = cluster.hosts[node]
+    wanted = [(t, "") for t in HOST_TOOLS]
+    wanted += [(_binary_candidates(b, h.settings), hint) for b, hint in db.required_binaries()]
+    wanted += [(f, hint) for f, hint in db.deployment.files]
+    checks = [
+        (
+            f"[ -e {shlex.quote(b)} ] || echo {shlex.quote(b)}"
+            if "/" in b
+            else f"command -v {shlex.quote(b)} >/dev/null || echo {shlex.quote(b)}"
+        )
+        for b, _ in wanted
+    ]
+    checks.append(f"id -u {shlex.quote(db.deployment.user)} >/dev/null 2>&1 || echo '?user'")
+    script = f"PATH={ssh_procs.PATH}; " + "; ".join(checks) + "; true"
+    gone = set(cluster._root(node, script, what="check binaries").split())
+    return [(b, hint) for b, hint in wanted if b in gone], "?user" not in gone
+
+
+def _check_host(cluster: SshCluster, db: Database, node: str) -> None:
+    h = cluster.hosts[node]
+    r = cluster.remotes[node]
+    if cluster.inv.user != "root":
+        rc, _, err = r.shell("true", timeout=30)  # sudo -n works (or says why not)
+        if rc != 0:
+            raise EnvironmentProblem(f"{h.label}: cannot become root: {err.strip() or rc}")
+    missing, user_ok = _missing(cluster, db, node)
+    if missing:
+        b, hint = missing[0]
+        setting = " (the inventory's setting)" if b not in dict(db.required_binaries()) else ""
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        fix = f": {hint}" if hint else ": install it (Debian: procps, util-linux, iptables)"
+        raise EnvironmentProblem(f"{h.label}: {b}{setting} not found{more}{fix}")
+    if not user_ok:
+        raise EnvironmentProblem(
+            f"{h.label}: user {db.deployment.user!r} does not exist there (it runs {db.name}): "
+            "install the database's package, or create the user"
+        )
+    if cluster.inv.sudo and db.deployment.user != cluster.inv.user:
+        rc, _, err = r.shell("true", user=db.deployment.user, timeout=30)
+        if rc != 0:
+            raise EnvironmentProblem(
+                f"{h.label}: cannot run commands as {db.deployment.user}: {err.strip() or rc}"
+            )
+    if str(h.data_root).startswith("/tmp"):
+        log.warning("ssh: %s: data root %s may be cleaned by the host", h.label, h.data_root)
+
+
+def _install(cluster: SshCluster, db: Database, node: str) -> None:
+    """install: apt: install the inventory's packages where something is missing."""
+    missing, _ = _missing(cluster, db, node)
+    if not missing:
+        return
+    pkgs = " ".join(shlex.quote(p) for p in cluster.inv.packages)
+    cluster._root(
+        node,
+        f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {pkgs}",
+        what=f"apt-get install {' '.join(cluster.inv.packages)}",
+        timeout=600,
+    )
