@@ -89,6 +89,8 @@ def system_packages(for_tests: bool, for_cassandra: bool = False) -> list[str]:
             want.append("chromium")
         if not Path("/usr/sbin/sshd").exists():
             want.append("openssh-server")  # the ssh provider's tests run sshd in namespaces
+        if shutil.which("sudo") is None:
+            want.append("sudo")  # the ssh provider's test of a non-root login with sudo
     if for_tests or for_cassandra:
         if shutil.which("java") is None:
             want.append("openjdk-17-jre-headless")
