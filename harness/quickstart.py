@@ -126,9 +126,7 @@ def python() -> str:
             apt_install(["python3-venv"])
             subprocess.run([py, "-m", "venv", str(venv)], check=True)
         py = str(venv / "bin" / "python")
-    check = subprocess.run(
-        [py, "-c", f"import {', '.join(IMPORTS)}"], cwd="/", capture_output=True
-    )
+    check = subprocess.run([py, "-c", f"import {', '.join(IMPORTS)}"], cwd="/", capture_output=True)
     if check.returncode != 0:
         say(f"pip install -e {ROOT}[dev]")
         subprocess.run([py, "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], check=True)

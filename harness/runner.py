@@ -248,6 +248,7 @@ def _workload_phase(
             info["errors"].append(f"workers {stuck} did not return from their last op")
     info["faults"] = {
         "planned": [s.fault for s in plan.schedule],
+        "began": list(nemesis.began),
         "done": list(nemesis.done),
         "failed": list(nemesis.failed),
     }
@@ -273,10 +274,9 @@ def _workload_phase(
 
 
 def _never(spec: TestSpec, nemesis: Nemesis) -> list[str]:
-    """Requested faults of which no occurrence began (and the run was not cut short)."""
-    began = set(nemesis.done) | set(nemesis.active)
+    """Requested faults of which no occurrence began (failed starts are reported apart)."""
     failed = {f["fault"] for f in nemesis.failed}
-    return [f for f in spec.nemesis if f not in began and f not in failed]
+    return [f for f in spec.nemesis if f not in nemesis.began and f not in failed]
 
 
 def _final_phase(

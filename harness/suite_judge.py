@@ -26,7 +26,7 @@ def judge(case: SuiteCase, doc: dict[str, Any]) -> tuple[str, list[str], dict[st
         surprises.append("expected but not found: " + ", ".join(missing))
     faults = run.get("faults")
     if faults is not None:  # older runs did not record which faults took effect
-        done = set(faults.get("done") or [])
+        done = set(faults.get("began") or faults.get("done") or [])
         never = [f for f in case.spec.nemesis if f not in done]
         if never:
             surprises.append("requested fault(s) never took effect: " + ", ".join(never))

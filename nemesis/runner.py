@@ -36,6 +36,7 @@ class Nemesis(threading.Thread):
         self.active: list[str] = []  # shown by the progress display
         self.errors: list[str] = []
         self.failed: list[dict[str, Any]] = []  # steps that did not take effect: {fault, at, error}
+        self.began: list[str] = []  # faults that took effect (their end may still fail)
         self.done: list[str] = []  # faults that began and ended
 
     def run(self) -> None:
@@ -48,6 +49,7 @@ class Nemesis(threading.Thread):
             )
             if state is None:
                 continue
+            self.began.append(step.fault)
             self.active.append(step.fault)
             self._sleep_until(self.t0 + step.at + step.duration)  # cut short by stop: heal now
             ended = self._do(

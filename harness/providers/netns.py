@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from harness.errors import ClusterError
+from harness.providers import iptables_rules
 
 CHAIN = "SPLITBRAIN"
 
@@ -119,8 +120,10 @@ def kill_ns(ns: str, timeout: float = 10) -> int:
 
 def iptables_restore(ns: str, rules: Iterable[str]) -> None:
     """Apply filter-table commands atomically inside the namespace (one process per node)."""
-    text = "*filter\n" + "".join(r + "\n" for r in rules) + "COMMIT\n"
-    run(["ip", "netns", "exec", ns, "iptables-restore", "-w", "--noflush"], input=text)
+    run(
+        ["ip", "netns", "exec", ns, "iptables-restore", "-w", "--noflush"],
+        input=iptables_rules.restore_text(rules),
+    )
 
 
 def init_chain(ns: str) -> None:
@@ -131,23 +134,13 @@ def init_chain(ns: str) -> None:
 def set_drops(ns: str, sources: Iterable[str], lossy: Mapping[str, float] | None = None) -> None:
     """Replace the chain's rules: drop everything from `sources`, and from each address in
     `lossy` a random fraction of packets (iptables' statistic match: netem is not needed)."""
-    rules = [f"-F {CHAIN}", *(f"-A {CHAIN} -s {s}/32 -j DROP" for s in sorted(sources))]
-    for src, p in sorted((lossy or {}).items()):
-        rules.append(
-            f"-A {CHAIN} -s {src}/32 -m statistic --mode random --probability {p:.6f} -j DROP"
-        )
-    iptables_restore(ns, rules)
+    iptables_restore(ns, iptables_rules.chain_rules(CHAIN, sources, lossy or {}))
 
 
 def counters(ns: str) -> dict[str, int]:
     """Packets dropped so far per source address by the chain's rules (for tests)."""
     out = run(["ip", "netns", "exec", ns, "iptables", "-w", "-L", CHAIN, "-v", "-n", "-x"])
-    drops: dict[str, int] = {}
-    for line in out.splitlines()[2:]:
-        f = line.split()
-        if len(f) >= 8 and f[2] == "DROP":
-            drops[f[7]] = drops.get(f[7], 0) + int(f[0])
-    return drops
+    return iptables_rules.drops(out)
 
 
 def delete_ns(ns: str) -> None:

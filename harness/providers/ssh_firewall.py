@@ -16,6 +16,9 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 
+from harness.providers import iptables_rules
+from harness.providers.iptables_rules import chain_rules, restore_text
+
 CHAIN_RE = re.compile(r"^SB-[0-9a-f]{6}$")
 
 
@@ -24,10 +27,6 @@ def chain_name(run_id: str) -> str:
 
 
 RESTORE = "iptables-restore -w --noflush"  # reads set_drops() text on stdin
-
-
-def _restore(lines: Iterable[str]) -> str:
-    return "*filter\n" + "".join(f"{ln}\n" for ln in lines) + "COMMIT\n"
 
 
 def install(chain: str) -> str:
@@ -42,12 +41,7 @@ def install(chain: str) -> str:
 def set_drops(chain: str, sources: Iterable[str], lossy: Mapping[str, float]) -> str:
     """iptables-restore input replacing the chain's rules (atomically): drop everything from
     `sources`, and from each address in `lossy` a random fraction of packets."""
-    rules = [f"-F {chain}", *(f"-A {chain} -s {s} -j DROP" for s in sorted(set(sources)))]
-    for src, p in sorted(lossy.items()):
-        rules.append(
-            f"-A {chain} -s {src} -m statistic --mode random --probability {p:.6f} -j DROP"
-        )
-    return _restore(rules)
+    return restore_text(chain_rules(chain, sources, lossy))
 
 
 def remove(chain: str) -> str:
@@ -61,10 +55,5 @@ def remove(chain: str) -> str:
 
 
 def drops(listing: str) -> dict[str, int]:
-    """Packets dropped per source address, from `iptables -L <chain> -v -n -x` (for tests)."""
-    out: dict[str, int] = {}
-    for line in listing.splitlines()[2:]:
-        f = line.split()
-        if len(f) >= 8 and f[2] == "DROP":
-            out[f[7]] = out.get(f[7], 0) + int(f[0])
-    return out
+    """Packets dropped per source address (for tests)."""
+    return iptables_rules.drops(listing)
