@@ -15,6 +15,12 @@ files), the time spent deciding and the time spent shrinking the evidence of the
 and their ratio (target: evidence <= 0.5 x decision). Each figure is the least of --repeat
 runs (other work on the machine only ever adds time). Every anomaly's evidence is checked to
 fail on its own, at the same op.
+
+Parsing (--parse-only runs just this): CPU seconds of harness.history.load against those of
+the check, for the synthetic 100k history written as JSONL, as EDN one op per line and as
+one EDN vector, and for the Knossos files together; EDN with the native reader
+(splitbrain_native.read_ops) and with the Python one (SPLITBRAIN_NATIVE=0). Target: parse
+<= check (issue 14). Each figure is the least of --repeat runs.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import math
+import os
 import pstats
 import random
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,9 +41,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness import edn  # noqa: E402
 from harness.checkers.linearizable import check, evidence  # noqa: E402
-from harness.edn import read_edn_history  # noqa: E402
-from harness.history import Op  # noqa: E402
+from harness.edn import read_edn_history, write_edn_history  # noqa: E402
+from harness.history import Op, load, write_jsonl  # noqa: E402
 
 REFERENCE = ROOT.parent / "shared" / "reference-histories" / "knossos"
 
@@ -377,6 +386,79 @@ def bench_evidence(n_ops: int, repeat: int) -> None:
             )
 
 
+def _cpu(fn: Any, repeat: int) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        t = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t)
+    return best
+
+
+_GAVE_UP: set[str] = set()
+
+
+def _parse_cpu(path: Path, native: bool, repeat: int) -> float:
+    old = os.environ.get("SPLITBRAIN_NATIVE")
+    os.environ["SPLITBRAIN_NATIVE"] = "1" if native else "0"
+    try:
+        dt = _cpu(lambda: load(path), repeat)
+        why = edn.last_native_reason
+        if native and why is not None and path.suffix == ".edn" and path.name not in _GAVE_UP:
+            _GAVE_UP.add(path.name)
+            print(f"    (native reader gave up on {path.name}: {edn.last_native_reason})")
+        return dt
+    finally:
+        if old is None:
+            del os.environ["SPLITBRAIN_NATIVE"]
+        else:
+            os.environ["SPLITBRAIN_NATIVE"] = old
+
+
+def _parse_row(label: str, parse: float, check_s: float) -> None:
+    print(
+        f"  {label:<28} parse {parse:6.3f} s  check {check_s:6.3f} s  parse/check"
+        f" {parse / check_s:5.2f} (target <= 1: {'met' if parse <= check_s else 'NOT met'})"
+    )
+
+
+def bench_parse(n_ops: int, repeat: int) -> None:
+    has_native = edn._native_reader() is not None
+    if not has_native:
+        print("parse vs check: the native reader is not built (pip install ./native)")
+    hist = simulate(n_ops=n_ops)
+    opts = {"model": "cas-register", "independent": True}
+    chk = _cpu(lambda: check(hist, **opts), repeat)
+    print(
+        f"parse vs check, CPU s (least of {repeat}); synthetic {n_ops:,} ops ({len(hist):,} entries)"
+    )
+    with tempfile.TemporaryDirectory() as d:
+        jl, lines, vec = Path(d, "h.jsonl"), Path(d, "h.edn"), Path(d, "v.edn")
+        write_jsonl(hist, jl)
+        write_edn_history(hist, lines)
+        vec.write_text("[" + lines.read_text() + "]\n")
+        _parse_row("JSONL", _parse_cpu(jl, True, repeat), chk)
+        for label, path in (("EDN lines", lines), ("EDN vector", vec)):
+            if has_native:
+                assert load(path) == load(jl), "native EDN ops differ from the JSONL ones"
+                _parse_row(label + ", native", _parse_cpu(path, True, repeat), chk)
+            _parse_row(label + ", Python", _parse_cpu(path, False, repeat), chk)
+    if not REFERENCE.is_dir():
+        print(f"  knossos: not found at {REFERENCE}: skipped")
+        return
+    files = sorted(REFERENCE.rglob("*.edn"))
+    hists = [
+        (read_edn_history(p), "multi-register" if "multi-register" in p.parts else "cas-register")
+        for p in files
+    ]
+    chk = _cpu(lambda: [check(h, model=m) for h, m in hists], repeat)
+    n = sum(len(h) for h, _ in hists)
+    print(f"  knossos: {len(files)} files, {n:,} entries")
+    for native in (True, False) if has_native else (False,):
+        parse = _cpu(lambda nat=native: [_parse_cpu(p, nat, 1) for p in files], repeat)
+        _parse_row("knossos, " + ("native" if native else "Python"), parse, chk)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", type=int, default=100_000)
@@ -384,11 +466,16 @@ def main() -> None:
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--evidence-only", action="store_true", help="only decision vs evidence")
     ap.add_argument("--repeat", type=int, default=3, help="runs per history for the evidence")
+    ap.add_argument("--parse-only", action="store_true", help="only parse vs check")
     args = ap.parse_args()
+    if args.parse_only:
+        bench_parse(args.ops, args.repeat)
+        return
     if not args.evidence_only:
         if not args.skip_reference:
             bench_reference()
         bench_synthetic(args.ops, args.profile)
+        bench_parse(args.ops, args.repeat)
     bench_evidence(args.ops, args.repeat)
     print(f"peak RSS of the whole run: {peak_rss_mb():,.0f} MB")
 

@@ -24,12 +24,22 @@ import json
 import math
 import re
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HistoryError
-from harness.history import _NO_EXTRA, MAX_DEPTH, NEMESIS, LineOf, Op, _plain_op, make_op, no_gc
+from harness.history import (
+    _NO_EXTRA,
+    MAX_DEPTH,
+    NEMESIS,
+    LineOf,
+    Op,
+    _plain_op,
+    make_op,
+    no_gc,
+    plain_op,
+)
 
 __all__ = [
     "EdnError",
@@ -263,19 +273,59 @@ def read_edn_history(path: Path | str, notes: list[str] | None = None) -> list[O
         return _read_edn(Path(path), notes)[0]
 
 
-def _read_edn(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
+def _native_reader() -> Any:
+    """splitbrain_native.read_ops when the native core has it (SPLITBRAIN_NATIVE=0: never)."""
+    from harness import native
+
+    return getattr(native.module(), "read_ops", None)
+
+
+last_native_reason: str | None = None  # why the native reader gave up last (tests, benches)
+
+
+def _read_native(path: Path) -> tuple[list[Op], LineOf] | None:
+    """The ops and lines of a register history read by the native core, or None (it is not
+    built, or it gave up on something: then the Python reader reads the file from scratch)."""
+    global last_native_reason
+    read_ops = _native_reader()
+    if read_ops is None:
+        last_native_reason = "the native core has no read_ops"
+        return None
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
-    except UnicodeDecodeError as e:
-        raise HistoryError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    lines = text.split("\n")
-    del text  # the lines are all that is kept: a 300 MB history is not held twice
+        out = read_ops(str(path), Op, _NO_EXTRA)
+    except Exception as e:  # noqa: BLE001 (any doubt: the Python reader decides)
+        last_native_reason = f"native error: {e}"
+        return None
+    if isinstance(out, str):
+        last_native_reason = out
+        return None
+    last_native_reason = None
+    ops, raw = out
+    lines = array("q")
+    lines.frombytes(raw)
+    return ops, lines.__getitem__
+
+
+def _read_edn(path: Path, notes: list[str] | None, native: bool = True) -> tuple[list[Op], LineOf]:
+    if native:
+        got = _read_native(path)
+        if got is not None:
+            return got
+
+    def read_lines() -> list[str]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise HistoryError(f"cannot read history {path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise HistoryError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        return text.split("\n")  # the lines are all that is kept: not the text twice
+
     try:
-        return _parse_lines(lines, str(path))
+        return _parse_lines(read_lines(), str(path), read_lines)
     except HistoryError:
         # An interrupted writer leaves a cut last line: drop it, if the rest reads.
+        lines = read_lines()
         if len(lines) < 2 or not lines[-1].strip():
             raise
         try:
@@ -300,8 +350,11 @@ def _parse_history_slow(text: str, name: str = "<string>") -> list[Op]:
     return _parse_slow(text, name)[0]
 
 
-def _parse_slow(text: str, name: str, first_line: int = 1) -> tuple[list[Op], list[int]]:
-    """Ops and the line of each, by the general reader."""
+def _parse_slow(
+    text: str, name: str, first_line: int = 1, first_op: int = 0
+) -> tuple[list[Op], list[int]]:
+    """Ops and the line of each, by the general reader; an op without :index gets its
+    position in the whole history (first_op: ops read before this text)."""
     positions: list[int] = []
     try:
         forms = _parse(text, positions)
@@ -314,12 +367,17 @@ def _parse_slow(text: str, name: str, first_line: int = 1) -> tuple[list[Op], li
             maps.extend(form)
         else:
             maps.append(form)
+    if len(positions) != len(maps):  # a top-level set or tagged vector: no place for its ops
+        raise HistoryError(
+            f"{name}: malformed EDN: a top-level form that is neither an op map nor a vector"
+            " or list of them (a set, or a tagged literal)"
+        )
     ops: list[Op] = []
     for i, d in enumerate(maps):
         try:
             if type(d) is not dict:
                 raise ValueError(f"an op must be a map, got {_edn_type(d)}")
-            ops.append(_op(d, i))
+            ops.append(_op(d, first_op + i))
         except ValueError as e:
             line = _line_of(text, positions[i]) + first_line - 1
             raise HistoryError(f"{name}: malformed op at line {line}: {e}") from None
@@ -402,74 +460,112 @@ def _fast_lines(chunk: list[str]) -> list[bool]:
     return ok
 
 
-def _fast_maps(lines: list[str]) -> Iterator[Any]:
-    """For each line, its op map as a dict, or None where the fast path cannot tell; made a
-    chunk at a time, so that the dicts of the whole file never coexist."""
+def _fast_flats(lines: list[str]) -> list[Any]:
+    """For each fast line, its op map as a flat [key, value, key, value...] list (or whatever
+    orjson made of the line; None if it could not read it)."""
     import orjson
 
-    for c in range(0, len(lines), _CHUNK):
-        js = _to_json(lines[c : c + _CHUNK])
-        try:
-            flats = orjson.loads("[" + js.replace("\n", ",") + "]")
-        except orjson.JSONDecodeError:
-            flats = []
-            for s in js.split("\n"):
-                try:
-                    flats.append(orjson.loads(s))
-                except orjson.JSONDecodeError:
-                    flats.append(None)
-        del js
-        for flat in flats:
-            if type(flat) is not list or len(flat) % 2:
-                yield None
-                continue
-            it = iter(flat)
-            try:
-                yield dict(zip(it, it, strict=True))
-            except TypeError:  # a vector as a key: the general reader makes it a tuple
-                yield None
-
-
-def _parse_lines(lines: list[str], name: str) -> tuple[list[Op], LineOf]:
-    """Ops from the lines of an EDN text (split on newlines), and the line of each op."""
-    fast_at = array("q")  # line numbers (0-based) of the fast lines
-    fast: list[str] = []
-    for c in range(0, len(lines), _CHUNK):
-        chunk = [s.strip() for s in lines[c : c + _CHUNK]]
-        for i, ok in enumerate(_fast_lines(chunk)):
-            if ok:
-                fast_at.append(c + i)
-                fast.append(chunk[i])
-    if not fast:
-        slow_ops, slow_at = _parse_slow("\n".join(lines), name)
-        return slow_ops, slow_at.__getitem__
-    ops: list[Op] = []
-    at: list[int] | None = None  # line of each op; None while ops[i] is on line fast_at[i]
-    prev = 0  # first line not yet read
+    js = _to_json(lines)
     try:
-        for n, d in zip(fast_at, _fast_maps(fast), strict=True):
-            if d is None or (n > prev and any(x.strip() for x in lines[prev:n])):
+        return orjson.loads("[" + js.replace("\n", ",") + "]")
+    except orjson.JSONDecodeError:
+        flats = []
+        for s in js.split("\n"):
+            try:
+                flats.append(orjson.loads(s))
+            except orjson.JSONDecodeError:
+                flats.append(None)
+        return flats
+
+
+# The key orders of nearly every history.edn: ours, and Jepsen's. A line in one of them
+# becomes an Op without a dict in between.
+_OUR_KEYS = ["index", "time", "type", "process", "f", "value"]
+_JEPSEN_KEYS = ["type", "f", "value", "process", "time", "index"]
+
+
+def _map_of(flat: Any) -> Op | dict[Any, Any] | None:
+    """A fast line's op straight from its flat list when it is a plain op in a usual key
+    order; else its map as a dict (for `_op`); None if it is no map the fast path can read."""
+    if type(flat) is not list or len(flat) % 2:
+        return None
+    if len(flat) == 12:
+        keys = flat[0::2]
+        op = None
+        if keys == _OUR_KEYS:
+            op = plain_op(flat[1], flat[3], flat[7], flat[5], flat[9], flat[11])
+        elif keys == _JEPSEN_KEYS:
+            op = plain_op(flat[11], flat[9], flat[7], flat[1], flat[3], flat[5])
+        if op is not None:
+            return op
+    it = iter(flat)
+    try:
+        return dict(zip(it, it, strict=True))
+    except TypeError:  # a vector as a key: the general reader makes it a tuple
+        return None
+
+
+def _parse_lines(
+    lines: list[str], name: str, reread: Callable[[], list[str]] | None = None
+) -> tuple[list[Op], LineOf]:
+    """Ops from the lines of an EDN text (split on newlines), and the line of each op.
+
+    A chunk of lines at a time: the fast lines go through JSON and orjson, the others (and
+    any line the fast path cannot read) through the general reader, with the lines around
+    them. With `reread` (which gives the lines again), lines already read are blanked as the
+    parse moves on, so that a big history's text is not held beside all of its ops."""
+    ops: list[Op] = []
+    fast_at = array("q")  # line (0-based) of each op, while every op is on a fast line
+    at: list[int] | None = None  # line (1-based) of each op, once some op is not
+    prev = 0  # first line not yet read
+    freed = 0  # lines before this one are blanked
+    any_fast = False
+    try:
+        for c in range(0, len(lines), _CHUNK):
+            chunk = [s.strip() for s in lines[c : c + _CHUNK]]
+            where = [i for i, ok in enumerate(_fast_lines(chunk)) if ok]
+            if not where:
+                continue
+            any_fast = True
+            flats = _fast_flats([chunk[i] for i in where])
+            del chunk
+            for i, flat in zip(where, flats, strict=True):
+                n = c + i
+                d = _map_of(flat)
+                if d is None or (n > prev and any(x.strip() for x in lines[prev:n])):
+                    if at is None:
+                        at = [j + 1 for j in fast_at]
+                    if d is None:
+                        continue  # read with the slow lines around it
+                    chunk_ops, chunk_at = _parse_slow(
+                        "\n".join(lines[prev:n]), name, prev + 1, len(ops)
+                    )
+                    ops.extend(chunk_ops)
+                    at.extend(chunk_at)
+                prev = n + 1
+                ops.append(d if type(d) is Op else _op(d, len(ops)))  # type: ignore[arg-type]
                 if at is None:
-                    at = [fast_at[j] + 1 for j in range(len(ops))]
-                if d is None:
-                    continue  # read with the slow lines around it
-                chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:n]), name, prev + 1)
-                ops.extend(chunk_ops)
-                at.extend(chunk_at)
-            prev = n + 1
-            ops.append(_op(d, len(ops)))
-            if at is not None:
-                at.append(n + 1)
+                    fast_at.append(n)
+                else:
+                    at.append(n + 1)
+            del flats
+            if reread is not None and prev > freed:
+                lines[freed:prev] = [""] * (prev - freed)
+                freed = prev
+        if not any_fast:
+            slow_ops, slow_at = _parse_slow("\n".join(lines), name)
+            return slow_ops, slow_at.__getitem__
         if prev < len(lines) and any(x.strip() for x in lines[prev:]):
             if at is None:
-                at = [fast_at[j] + 1 for j in range(len(ops))]
-            chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:]), name, prev + 1)
+                at = [j + 1 for j in fast_at]
+            chunk_ops, chunk_at = _parse_slow("\n".join(lines[prev:]), name, prev + 1, len(ops))
             ops.extend(chunk_ops)
             at.extend(chunk_at)
     except (HistoryError, ValueError):
         # A form across a fast line, or a bad op: the general reader gives the true error.
         del ops
-        slow_ops, slow_at = _parse_slow("\n".join(lines), name)
+        whole = reread() if reread is not None and freed else lines
+        slow_ops, slow_at = _parse_slow("\n".join(whole), name)
         return slow_ops, slow_at.__getitem__
     if at is None:
         return ops, lambda i: fast_at[i] + 1

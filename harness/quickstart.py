@@ -7,7 +7,8 @@ Standard library only: it runs before the package and its dependencies are insta
 It installs Debian's iproute2, iptables, postgresql (and, for the test suite, mariadb-server,
 galera-4, rsync, chromium, a Java 17 runtime and maven, which resolves Cassandra's jars into a
 cache folder: harness.install.maven), then the Python package (into the running interpreter, or into
-./.venv when that interpreter is externally managed, as Debian's is)."""
+./.venv when that interpreter is externally managed, as Debian's is), and, when cargo is found
+(PATH or ~/.cargo/bin), the native list-append core (native/: `pip install ./native`)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,16 @@ def system_packages(for_tests: bool, for_cassandra: bool = False) -> list[str]:
             want.append("openssh-server")  # the ssh provider's tests run sshd in namespaces
         if shutil.which("sudo") is None:
             want.append("sudo")  # the ssh provider's test of a non-root login with sudo
+        # the power-loss layer (harness/powerloss/lossyfs.c) is built on first use
+        if shutil.which("fusermount3") is None:
+            want.append("fuse3")
+        if not Path("/usr/include/fuse3/fuse.h").exists():
+            want.append("libfuse3-dev")
+        if not Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1").exists():
+            want.append("faketime")  # the clock fault's libfaketime
+        for tool in ("gcc", "pkg-config"):
+            if shutil.which(tool) is None:
+                want.append(tool)
     if for_tests or for_cassandra:
         if shutil.which("java") is None:
             want.append("openjdk-17-jre-headless")
@@ -133,6 +144,50 @@ def python() -> str:
     return py
 
 
+def _cargo() -> str | None:
+    found = shutil.which("cargo")
+    if found:
+        return found
+    home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo")) / "bin" / "cargo"
+    return str(home) if home.exists() else None
+
+
+def _native_hash() -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    native = ROOT / "native"
+    for f in sorted([*native.glob("src/*.rs"), *native.glob("*.toml"), native / "Cargo.lock"]):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_native(py: str) -> bool:
+    """Build and install the native list-append core (native/, Rust) when cargo is there;
+    reuse the installed one when its sources have not changed. False: the Python path only."""
+    if not (ROOT / "native" / "Cargo.toml").exists():
+        return False
+    cargo = _cargo()
+    if cargo is None:
+        say("no cargo: the native list-append core is not built (checks use the Python path)")
+        return False
+    stamp = ROOT / "native" / "target" / f".installed-{_native_hash()}"
+    probe = [py, "-c", "import splitbrain_native"]
+    if stamp.exists() and subprocess.run(probe, cwd="/", capture_output=True).returncode == 0:
+        return True
+    say(f"pip install {ROOT / 'native'} (the native list-append core, with {cargo})")
+    env = {**os.environ, "PATH": f"{Path(cargo).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [py, "-m", "pip", "install", "-q", str(ROOT / "native")]
+    if subprocess.run(cmd, env=env).returncode != 0:
+        say("the native core did not build: checks use the Python path")
+        return False
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    for old in stamp.parent.glob(".installed-*"):
+        old.unlink()
+    stamp.touch()
+    return True
+
+
 def main(argv: list[str]) -> int:
     what = argv[0] if argv else "run"
     if what not in ("run", "test", "install"):
@@ -152,6 +207,7 @@ def main(argv: list[str]) -> int:
     if cassandra:
         install_cassandra()
     py = python()
+    built = build_native(py)
     if what == "install":
         return 0
     if what == "test":
@@ -164,8 +220,11 @@ def main(argv: list[str]) -> int:
         cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv[1:]]
     else:
         cmd = [py, "-m", "harness.cli", *MAIN_JOB, *argv[1:]]
+    env = dict(os.environ)
+    if what == "test" and built:
+        env["SPLITBRAIN_REQUIRE_NATIVE"] = "1"  # its tests must run, not skip
     say(" ".join(cmd))
-    return subprocess.run(cmd, cwd=ROOT).returncode
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":

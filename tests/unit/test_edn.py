@@ -307,3 +307,51 @@ def test_fast_path_matches_the_slow_one_on_tricky_lines() -> None:
         "{:index 12 :type :invoke :process 5 :f :w :value :a/b}\n"
     )
     assert parse_history(text) == _parse_history_slow(text)
+
+
+def test_chunked_parse_frees_lines_and_still_names_the_bad_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines already read are blanked as the parse moves on: an error in a later chunk (here a
+    form spanning lines, then a bad op) is still found by the general reader on the whole
+    text, at its true line; a slow form between fast chunks keeps its place and line."""
+    import harness.edn as edn
+
+    monkeypatch.setattr(edn, "_CHUNK", 3)
+    good = [
+        f"{{:index {2 * i}, :time {i}, :type :invoke, :process 0, :f :txn, :value [[:r 1 nil]]}}\n"
+        f"{{:index {2 * i + 1}, :time {i}, :type :ok, :process 0, :f :txn, :value [[:r 1 []]]}}\n"
+        for i in range(5)
+    ]
+    spanning = "{:index 10 :time 9 :type :invoke\n :process 0 :f :txn :value [[:r 1 nil]]}\n"
+    path = tmp_path / "h.edn"
+    path.write_text("".join(good) + spanning)
+    ops, line_of = edn._read_edn(path, None)
+    assert [op.index for op in ops] == list(range(11))
+    assert [line_of(i) for i in range(11)] == list(range(1, 11)) + [11]
+    assert ops == edn._parse_history_slow(path.read_text())
+    # a map whose value, on a line of its own, looks like an op: the fast path gives up, and
+    # the general reader reads the whole text again, from the file (not the blanked lines)
+    nested = "{:index 11 :time 9 :type :ok :process 0 :f :txn :value\n{:a 1}\n}\n"
+    path.write_text("".join(good) + spanning + nested)
+    ops, _ = edn._read_edn(path, None)
+    assert [op.index for op in ops] == list(range(12)) and ops[-1].value == {"a": 1}
+    path.write_text("".join(good) + spanning + "{:index 11 :type :ok :process 0 :time :x}\n")
+    with pytest.raises(HistoryError, match="line 13.*:time"):
+        edn._read_edn(path, None)
+
+
+def test_ops_without_index_are_numbered_across_fast_and_slow_lines(tmp_path: Path) -> None:
+    # line 2 holds a set (#{...}): the general reader takes it while its neighbours go the
+    # fast way; an op without :index is numbered by its place in the whole history, not in
+    # its chunk (it was [0, 0, 2, 3], which validation refused as out of order)
+    p = tmp_path / "h.edn"
+    p.write_text(
+        "{:type :invoke, :f :txn, :value [[:append 1 1]], :process 0, :time 1}\n"
+        "{:type :ok, :f :txn, :value [[:append 1 1]], :process 0, :time 2, :tags #{1}}\n"
+        "{:type :invoke, :f :txn, :value [[:r 1 nil]], :process 0, :time 3}\n"
+        "{:type :ok, :f :txn, :value [[:r 1 [1]]], :process 0, :time 4}\n"
+    )
+    ops = load(p, validate=True)
+    assert [op.index for op in ops] == [0, 1, 2, 3]
+    assert ops[1].extra == {"tags": [1]}

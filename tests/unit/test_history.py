@@ -1,6 +1,7 @@
 import json
 import threading
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -237,3 +238,30 @@ def test_load_validates_and_names_the_file_line(tmp_path):
         load(p, validate=True)
     assert f"{p}: line 3" in str(e.value) and "without an invocation" in str(e.value)
     assert len(load(p)) == 2  # parsing alone does not judge the structure
+
+
+def test_reading_shares_equal_micro_ops_only(tmp_path: Path) -> None:
+    """An ok txn's appends are its invocation's lists, invocations' reads of a key are one
+    list, key ints are one object; a micro-op equal only across types (1 vs 1.0) is not
+    shared, and every value reads back as written."""
+    rows = [
+        (0, "invoke", [["append", 1000, 1], ["r", 1000, None], ["append", 5, 1]]),
+        (0, "ok", [["append", 1000, 1], ["r", 1000, [1]], ["append", 5, 1.0]]),
+        (1, "invoke", [["r", 1000, None]]),
+        (1, "fail", [["r", 1000, None]]),
+    ]
+    path = tmp_path / "h.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"index": i, "time": i, "process": p, "type": t, "f": "txn", "value": v})
+            + "\n"
+            for i, (p, t, v) in enumerate(rows)
+        )
+    )
+    ops = load(path)
+    assert [op.value for op in ops] == [v for _, _, v in rows]
+    assert type(ops[1].value[2][2]) is float
+    inv, ok, inv2, fail = (op.value for op in ops)
+    assert ok[0] is inv[0] and ok[2] is not inv[2] and ok[1] is not inv[1]
+    assert inv2[0] is inv[1] and fail[0] is inv2[0]
+    assert ok[1][1] is inv[0][1]  # one int object for key 1000

@@ -21,25 +21,15 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checkers.elle import anomalies as taxonomy
-from harness.checkers.elle.cycles import Budget, search_scc, shorten
-from harness.checkers.elle.edges import (
-    Edges,
-    components,
-    data_edges,
-    loose_edges,
-    order_edges,
-)
-from harness.checkers.elle.explain import Explainer
-from harness.checkers.elle.graph import PROC, RT, OutOfTime
-from harness.checkers.elle.internal import internal_findings
-from harness.checkers.elle.scan import FAIL, INFO, OK, Scan, scan
-from harness.checkers.elle.versions import Versions
-from harness.history import Op
+from harness.history import FAIL, INFO, OK, Op
 from harness.options import Option, validate
 from harness.verdict import Anomaly, Verdict
+
+if TYPE_CHECKING:
+    from harness.checkers.elle.scan import Scan
 
 CHECKER = "list-append"
 
@@ -101,8 +91,8 @@ def check(history: list[Op], **options: Any) -> Verdict:
             gc.enable()
 
 
-def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
-    started = time.monotonic()
+def _settings(options: dict[str, Any]) -> tuple[tuple[str, ...], bool, bool, float, list[str]]:
+    """(models judged, realtime, process, time_limit, notes) of the options given."""
     # None stands for "not given" (realtime=None: decide from the models), as it always has
     given = {k: v for k, v in options.items() if v is not None}
     opts = validate(given, _OWNERS, flag="list-append option")
@@ -120,6 +110,28 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
         realtime = "strict-serializable" in want
     process = bool(opts.get("process", False))
     time_limit = float(opts.get("time_limit", 30.0))
+    return want, bool(realtime), process, time_limit, notes
+
+
+def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
+    # The stages are imported here, not at the top: `splitbrain check` on the native path
+    # needs only the options and the verdict's words (a cheaper start).
+    from harness.checkers.elle.cycles import Budget, search_scc, shorten
+    from harness.checkers.elle.edges import (
+        Edges,
+        components,
+        data_edges,
+        loose_edges,
+        order_edges,
+    )
+    from harness.checkers.elle.explain import Explainer
+    from harness.checkers.elle.graph import PROC, RT, OutOfTime
+    from harness.checkers.elle.internal import internal_findings
+    from harness.checkers.elle.scan import scan
+    from harness.checkers.elle.versions import Versions
+
+    started = time.monotonic()
+    want, realtime, process, time_limit, notes = _settings(options)
 
     s = scan(history, events=bool(realtime or process))
     if not s.txns:
@@ -173,7 +185,48 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
             )
             break
 
-    types = {an.type for an in found.anomalies}
+    if s.reused:
+        notes.append(
+            f"{s.reused} append(s) reused a value already appended to the same key: values must "
+            "be unique per key, so evidence involving them may be wrong"
+        )
+    if ver.loose:
+        notes.append(
+            f"{len(ver.loose)} key(s) had no single version order (incompatible, duplicated or "
+            "reversed reads): only the edges each of their reads proves on its own were used"
+        )
+    if s.skipped:
+        notes.append(f"{s.skipped} op(s) were not list-append transactions and were ignored")
+    by_type = {t: 0 for t in (OK, INFO, FAIL)}
+    for t in s.txns:
+        by_type[t.type] += 1
+    counts = {
+        "txns": len(s.txns),
+        "ok": by_type[OK],
+        "info": by_type[INFO],
+        "fail": by_type[FAIL],
+        "keys": len(ver.order) + len(ver.loose),
+        "edges": distinct,
+        "edge_records": n_edges,
+        "sccs": len(comps),
+        "largest_scc": max((len(c) for c in comps), default=0),
+    }
+    return _verdict(found.anomalies, counts, want, realtime, process, complete, notes, started)
+
+
+def _verdict(
+    anomalies: list[Anomaly],
+    counts: dict[str, int],
+    want: tuple[str, ...],
+    realtime: bool,
+    process: bool,
+    complete: bool,
+    notes: list[str],
+    started: float,
+    engine: str = "python",
+) -> Verdict:
+    """The verdict of the anomalies found (the Python path and the native one share it)."""
+    types = {an.type for an in anomalies}
     ruled_out = taxonomy.rules_out(types)
     valid: bool | str = True
     if any(m in ruled_out for m in want):
@@ -189,37 +242,14 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
             undetermined.append(m)
         else:
             consistent.append(m)
-    if s.reused:
-        notes.append(
-            f"{s.reused} append(s) reused a value already appended to the same key: values must "
-            "be unique per key, so evidence involving them may be wrong"
-        )
-    if ver.loose:
-        notes.append(
-            f"{len(ver.loose)} key(s) had no single version order (incompatible, duplicated or "
-            "reversed reads): only the edges each of their reads proves on its own were used"
-        )
-    if s.skipped:
-        notes.append(f"{s.skipped} op(s) were not list-append transactions and were ignored")
     elapsed = time.monotonic() - started
-    by_type = {t: 0 for t in (OK, INFO, FAIL)}
-    for t in s.txns:
-        by_type[t.type] += 1
     return Verdict(
         checker=CHECKER,
         valid=valid,  # type: ignore[arg-type]
-        anomalies=found.anomalies,
+        anomalies=anomalies,
         stats={
-            "txns": len(s.txns),
-            "ok": by_type[OK],
-            "info": by_type[INFO],
-            "fail": by_type[FAIL],
-            "keys": len(ver.order) + len(ver.loose),
-            "edges": distinct,
-            "edge_records": n_edges,
-            "sccs": len(comps),
-            "largest_scc": max((len(c) for c in comps), default=0),
-            "counts": dict(sorted(Counter(x.type for x in found.anomalies).items())),
+            **counts,
+            "counts": dict(sorted(Counter(x.type for x in anomalies).items())),
             "models": list(want),
             "models_ruled_out": ruled_out,
             "consistent_with": consistent,
@@ -227,11 +257,28 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
             "realtime": realtime,
             "process": process,
             "complete": complete,
+            "engine": engine,
             "elapsed": round(elapsed, 3),
-            "txns_per_second": round(len(s.txns) / elapsed) if elapsed > 0 else None,
+            "txns_per_second": round(counts["txns"] / elapsed) if elapsed > 0 else None,
         },
         notes=notes,
     )
+
+
+def check_native(path: str, edn: bool, **options: Any) -> Verdict | None:
+    """The verdict of the history file at `path` by the native core (harness/checkers/elle/
+    native.py), when it can decide: a well-formed history with no anomaly and no cycle. None
+    when the core is missing or gives up (anything else): then run `check` as always. Its
+    reason is in native.last_reason."""
+    from harness.checkers.elle import native
+
+    started = time.monotonic()
+    want, realtime, process, _, notes = _settings(options)
+    counts = native.check_list_append(path, edn, realtime, process)
+    if counts is None:
+        return None
+    counts = {**counts, "sccs": 0, "largest_scc": 0}
+    return _verdict([], counts, want, realtime, process, True, notes, started, "native")
 
 
 def _before(s: Scan) -> Any:
