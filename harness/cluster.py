@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
+from harness import clock
 from harness.errors import ClusterError
 
 Grudge = Mapping[str, frozenset[str] | set[str]]
@@ -33,8 +34,43 @@ CAPABILITIES = {
 }
 
 
+def failure_line(output: str, returncode: int) -> str:
+    """The line of a failed command's output that says why: the last one naming an error
+    (tools such as pg_basebackup end with a clean-up line after the error; apt marks its
+    errors "E:"), else the last."""
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    if not lines:
+        return f"exit status {returncode}"
+    marked = [
+        ln
+        for ln in lines
+        if ln.startswith("E: ") or any(w in ln.lower() for w in ("error", "fatal", "panic"))
+    ]
+    return (marked or lines)[-1].strip()
+
+
 class Unsupported(ClusterError):
     """The provider cannot do this (a capability it does not declare)."""
+
+
+def normalize_grudge(grudge: Grudge, nodes: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The grudge as frozensets without self-cuts; a node it names that the cluster lacks is
+    a ClusterError (a typo must not become a partition that cuts nothing)."""
+    known = set(nodes)
+    for n, others in grudge.items():
+        unknown = ({n} | set(others)) - known
+        if unknown:
+            raise ClusterError(
+                f"grudge names unknown node(s): {', '.join(sorted(unknown))}; "
+                f"nodes are {', '.join(nodes)}"
+            )
+    return {n: frozenset(m for m in others if m != n) for n, others in grudge.items()}
+
+
+def check_loss_probability(probability: float) -> float:
+    if not 0 < probability <= 1:
+        raise ClusterError(f"packet loss probability must be in (0, 1], got {probability:g}")
+    return probability
 
 
 class Cluster(ABC):
@@ -157,9 +193,54 @@ class Cluster(ABC):
         """Remove every cut and packet loss this cluster made."""
 
     # -- clock ------------------------------------------------------------------------------
+    # A run whose nemesis includes `clock` gets clocks faked through libfaketime (harness.clock):
+    # the provider's create() calls fake_clocks(), and its spawn() starts argv as
+    # clocked_argv() gives it. Other runs pay nothing for it.
+    clock_lib: str | None = None  # libfaketime's path once this run's clocks are faked
+    clock_user: str = "root"  # who writes the offset files (the database's user)
+
+    def fake_clocks(self, lib: str, user: str) -> None:
+        """From now on databases are spawned under libfaketime (an inventory may override
+        the library's path per node: setting `libfaketime`)."""
+        self.clock_lib, self.clock_user = lib, user
+
+    def clock_file(self, node: str) -> PurePosixPath:
+        return PurePosixPath(self.node_dir(node)) / clock.OFFSET_FILE
+
+    def clocked_argv(self, node: str, argv: Sequence[str]) -> list[str]:
+        """argv as spawn() must run it. With faked clocks: under libfaketime, its offset file
+        created at 0 unless it exists (a database restarted after a kill keeps its node's
+        clock, as a real host's would)."""
+        if self.clock_lib is None:
+            return list(argv)
+        f = self.clock_file(node)
+        if not self.exists(node, f, user=self.clock_user):
+            self.write_file(node, f, clock.offset_text(0), user=self.clock_user)
+        return clock.wrap(argv, self.setting(node, "libfaketime", self.clock_lib), f)
+
     def set_clock_offset(self, node: str, seconds: float) -> None:
-        """Shift the node's clock as its database sees it (0 resets it)."""
-        raise Unsupported(f"{type(self).__name__} cannot shift a node's clock")
+        """Shift the node's clock as its database sees it (0 resets it); the database reads
+        the change within about a second. The file is replaced, never seen half written."""
+        if self.clock_lib is None:
+            raise Unsupported(
+                f"{type(self).__name__}: clocks are faked only in runs with --nemesis clock"
+            )
+        f = self.clock_file(node)
+        tmp = f.with_name(f.name + ".new")
+        self.write_file(node, tmp, clock.offset_text(seconds), user=self.clock_user)
+        self.exec(node, ["mv", "-f", str(tmp), str(f)], user=self.clock_user)
+
+    def clock_offset(self, node: str) -> float:
+        """The node's clock offset in seconds, as its offset file says (0 when not faked)."""
+        if self.clock_lib is None:
+            return 0.0
+        return clock.parse_offset(self.read_file(node, self.clock_file(node), user=self.clock_user))
+
+    # -- power loss -------------------------------------------------------------------------
+    def power_loss(self, node: str) -> dict[str, int]:
+        """SIGKILL every process of the node's database, then drop every write of the node's
+        that was never fsynced; returns what was dropped (files, blocks, bytes)."""
+        raise Unsupported(f"{type(self).__name__} cannot drop un-fsynced writes (power loss)")
 
     # -- life -------------------------------------------------------------------------------
     @abstractmethod

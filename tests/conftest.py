@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -47,6 +48,60 @@ def _our_leftover_namespaces() -> list[str]:
     return [n for n in names if any(n.startswith(f"sb-{rid}-") for rid in ours)]
 
 
+def _ssh_test_namespaces() -> set[str]:
+    """The ssh tests' hosts (tests/sshd_hosts.py): namespaces sbssh-<id>-<node>, each with an
+    sshd and whatever ran over it inside."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    except OSError:
+        return set()
+    return {line.split()[0] for line in out.splitlines() if line.startswith("sbssh-")}
+
+
+def _ssh_hosts_made_here() -> set[str]:
+    """Namespaces tests/sshd_hosts.py made in this process (another session's are not ours)."""
+    import sys
+
+    mod = sys.modules.get("tests.sshd_hosts")
+    return set(mod.MADE) if mod is not None else set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # `.ci/run &` from a script without job control starts Python with SIGINT ignored, and
+    # then tests of Ctrl-C handling cannot see one: give the session Python's own handler.
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _remove_ssh_hosts(names: set[str]) -> None:
+    """SIGKILL every process in each namespace (its sshd, the databases), then delete the
+    namespaces, their bridge and veths, and their data roots."""
+    import shutil
+    import signal
+    import subprocess
+
+    for ns in names:
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    ids = {ns.split("-")[1] for ns in names}
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    for line in links.splitlines():
+        name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if any(name.startswith(f"sbssh{i}") for i in ids):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+    for i in ids:
+        shutil.rmtree(f"/var/tmp/splitbrain-ssh-test/{i}", ignore_errors=True)
+        for d in Path("/tmp").glob(f"sbssh-{i}-*"):  # keys, configs, inventories
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A test that leaves a namespace behind fails the session (and the leak is removed)."""
     if os.geteuid() != 0:
@@ -57,4 +112,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
         local.cleanup(force=True)
         print(f"\nLEAK: tests left network namespaces behind: {', '.join(leaked)} (removed now)")
+        session.exitstatus = 1
+    ssh_leaked = _ssh_test_namespaces() & _ssh_hosts_made_here()
+    if ssh_leaked:
+        _remove_ssh_hosts(ssh_leaked)
+        print(
+            "\nLEAK: ssh tests left hosts (namespaces with sshd and their processes) behind: "
+            f"{', '.join(sorted(ssh_leaked))} (removed now)"
+        )
         session.exitstatus = 1

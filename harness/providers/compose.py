@@ -42,7 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from harness.cluster import Cluster, Grudge
+from harness.cluster import (
+    Cluster,
+    Grudge,
+    check_loss_probability,
+    failure_line,
+    normalize_grudge,
+)
 from harness.errors import ClusterError, EnvironmentProblem, SpecError, one_line
 from harness.options import Option
 from harness.providers import compose_scripts as sh
@@ -245,8 +251,8 @@ class ComposeCluster(Cluster):
                 f"{self.project}: docker compose up did not finish within {self.up_timeout:.0f} s"
             ) from None
         if r.returncode != 0:
-            last = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise ClusterError(f"{self.project}: docker compose up failed ({r.returncode}): {last}")
+            why = _why(r)
+            raise ClusterError(f"{self.project}: docker compose up failed ({r.returncode}): {why}")
         for node in self.nodes:
             self._learn(node)
             missing = sorted(
@@ -261,7 +267,7 @@ class ComposeCluster(Cluster):
             d = str(self.node_dir(node))
             r = self.exec(node, sh.prepare_argv(d, self.deployment.user), timeout=30, check=False)
             if r.returncode != 0:
-                raise ClusterError(f"{node}: cannot prepare {d}: {_last_line(r)}")
+                raise ClusterError(f"{node}: cannot prepare {d}: {_why(r)}")
             self._prepared.add(node)
         self._check_binaries(self.nodes[0])  # one image for all three
 
@@ -381,7 +387,7 @@ class ComposeCluster(Cluster):
         if rc == 124:
             raise ClusterError(f"{node}: `{_shown(argv)}` did not finish within {timeout:g} s")
         if check and rc != 0:
-            raise ClusterError(f"{node}: `{_shown(argv)}` failed: {_last_line(r)}")
+            raise ClusterError(f"{node}: `{_shown(argv)}` failed: {_why(r)}")
         return r
 
     def _run(
@@ -494,7 +500,7 @@ class ComposeCluster(Cluster):
         argv = sh.signal_argv(node, sig, wait)
         r = self.exec(node, argv, user=svc.user, timeout=wait + 30, check=False)
         if r.returncode != 0:
-            raise ClusterError(f"{node}: could not send {sig.name} to the service: {_last_line(r)}")
+            raise ClusterError(f"{node}: could not send {sig.name} to the service: {_why(r)}")
 
     def kill(self, node: str) -> None:
         """SIGKILL every marked process, wait until they are gone and the engine saw the
@@ -509,15 +515,12 @@ class ComposeCluster(Cluster):
     # ---- network faults
 
     def _grudge_sources(self, grudge: Grudge) -> dict[str, list[str]]:
-        for n, others in grudge.items():
-            unknown = ({n} | set(others)) - set(self.nodes)
-            if unknown:
-                raise ClusterError(f"grudge names unknown node(s): {', '.join(sorted(unknown))}")
+        grudge = normalize_grudge(grudge, self.nodes)
         for n in self.nodes:
             if n not in self._ips:
                 self._learn(n)
         return {
-            node: [ip for o in sorted(grudge.get(node, ())) if o != node for ip in self._ips[o]]
+            node: [ip for o in sorted(grudge.get(node, ())) for ip in self._ips[o]]
             for node in self.nodes
         }
 
@@ -526,8 +529,7 @@ class ComposeCluster(Cluster):
         self._run_helpers({n: sh.drop_script(s) for n, s in sources.items()})
 
     def lose_packets(self, grudge: Grudge, probability: float) -> None:
-        if not 0 < probability <= 1:
-            raise ClusterError(f"packet loss probability {probability:g} is not in (0, 1]")
+        check_loss_probability(probability)
         sources = self._grudge_sources(grudge)
         self._run_helpers({n: sh.drop_script(s, probability) for n, s in sources.items()})
 
@@ -561,9 +563,8 @@ def _shown(argv: Sequence[str], limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _last_line(r: subprocess.CompletedProcess[str]) -> str:
-    lines = (r.stderr or r.stdout or "").strip().splitlines()
-    return lines[-1].strip() if lines else f"exit status {r.returncode}"
+def _why(r: subprocess.CompletedProcess[str]) -> str:
+    return failure_line(r.stderr or r.stdout or "", r.returncode)
 
 
 @contextlib.contextmanager

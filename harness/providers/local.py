@@ -31,11 +31,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.cluster import Cluster, Grudge
-from harness.db import Database, Deployment
+from harness import clock
+from harness.cluster import Cluster, Unsupported, failure_line
+from harness.db import Database, Deployment, database_class
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.options import Option
+from harness.powerloss import build as powerloss_build
+from harness.powerloss import leftovers as powerloss_leftovers
+from harness.powerloss.layer import Layer
+from harness.powerloss.options import WRITEBACK_S
 from harness.providers import netns
+from harness.providers.drop_rules import DropRules
 from harness.spec import TestSpec
 
 WORK_ROOT = Path(os.environ.get("SPLITBRAIN_WORKDIR", "/var/tmp/splitbrain"))
@@ -63,6 +69,8 @@ def preflight(db: Database) -> None:
     for path, hint in db.deployment.files:
         if not os.path.exists(path):
             raise EnvironmentProblem(f"{path} not found: {hint}")
+    if clock.wanted(db.spec.nemesis) and not os.path.exists(clock.LIBFAKETIME):
+        raise EnvironmentProblem(f"--nemesis clock needs {clock.LIBFAKETIME}: {clock.INSTALL_HINT}")
     try:
         pwd.getpwnam(db.deployment.user)
     except KeyError:
@@ -82,10 +90,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class LocalCluster(Cluster):
-    capabilities = frozenset({"partition", "packet-loss", "kill", "pause"})
+class LocalCluster(DropRules, Cluster):
+    capabilities = frozenset({"partition", "packet-loss", "kill", "pause", "clock", "power-loss"})
 
-    def __init__(self, run_id: str, nodes: Sequence[str], subnet: str) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        nodes: Sequence[str],
+        subnet: str,
+        *,
+        power_loss: bool = False,
+        writeback_s: float = 0,
+    ) -> None:
         if not RUN_ID.match(run_id):
             raise ClusterError(f"run id {run_id!r} must be 6 hex characters")
         self.run_id = run_id
@@ -101,10 +117,12 @@ class LocalCluster(Cluster):
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._argv: dict[str, tuple[list[str], str, Path, dict[str, str] | None]] = {}
         self._lock = threading.Lock()
-        self._cuts: dict[str, frozenset[str]] = {}
-        self._loss: tuple[dict[str, frozenset[str]], float] = ({}, 0.0)
+        self._init_drops()
         self._torn_down = False
         self._logs_collected = False
+        # power loss: a lossyfs layer over each node dir, mounted only when the run asks
+        self._power_loss, self._writeback_s = power_loss, writeback_s
+        self._layers: dict[str, Layer] = {}
         for v in self.veth.values():
             if len(v) > 15:
                 raise ClusterError(f"interface name {v} is longer than 15 characters")
@@ -122,6 +140,7 @@ class LocalCluster(Cluster):
             "namespaces": list(self.ns.values()),
             "bridge": self.bridge,
             "veths": list(self.veth.values()),
+            "power_loss_layers": self._power_loss,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (self.workdir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -132,6 +151,8 @@ class LocalCluster(Cluster):
         for n in self.nodes:
             d = self._dir(n)
             d.mkdir(parents=True, exist_ok=True)
+        if self._power_loss:
+            self._mount_layers()
         prefix = self.subnet.prefixlen
         netns.run(["ip", "link", "add", self.bridge, "type", "bridge"])
         netns.run(["ip", "addr", "add", f"{self.bridge_addr}/{prefix}", "dev", self.bridge])
@@ -153,6 +174,53 @@ class LocalCluster(Cluster):
                 ),
             )
             netns.init_chain(ns)
+
+    # -- power loss -------------------------------------------------------------------------
+    def _mount_layers(self) -> None:
+        for n in self.nodes:
+            layer = Layer(
+                self._dir(n),
+                self.workdir / "backing" / n,
+                self.workdir / "powerloss" / f"{n}.sock",
+                self.workdir / "powerloss" / f"{n}-lossyfs.log",
+                self._writeback_s,
+            )
+            self._layers[n] = layer  # before mount(): teardown unmounts a half-made one
+            layer.mount()
+
+    def power_loss(self, node: str) -> dict[str, int]:
+        layer = self._layers.get(self._check(node))
+        if layer is None:
+            raise Unsupported(
+                f"{node}: no power-loss layer (mounted only when the run's nemesis has power-loss)"
+            )
+        self.kill(node)
+        if self.is_running(node):
+            raise ClusterError(f"power-loss: {node} is still running after SIGKILL")
+        return layer.power_loss(settle=False)  # _settle() before its files are used again
+
+    def _settle(self, node: str) -> None:
+        """After a power loss, wait out the kernel's cached file sizes before the node's files
+        are read or its database restarted (harness.powerloss.layer.ATTR_TIMEOUT_S)."""
+        layer = self._layers.get(node)
+        if layer is not None:
+            layer.settle()
+
+    def unsynced(self, node: str) -> dict[str, int]:
+        """What a power loss of the node now would drop (files, blocks, bytes)."""
+        layer = self._layers.get(self._check(node))
+        if layer is None:
+            raise Unsupported(f"{node}: no power-loss layer")
+        return layer.status()
+
+    def _unmount_layers(self) -> list[str]:
+        errors = []
+        for layer in self._layers.values():
+            try:
+                layer.unmount()
+            except ClusterError as e:
+                errors.append(str(e))
+        return errors
 
     # -- Cluster contract -----------------------------------------------------------------
     def address(self, node: str, port: int) -> tuple[str, int]:
@@ -219,12 +287,13 @@ class LocalCluster(Cluster):
         log: PurePosixPath,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self._check(node)
+        self._settle(self._check(node))
         with self._lock:
             old = self._procs.get(node)
             if old is not None and old.poll() is None:
                 raise ClusterError(f"{node}: service already running (pid {old.pid})")
-            self._argv[node] = (list(argv), user, Path(str(log)), dict(env) if env else None)
+            argv = self.clocked_argv(node, argv)  # under libfaketime in clock runs
+            self._argv[node] = (argv, user, Path(str(log)), dict(env) if env else None)
             self._spawn_locked(node)
 
     def _spawn_locked(self, node: str) -> None:
@@ -256,7 +325,7 @@ class LocalCluster(Cluster):
         input: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        self._check(node)
+        self._settle(self._check(node))
         cmd = self._as_user(node, argv, user)
         try:
             p = subprocess.run(
@@ -273,8 +342,7 @@ class LocalCluster(Cluster):
                 f"{node}: `{' '.join(argv)}` did not finish within {timeout:g} s"
             ) from None
         if check and p.returncode != 0:
-            lines = (p.stderr or p.stdout).strip().splitlines()
-            why = lines[-1] if lines else f"exit status {p.returncode}"
+            why = failure_line(p.stderr or p.stdout, p.returncode)
             raise ClusterError(f"{node}: `{' '.join(argv)}` failed: {why}")
         return p
 
@@ -295,7 +363,7 @@ class LocalCluster(Cluster):
                 p.wait(timeout)
 
     def start(self, node: str) -> None:
-        self._check(node)
+        self._settle(self._check(node))
         with self._lock:
             if node not in self._argv:
                 raise ClusterError(f"{node}: nothing to start (spawn() was never called)")
@@ -316,6 +384,7 @@ class LocalCluster(Cluster):
     def write_file(
         self, node: str, path: PurePosixPath | str, text: str, *, user: str, append: bool = False
     ) -> None:
+        self._settle(self._check(node))
         p = Path(path)
         with open(p, "a" if append else "w") as f:
             f.write(text)
@@ -324,20 +393,15 @@ class LocalCluster(Cluster):
             os.chown(p, pw.pw_uid, pw.pw_gid)
 
     def read_file(self, node: str, path: PurePosixPath | str, *, user: str | None = None) -> str:
+        self._settle(self._check(node))
         try:
             return Path(path).read_text(errors="replace")
         except OSError:
             return ""
 
     def exists(self, node: str, path: PurePosixPath | str, *, user: str | None = None) -> bool:
+        self._settle(self._check(node))
         return Path(path).exists()
-
-    def _grudge(self, grudge: Grudge) -> dict[str, frozenset[str]]:
-        for n in grudge:
-            self._check(n)
-            for m in grudge[n]:
-                self._check(m)
-        return {n: frozenset(m for m in grudge[n] if m != n) for n in grudge}
 
     def _apply(self) -> None:
         lossy, p = self._loss
@@ -347,20 +411,6 @@ class LocalCluster(Cluster):
                 (self.addrs[m] for m in self._cuts.get(n, ())),
                 {self.addrs[m]: p for m in lossy.get(n, ())},
             )
-
-    def partition(self, grudge: Grudge) -> None:
-        self._cuts = self._grudge(grudge)
-        self._apply()
-
-    def lose_packets(self, grudge: Grudge, probability: float) -> None:
-        if not 0 < probability <= 1:
-            raise ClusterError(f"packet loss probability must be in (0, 1], got {probability}")
-        self._loss = (self._grudge(grudge), probability)
-        self._apply()
-
-    def heal(self) -> None:
-        self._cuts, self._loss = {}, ({}, 0.0)
-        self._apply()
 
     def collect_logs(self, dest: Path) -> None:
         """Copy each node's logs (*.log files in its dir, and the spawn() log) to dest/<node>/."""
@@ -397,6 +447,7 @@ class LocalCluster(Cluster):
             except ClusterError as e:
                 errors.append(str(e))
             self._reap(n, timeout=1)
+        errors += self._unmount_layers()  # the node's processes are gone; before rmtree
         existing = set(netns.links())
         for name in [*self.veth.values(), self.bridge]:
             if name in existing:
@@ -443,7 +494,16 @@ def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) ->
     """A built cluster of network namespaces (the deployment's facts are checked by
     preflight: binaries and the OS user live on this host)."""
     nodes = [f"n{i}" for i in range(1, spec.nodes + 1)]
-    cluster = LocalCluster(run_id, nodes, spec.subnet)
+    cluster = LocalCluster(
+        run_id,
+        nodes,
+        spec.subnet,
+        power_loss="power-loss" in spec.nemesis,
+        writeback_s=WRITEBACK_S.get(spec.options),
+    )
+    if clock.wanted(spec.nemesis):
+        user = (deployment or database_class(spec.db).deployment).user
+        cluster.fake_clocks(clock.LIBFAKETIME, user)
     used = _subnet_in_use(cluster.subnet)
     if used:
         raise EnvironmentProblem(
@@ -452,6 +512,8 @@ def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) ->
         )
     if (WORK_ROOT / run_id).exists() or cluster.bridge in netns.links():
         raise EnvironmentProblem(f"run id {run_id} is already in use; run `splitbrain cleanup`")
+    if cluster._power_loss:
+        powerloss_build.binary()  # EnvironmentProblem now, before anything is created
     try:
         cluster._build()
     except BaseException as e:
@@ -511,6 +573,7 @@ def find_leftovers(force: bool = False) -> list[str]:
         pids = netns.ns_pids(ns)
         out.append(f"namespace {ns}" + (f" ({len(pids)} processes)" if pids else ""))
     out += [f"link {li}" for li in lks]
+    out += _power_loss_leftovers(force)
     out += [f"work dir {d}" for d in dirs]
     return out
 
@@ -532,10 +595,34 @@ def cleanup(force: bool = False) -> list[str]:
         if li in present:
             netns.delete_link(li)
             done.append(f"removed link {li}")
+    for root in _power_loss_roots(force):  # unmounted before their work dir goes
+        done += powerloss_leftovers.remove(root)
     for d in dirs:
         shutil.rmtree(d, ignore_errors=True)
         done.append(f"removed work dir {d}")
     return done
+
+
+def _power_loss_roots(force: bool) -> list[Path]:
+    """Work dirs of dead runs (every run with force) that hold power-loss mounts or daemons."""
+    found = {Path(m) for m in powerloss_leftovers.mounts(WORK_ROOT)}
+    found |= {Path(m) for m in powerloss_leftovers.daemons(WORK_ROOT).values()}
+    roots = set()
+    for p in found:
+        rel = p.relative_to(WORK_ROOT).parts
+        if rel and (force or not _run_alive(rel[0])):
+            roots.add(WORK_ROOT / rel[0])
+    return sorted(roots)
+
+
+def _power_loss_leftovers(force: bool) -> list[str]:
+    out = []
+    for root in _power_loss_roots(force):
+        out += [f"power-loss mount {m}" for m in powerloss_leftovers.mounts(root)]
+        out += [
+            f"power-loss daemon {pid} ({m})" for pid, m in powerloss_leftovers.daemons(root).items()
+        ]
+    return out
 
 
 OPTIONS: tuple[Option, ...] = ()  # no knobs beyond the spec's own (--subnet)

@@ -32,7 +32,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.cluster import CAPABILITIES as CAPABILITIES_ALL
-from harness.cluster import Cluster, Grudge, Unsupported
+from harness.cluster import (
+    Cluster,
+    Grudge,
+    Unsupported,
+    check_loss_probability,
+    normalize_grudge,
+)
 from harness.db import Deployment
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.options import Option
@@ -250,30 +256,29 @@ class MemoryCluster(Cluster):
                 self.state[node] = RUNNING
             self._event(node, f"{sig.name}: {self.state[node]}")
 
-    # -- network faults -------------------------------------------------------------------
-    def _grudge(self, grudge: Grudge) -> dict[str, frozenset[str]]:
-        out: dict[str, frozenset[str]] = {}
-        for n, others in grudge.items():
-            self._check(n)
-            for m in others:
-                self._check(m)
-            out[n] = frozenset(m for m in others if m != n)
-        return out
+    def power_loss(self, node: str) -> dict[str, int]:
+        """The node goes down as on SIGKILL. Nothing is dropped: the memory database keeps
+        no files, so it has no un-fsynced writes (the counts say so). Not a declared
+        capability (runs cannot ask for it here); unit tests of the fault call it directly."""
+        self.signal(node, signal.SIGKILL)
+        with self.cond:
+            self._event(node, "power-loss")
+        return {"files": 0, "blocks": 0, "bytes_restored": 0, "bytes_cut": 0}
 
+    # -- network faults -------------------------------------------------------------------
     def partition(self, grudge: Grudge) -> None:
         with self.cond:
             self._alive()
             self._refuse("partition")
-            self.grudge = self._grudge(grudge)
+            self.grudge = normalize_grudge(grudge, self.nodes)
             self._event("*", f"partition {json.dumps({n: sorted(g) for n, g in grudge.items()})}")
 
     def lose_packets(self, grudge: Grudge, probability: float) -> None:
-        if not 0 <= probability <= 1:
-            raise ClusterError(f"packet loss probability must be in [0, 1], got {probability}")
+        check_loss_probability(probability)
         with self.cond:
             self._alive()
             self._refuse("lose_packets")
-            self.loss = (self._grudge(grudge), probability)
+            self.loss = (normalize_grudge(grudge, self.nodes), probability)
             self._event("*", f"packet loss {probability:g}")
 
     def heal(self) -> None:
@@ -300,6 +305,10 @@ class MemoryCluster(Cluster):
             self._refuse("clock", node)
             self.clock_offsets[self._check(node)] = float(seconds)
             self._event(node, f"clock offset {seconds:+g} s")
+
+    def clock_offset(self, node: str) -> float:
+        with self.cond:
+            return self.clock_offsets[self._check(node)]
 
     # -- test hooks ----------------------------------------------------------------------
     def interrupt_main_after(self, seconds: float) -> None:

@@ -30,6 +30,8 @@ REGISTRY = {
     "kill": "nemesis.faults.kill:Kill",
     "pause": "nemesis.faults.pause:Pause",
     "failover": "nemesis.faults.failover:Failover",
+    "power-loss": "nemesis.faults.power_loss:PowerLoss",
+    "clock": "nemesis.faults.clock:Clock",
 }
 
 

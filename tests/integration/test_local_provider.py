@@ -261,7 +261,10 @@ class _Needs:
 
     name = "test"
 
-    def __init__(self, binaries: list[tuple[str, str]], user: str = "nobody", files=()) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, binaries: list[tuple[str, str]], user: str = "nobody", files=(), nemesis=()
+    ) -> None:  # type: ignore[no-untyped-def]
+        self.spec = TestSpec(db="memory", provider="memory", nemesis=tuple(nemesis))
         self.deployment = Deployment(
             user=user, ports={}, image="", binaries=tuple(binaries), files=tuple(files)
         )
@@ -280,6 +283,10 @@ def test_preflight_messages(monkeypatch: pytest.MonkeyPatch) -> None:
         EnvironmentProblem, match="/nonexistent/lib.so not found: apt-get install x"
     ):
         local.preflight(_Needs([], files=[("/nonexistent/lib.so", "apt-get install x")]))  # type: ignore[arg-type]
+    with monkeypatch.context() as m:  # a clock run needs libfaketime
+        m.setattr(local.clock, "LIBFAKETIME", "/nonexistent/libfaketime.so.1")
+        with pytest.raises(EnvironmentProblem, match="--nemesis clock needs /nonexistent/lib"):
+            local.preflight(_Needs([], nemesis=["clock"]))  # type: ignore[arg-type]
     with pytest.raises(EnvironmentProblem, match="user 'no-such-user-sb' does not exist"):
         local.preflight(_Needs([], user="no-such-user-sb"))  # type: ignore[arg-type]
     with monkeypatch.context() as m:

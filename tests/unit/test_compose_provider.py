@@ -665,7 +665,7 @@ def test_lose_packets_uses_the_statistic_match(env) -> None:
     rule = f"-A SPLITBRAIN -s {IPS['n2']} -m statistic --mode random --probability 0.250000 -j DROP"
     assert rule in runs["cid1"]
     assert "statistic" not in runs["cid3"].split("-F SPLITBRAIN")[1]
-    with pytest.raises(ClusterError, match=r"probability 1\.5 is not in \(0, 1\]"):
+    with pytest.raises(ClusterError, match=r"probability must be in \(0, 1\], got 1\.5"):
         c.lose_packets({"n1": {"n2"}}, 1.5)
 
 
