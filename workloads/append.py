@@ -19,6 +19,15 @@ promises: serializable -> serializable; repeatable-read -> snapshot-isolation, b
 what PostgreSQL, MySQL/InnoDB and MongoDB give under that name, and ANSI repeatable read would
 flag their legitimate write skew (G2-item); read-committed -> read-committed. The option
 `models` (e.g. "strict-serializable") overrides this.
+
+Reads from replicas (--read-from replica|any): a transaction of reads only goes where
+read_from says, every transaction with an append to the primary, and the completion's node
+says which node served it. A PostgreSQL hot standby refuses SERIALIZABLE, so there read-only
+transactions run at REPEATABLE READ (harness.db.postgres_clients) and a serializable run with
+replica reads is checked against snapshot isolation (models_for): what it can promise. A
+replica's stale but consistent snapshot is legitimate there (no real-time order); Long Fork
+(G-nonadjacent: two reads that see two writes in opposite orders) is not, and is what
+PostgreSQL's replicas show (docs/long-fork.md).
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ MODELS_FOR_ISOLATION = {
     "repeatable-read": ("snapshot-isolation",),
     "read-committed": ("read-committed",),
 }
+# database -> {asked: what its replicas run read-only transactions at}
+REPLICA_ISOLATION = {"postgres": {"serializable": "repeatable-read"}}
 
 
 KEYS = Option("keys", int, 8, "hot keys in use at once", minimum=1, maximum=100_000)
@@ -108,5 +119,17 @@ class AppendWorkload(Workload):
             return [("txn", [["r", k, None] for k in sorted(self._counter)])]
 
     def checker_options(self) -> dict[str, Any]:
-        models = self.opt(MODELS) or MODELS_FOR_ISOLATION[self.spec.isolation]
-        return {"models": tuple(models)}
+        return {"models": tuple(self.opt(MODELS) or models_for(self.spec))}
+
+
+def effective_isolation(spec: TestSpec) -> str:
+    """The weakest isolation the run's transactions get: the one asked, unless reads go to
+    replicas that run read-only transactions at a weaker one."""
+    if spec.read_from == "primary":
+        return spec.isolation
+    return REPLICA_ISOLATION.get(spec.db, {}).get(spec.isolation, spec.isolation)
+
+
+def models_for(spec: TestSpec) -> tuple[str, ...]:
+    """The consistency models a run promises, from its isolation (see the module docstring)."""
+    return MODELS_FOR_ISOLATION[effective_isolation(spec)]

@@ -28,7 +28,7 @@ REGISTRY = {
 
 # Faults every database takes (the provider does them); database-aware ones are listed by
 # the definitions that implement their hooks (failover: Database.failover).
-GENERIC_FAULTS = ("partition", "packet-loss", "kill", "pause")
+GENERIC_FAULTS = ("partition", "packet-loss", "kill", "pause", "power-loss")
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,14 @@ CLOCK_SKEW = Option(
     None,
     0,
 )
+TIMESTAMPS = Option(
+    "timestamps",
+    str,
+    "auto",
+    "who stamps plain writes for last-write-wins: client (USING TIMESTAMP from the worker's "
+    "clock), server (the coordinator's clock), auto (server with --nemesis clock, else client)",
+    ("auto", "client", "server"),
+)
 HEAP = Option("heap", str, "768M", "JVM heap per node (-Xms/-Xmx), e.g. 512M or 1G")
 C1_ONLY = Option(
     "c1_only",
@@ -245,7 +253,7 @@ class Cassandra(Database):
     topology = "peer-to-peer"
     modes = ("quorum", "one", "all")  # the first is the CLI default
     workloads = ("set", "register", "counter", "conflicts")
-    faults = ("partition", "packet-loss", "kill", "pause")
+    faults = ("partition", "packet-loss", "kill", "pause", "clock")
     options = (
         WRITE_CL,
         READ_CL,
@@ -253,6 +261,7 @@ class Cassandra(Database):
         REPLICATION,
         LWT,
         CLOCK_SKEW,
+        TIMESTAMPS,
         HEAP,
         C1_ONLY,
         START_TIMEOUT,
@@ -277,6 +286,11 @@ class Cassandra(Database):
         rf, n = self.opt(REPLICATION), self.spec.nodes
         if rf > n:
             raise SpecError(f"--opt replication_factor={rf}: more than the {n} nodes")
+        if self.server_timestamps() and self.opt(CLOCK_SKEW):
+            raise SpecError(
+                "--opt clock_skew_ms skews client timestamps: it needs timestamps=client "
+                "(with --nemesis clock, timestamps default to the servers')"
+            )
         if self.opt(LWT) and self.spec.workload != "register":
             raise SpecError(
                 f"--opt lwt=true applies to --workload register, not {self.spec.workload}"
@@ -292,9 +306,15 @@ class Cassandra(Database):
             serial_cl=self.opt(SERIAL_CL),
             lwt=self.opt(LWT),
             clock_skew_ms=self.opt(CLOCK_SKEW),
+            server_timestamps=self.server_timestamps(),
             seed=self.spec.seed,
             timeout_s=float(self.spec.op_timeout),
         )
+
+    def server_timestamps(self) -> bool:
+        """Whether coordinators stamp writes (so that server clock faults decide LWW)."""
+        how = self.opt(TIMESTAMPS)
+        return how == "server" or (how == "auto" and "clock" in self.spec.nemesis)
 
     # -- bring-up -------------------------------------------------------------------------
     def _home(self, cluster: Cluster, node: str) -> str:

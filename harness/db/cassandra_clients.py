@@ -11,6 +11,10 @@ serial_cl for the Paxos phase of LWTs).
 Plain writes carry an explicit client timestamp (USING TIMESTAMP): the client's clock plus a
 fixed per-worker offset with option clock_skew_ms, as a client host with a wrong clock would.
 Last-write-wins then keeps the write with the highest timestamp, not the newest one.
+With server timestamps (option timestamps; the default under --nemesis clock) writes carry
+none and the driver sends none either (Session.use_client_timestamp = False: the driver
+otherwise stamps every request from this host's clock, protocol v3+), so the coordinator
+stamps each write from its own, possibly faked, clock.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class Knobs:
     clock_skew_ms: float
     seed: int
     timeout_s: float
+    server_timestamps: bool = False  # writes stamped by the coordinator, not the client
 
 
 def schema(replication_factor: int) -> list[str]:
@@ -155,7 +160,9 @@ def connect(
         token_metadata_enabled=False,
     )
     try:
-        return dc, dc.connect(keyspace)
+        session = dc.connect(keyspace)
+        session.use_client_timestamp = not knobs.server_timestamps
+        return dc, session
     except BaseException:
         dc.shutdown()
         raise
@@ -253,14 +260,18 @@ class SetClient(CassandraClient):
     ops = {"add": "add", "read": "read", "final-read": "final_read"}
     statements = {
         "add": "INSERT INTO sets (k, v) VALUES (?, ?) USING TIMESTAMP ?",
+        "add-server": "INSERT INTO sets (k, v) VALUES (?, ?)",
         "read": "SELECT v FROM sets WHERE k = ?",
         "all": "SELECT k, v FROM sets",
     }
-    writes = frozenset({"add"})
+    writes = frozenset({"add", "add-server"})
 
     def add(self, value: list[int]) -> None:
         k, v = value
-        self._run("add", k, v, self.clock())
+        if self.knobs.server_timestamps:
+            self._run("add-server", k, v)
+        else:
+            self._run("add", k, v, self.clock())
 
     def read(self, value: list[Any]) -> list[Any]:
         k = value[0]
@@ -282,11 +293,12 @@ class RegisterClient(CassandraClient):
     statements = {
         "read": "SELECT v FROM registers WHERE k = ?",
         "write": "UPDATE registers USING TIMESTAMP ? SET v = ? WHERE k = ?",
+        "write-server": "UPDATE registers SET v = ? WHERE k = ?",
         "write-lwt": "UPDATE registers SET v = ? WHERE k = ? IF EXISTS",
         "insert-lwt": "INSERT INTO registers (k, v) VALUES (?, ?) IF NOT EXISTS",
         "cas": "UPDATE registers SET v = ? WHERE k = ? IF v = ?",
     }
-    writes = frozenset({"write", "write-lwt", "insert-lwt", "cas"})
+    writes = frozenset({"write", "write-server", "write-lwt", "insert-lwt", "cas"})
 
     def read(self, value: list[Any]) -> list[Any]:
         k = value[0]
@@ -296,7 +308,9 @@ class RegisterClient(CassandraClient):
 
     def write(self, value: list[Any]) -> list[Any]:
         k, v = value
-        if not self.knobs.lwt:
+        if not self.knobs.lwt and self.knobs.server_timestamps:
+            self._run("write-server", v, k)
+        elif not self.knobs.lwt:
             self._run("write", self.clock(), v, k)
         elif (
             not self._run("write-lwt", v, k).was_applied
@@ -335,14 +349,18 @@ class ConflictsClient(CassandraClient):
     ops = {"write": "write", "read": "read", "final-read": "final_read"}
     statements = {
         "write": "UPDATE lww USING TIMESTAMP ? SET v = ? WHERE k = ?",
+        "write-server": "UPDATE lww SET v = ? WHERE k = ?",
         "read": "SELECT v FROM lww WHERE k = ?",
         "all": "SELECT k, v FROM lww",
     }
-    writes = frozenset({"write"})
+    writes = frozenset({"write", "write-server"})
 
     def write(self, value: list[Any]) -> list[Any]:
         k, v = value
-        self._run("write", self.clock(), v, k)
+        if self.knobs.server_timestamps:
+            self._run("write-server", v, k)
+        else:
+            self._run("write", self.clock(), v, k)
         return value
 
     def read(self, value: list[Any]) -> list[Any]:

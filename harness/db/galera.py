@@ -258,9 +258,11 @@ class Galera(Database):
         return dict(zip(nodes, _parallel(lambda n: self.status(cluster, n), nodes), strict=True))
 
     def _socket_sql(self, cluster: Cluster, node: str, sql: str) -> None:
-        """Run SQL as root@localhost over the node's unix socket (socket authentication)."""
+        """Run SQL as root@localhost over the node's unix socket (socket authentication).
+        The SQL goes over stdin: it may hold a password (CREATE USER), which `-e` would put
+        on the host's command line."""
         sock = f"{self._dir(cluster, node)}/mariadbd.sock"
-        cluster.exec(node, ["mariadb", f"--socket={sock}", "-uroot", "-e", sql], user="root")
+        cluster.exec(node, ["mariadb", f"--socket={sock}", "-uroot"], user="root", input=sql)
 
     def _wait(
         self,
@@ -362,9 +364,17 @@ class Galera(Database):
         return uuid, int(seqno)
 
     def start(self, cluster: Cluster, node: str) -> None:
-        """Bring a killed node back: recover its position, then rejoin (IST when possible)."""
+        """Bring a killed node back: recover its position, then rejoin (IST when possible);
+        when no node is up, bootstrap the most advanced first."""
         if cluster.is_running(node):
             return
+        if not any(cluster.is_running(n) for n in cluster.nodes):
+            # Every node is down (e.g. all lost power): nobody to join; an operator bootstraps
+            # the most advanced one, then the others join it.
+            best = self._bootstrap_most_advanced(cluster)
+            self._wait(cluster, best, _synced(1), "Synced", timeout=60)
+            if best == node:
+                return
         pos = self.recovered_position(cluster, node)
         extra = [f"--wsrep_start_position={pos[0]}:{pos[1]}"] if pos else []
         self._spawn(cluster, node, *extra)

@@ -175,7 +175,7 @@ class MemoryDB(Database):
     topology = "primary-replica"
     modes = ("async",)
     workloads = ("set", "register", "append", "bank")
-    faults = (*GENERIC_FAULTS, "failover")
+    faults = (*GENERIC_FAULTS, "failover", "clock")
     options = (BUG, BROKEN_FAULT, ABORT_AFTER)
     providers = ("memory",)
     deployment = Deployment(

@@ -20,6 +20,7 @@ from harness.db.pg_config import DEFAULT_BIN, LOGIN, OS_USER, PORT, auto_conf, l
 from harness.errors import ClusterError
 
 T = TypeVar("T")
+PASSFILE = "pgpass"  # in the node dir (0700, the database user's)
 
 
 class PgAdmin(Database):
@@ -42,12 +43,37 @@ class PgAdmin(Database):
         host, port = self.address(cluster, node)
         return psycopg.conninfo.make_conninfo(host=host, port=port, **{**LOGIN.params(), **extra})
 
+    def passfile(self, cluster: Cluster, node: str) -> str:
+        """The node's libpq password file: node-to-node conninfo names it rather than holding
+        the password, which would then be on the command line of pg_basebackup and pg_rewind
+        (visible in `ps` on the host) and in postgresql.auto.conf."""
+        return str(PurePosixPath(cluster.node_dir(node)) / PASSFILE)
+
+    def write_passfile(self, cluster: Cluster, node: str) -> None:
+        """0600 and owned by the database user (libpq ignores a file others can read); the
+        password goes over stdin, never into an argv."""
+        cluster.exec(
+            node,
+            [
+                "sh",
+                "-c",
+                'umask 077 && cat > "$1" && chmod 600 "$1"',
+                "sh",
+                self.passfile(cluster, node),
+            ],
+            user=OS_USER,
+            input=pgpass_line(LOGIN.user, LOGIN.password),
+        )
+
     def peer_conninfo(self, cluster: Cluster, primary: str, node: str) -> str:
-        """How `node` streams from (or clones, or rewinds from) `primary`: node to node."""
+        """How `node` streams from (or clones, or rewinds from) `primary`: node to node, the
+        password read from the node's passfile (write_passfile first)."""
         return psycopg.conninfo.make_conninfo(
             host=cluster.peer_address(primary),
             port=PORT,
-            **LOGIN.params(),
+            user=LOGIN.user,
+            dbname=LOGIN.dbname,
+            passfile=self.passfile(cluster, node),
             application_name=node,  # the name in synchronous_standby_names
             connect_timeout=2,
             keepalives=1,
@@ -245,6 +271,15 @@ def parallel(fn: Callable[[str], T], items: list[str]) -> list[T]:
         return [fn(i) for i in items]
     with ThreadPoolExecutor(max_workers=len(items)) as ex:
         return list(ex.map(fn, items))
+
+
+def pgpass_line(user: str, password: str) -> str:
+    """A ~/.pgpass line for `user` on every host, port and database (: and \\ escaped)."""
+
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace(":", "\\:")
+
+    return f"*:*:*:{esc(user)}:{esc(password)}\n"
 
 
 def conninfo_host(conninfo: str) -> str | None:

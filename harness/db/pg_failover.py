@@ -36,6 +36,7 @@ class PgReplication(PgAdmin):
         """Clone `primary` into the node's PGDATA, as a standby of it."""
         data = self.data_dir(cluster, node)
         self.remove_dir(cluster, node, data)
+        self.write_passfile(cluster, node)
         conninfo = self.peer_conninfo(cluster, primary, node)
         self.run_tool(
             cluster,
@@ -70,6 +71,7 @@ class PgReplication(PgAdmin):
                 # fresh promotion updates only at its next checkpoint: without this it says "no
                 # rewind required" and the node cannot follow the new timeline (fixed in PG 16).
                 self.query(cluster, primary, "CHECKPOINT", timeout=60)
+                self.write_passfile(cluster, node)  # a first primary never had one
                 source = self.peer_conninfo(cluster, primary, node)
                 r = self.run_tool(
                     cluster,

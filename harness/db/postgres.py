@@ -46,7 +46,13 @@ class Postgres(PgReplication):
         first, replicas = cluster.nodes[0], list(cluster.nodes[1:])
         data = self.data_dir(cluster, first)
         pwfile = f"{cluster.node_dir(first)}/pwfile"
-        cluster.write_file(first, pwfile, LOGIN.password + "\n", user=OS_USER)
+        # 0600 from the start, and gone once initdb has read it
+        cluster.exec(
+            first,
+            ["sh", "-c", 'umask 077 && cat > "$1"', "sh", pwfile],
+            user=OS_USER,
+            input=LOGIN.password + "\n",
+        )
         self.run_tool(
             cluster,
             first,
@@ -55,6 +61,7 @@ class Postgres(PgReplication):
              "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
             timeout=120,
         )  # fmt: skip
+        cluster.exec(first, ["rm", "-f", pwfile], user=OS_USER)
         conf = CONF.format(
             max_connections=max(100, 2 * self.spec.concurrency + 20),
             fsync="on" if self.opt(FSYNC) else "off",

@@ -2,9 +2,18 @@
 
 Writes use a libpq multi-host connection string over every node (rotated by process so
 workers spread) with target_session_attrs=read-write: libpq picks the first node that takes
-writes, which during a split brain may be the isolated old primary. Reads follow
-spec.read_from (primary: read-write; replica: standby; any: any). A client built for one node
-(final reads after healing) connects to that node only, whatever its role.
+writes, which during a split brain may be the isolated old primary. Reads (a transaction
+without writes: every op the workload marks read-only, and list-append transactions of reads
+only) follow spec.read_from (primary: read-write; replica: standby; any: any) over the nodes
+in a seeded order per process (read_order), so that reads spread over the replicas whichever
+node is the primary. A client built for one node (final reads after healing) connects to that
+node only, whatever its role.
+
+Isolation: every transaction runs at spec.isolation, except on a hot standby at serializable:
+PostgreSQL refuses that there ("cannot use serializable mode in a hot standby"), so a standby
+runs it at REPEATABLE READ (snapshot isolation), as Jepsen's runs against RDS replicas did.
+Such a run can promise only snapshot isolation, and the list-append workload checks it against
+that (workloads.append.models_for).
 
 Autocommit is off: each op is one explicit transaction, committed or rolled back. A connection
 is (re)opened lazily; a failure to connect raises Fail (nothing was sent).
@@ -16,7 +25,8 @@ libpq actually connected to.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import psycopg
@@ -68,6 +78,32 @@ def classify(exc: BaseException) -> Literal["fail", "info"]:
     return "info"
 
 
+def read_order(nodes: Sequence[str], seed: int, process: int) -> list[str]:
+    """The order in which a process's read connection tries the nodes. libpq takes the first
+    that fits target_session_attrs, so the orders are dealt to spread readers evenly over the
+    replicas whichever node is the primary: process p tries node p mod n of a seeded shuffle
+    first, then the others rotated by p // n, so that the processes whose first node is the
+    primary go to each replica in turn (a plain rotation, as for writes, would send all of
+    them to the node after the primary: twice the share of the others, with 3 nodes)."""
+    order = list(nodes)
+    random.Random(seed).shuffle(order)
+    n = len(order)
+    first = order[process % n]
+    rest = [x for x in order if x != first]
+    k = (process // n) % max(1, n - 1)
+    return [first, *rest[k:], *rest[:k]]
+
+
+def multi_host(addrs: Sequence[tuple[str, int]], attrs: str, base: dict[str, Any]) -> str:
+    """A libpq connection string over the hosts, tried in this order."""
+    ports = sorted({p for _, p in addrs})
+    # libpq pairs a list of ports with the hosts; one port applies to every host
+    port_list = str(ports[0]) if len(ports) == 1 else ",".join(str(p) for _, p in addrs)
+    return psycopg.conninfo.make_conninfo(
+        host=",".join(h for h, _ in addrs), port=port_list, target_session_attrs=attrs, **base
+    )
+
+
 class PgClient(SqlWorkloadClient):
     def __init__(
         self, pg: Postgres, cluster: Cluster, process: int, node: str | None = None
@@ -93,23 +129,16 @@ class PgClient(SqlWorkloadClient):
             one = psycopg.conninfo.make_conninfo(host=host, port=port, **base)
             self.dsn = {"write": one, "read": one}
         else:
-            order = [addrs[n] for n in cluster.nodes]
-            k = process % len(order)
-            order = order[k:] + order[:k]
-            hosts = ",".join(h for h, _ in order)
-            ports = sorted({p for _, p in order})
-            # libpq pairs a list of ports with the hosts; one port applies to every host
-            port_list = str(ports[0]) if len(ports) == 1 else ",".join(str(p) for _, p in order)
-            self.dsn = {
-                "write": psycopg.conninfo.make_conninfo(
-                    host=hosts, port=port_list, target_session_attrs="read-write", **base
-                ),
-                "read": psycopg.conninfo.make_conninfo(
-                    host=hosts, port=port_list, target_session_attrs=ATTRS[spec.read_from], **base
-                ),
-            }
+            k = process % len(cluster.nodes)
+            writes = list(cluster.nodes[k:] + cluster.nodes[:k])
+            self.dsn = {"write": multi_host([addrs[n] for n in writes], "read-write", base)}
             if spec.read_from == "primary":
                 self.dsn["read"] = self.dsn["write"]
+            else:
+                reads = read_order(cluster.nodes, spec.seed, process)
+                self.dsn["read"] = multi_host(
+                    [addrs[n] for n in reads], ATTRS[spec.read_from], base
+                )
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, role: str) -> psycopg.Connection:

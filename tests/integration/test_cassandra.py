@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import pytest
 from harness.errors import ClusterError
 from harness.history import Op, load
 from harness.install.maven import is_installed
+from harness.providers import local
 from harness.runner import run
 from harness.spec import TestSpec
 from tests.conftest import _our_leftover_namespaces
@@ -107,4 +111,81 @@ def test_lwt_register_without_faults_is_linearizable(tmp_path: Path) -> None:
     assert doc["valid"] is True, lin
     cas_ok = [o for o in history if o.type == "ok" and o.f == "cas"]
     assert cas_ok, "no cas succeeded: the LWT path was not exercised"
+    _no_jvms_left()
+
+
+CRASHING_HARNESS = """
+import secrets, sys, time
+from harness.db.cassandra import Cassandra, initial_tokens
+from harness.providers import local
+from harness.spec import TestSpec
+spec = TestSpec(db="cassandra", nemesis=(), subnet=sys.argv[1])
+db = Cassandra(spec)
+run_id = secrets.token_hex(3)
+cluster = local.create(spec, run_id, db.deployment)
+argv = db._configure(cluster, "n1", [cluster.peer_address("n1")], initial_tokens(3)[0])
+cluster.spawn("n1", argv, user=db.deployment.user, log=db._log(cluster, "n1"))
+print(run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_cleanup_finds_and_kills_the_jvms_of_a_crashed_run() -> None:
+    harness = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_HARNESS, SUBNET],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    run_id = ""
+    try:
+        assert harness.stdout is not None
+        run_id = harness.stdout.readline().strip()
+        assert len(run_id) == 6, run_id
+        time.sleep(3)  # the JVM is up (starting)
+        ps = subprocess.run(
+            ["pgrep", "-u", "cassandra", "-f", "CassandraDaemon"], capture_output=True
+        )
+        assert ps.returncode == 0, "the crashing harness started no JVM"
+    finally:
+        harness.kill()  # SIGKILL: no teardown, as in a crash
+        harness.wait()
+    leftovers = local.find_leftovers()
+    ns = f"sb-{run_id}-n1"
+    assert any(line.startswith(f"namespace {ns} (") for line in leftovers), leftovers
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "cleanup"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert re.search(rf"removed namespace {ns} \(killed \d+ processes, all gone\)", r.stdout), (
+        r.stdout
+    )
+    _no_jvms_left()
+    assert not [line for line in local.find_leftovers() if run_id in line]
+
+
+def test_lwt_register_under_partitions_and_kills_stays_linearizable(tmp_path: Path) -> None:
+    # Measured over seeds 1-3 (docs/cassandra.md): linearizable every time, with 103-125 cas
+    # applied and 47-50 indeterminate ops per run. A violation here is a finding: re-run
+    # other seeds and read the ops before believing it.
+    doc, history = _run(
+        tmp_path,
+        workload="register",
+        nemesis=("partition", "kill"),
+        partition=("isolate-one", "halves"),
+        time_limit=30,
+        fault_interval=6,
+        concurrency=6,
+        options={"lwt": True},
+    )
+    lin = doc["checkers"]["linearizable"]
+    assert sorted(doc["run"]["faults"]["began"]) == ["kill", "partition"], doc["run"]["faults"]
+    assert not doc["run"].get("unknown_because"), doc["run"]
+    assert lin["valid"] is True, lin
+    assert lin["stats"]["indeterminate"] > 0  # the faults did leave ops in doubt
+    assert [o for o in history if o.type == "ok" and o.f == "cas"], "no cas was applied"
     _no_jvms_left()

@@ -63,7 +63,11 @@ def _failed(history: list[Op], f: str) -> list[Op]:
 def test_append_serializable_is_valid(tmp_path: Path) -> None:
     doc, history = _run(tmp_path, isolation="serializable", **APPEND)
     la = doc["checkers"]["list-append"]
-    assert doc["valid"] is True, la["anomalies"][:3]
+    # in full: one CI-like run here (of ~10) reported a G2-item at serializable whose history
+    # was lost with its tmp dir; what the checker says is the evidence to keep
+    assert doc["valid"] is True, "\n".join(
+        f"{a['type']} ops {a['ops']}: {a['explanation']}" for a in la["anomalies"][:3]
+    )
     assert la["counts"] == {}, la["counts"]
     assert la["stats"]["complete"] is True and la["stats"]["models"] == ["serializable"]
     assert la["stats"]["ok"] > 1000, la["stats"]

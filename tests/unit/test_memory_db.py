@@ -61,7 +61,7 @@ def test_declares_what_it_takes() -> None:
     assert MemoryDB.name == "memory" and MemoryDB.topology == "primary-replica"
     assert MemoryDB.modes == ("async",)
     assert set(MemoryDB.workloads) == {"set", "register", "append", "bank"}
-    assert set(MemoryDB.faults) == {*GENERIC_FAULTS, "failover"}
+    assert set(MemoryDB.faults) == {*GENERIC_FAULTS, "failover", "clock"}
     owners = [("memory", MemoryDB.options)]
     assert validate(
         {"bug": "lost-write", "broken_fault": "kill", "abort_after": "1.5"}, owners

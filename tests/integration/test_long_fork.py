@@ -1,0 +1,162 @@
+"""Long Fork on PostgreSQL 15 streaming replicas (issue 15), on a real healthy 3-node cluster.
+
+Jepsen's 2025 analysis of Amazon RDS for PostgreSQL 17.4 found Long Fork (G-nonadjacent) with
+reads from replicas and traced it to PostgreSQL: a standby makes commits visible in WAL order,
+the primary in the order its backends leave the ProcArray, and the two can differ. Two
+transactions T1, T2 whose commit records are in WAL as T1 < T2 can become visible on the
+primary as T2 < T1: a primary transaction then sees T2 without T1 while a replica read sees T1
+without T2. No single order of snapshots explains both reads.
+
+With list-append read-write transactions on the primary and read-only ones on the replicas
+(--read-from replica), no faults, a few hot keys and 40 workers, the checker finds it in most
+30 s runs, not all: it is a race. Measured on a 2-core machine without other clusters
+(docs/long-fork.md): at 20 workers 2, 0, 1, 2 per 30 s (a CI run found none in its one 30 s
+run, seed 2), at 40 workers 0, 2 per 30 s and 6 per 60 s. So the test gives it up to eight
+seeded 30 s runs (ATTEMPTS) and stops at the first that shows one (usually the first or
+second); all eight finding none fails it (at a miss rate of 1 in 3 per run, 1 in 6,500).
+Each finding is checked here against the raw ops (every edge of the cycle re-derived from the
+values read and appended), and its two readers must be one on the primary and one on a replica:
+each node alone stays consistent. Reads from the primary only, same configuration, keep snapshot
+isolation."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.history import Op, load
+from harness.runner import run
+from harness.spec import TestSpec
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+]
+
+PRIMARY = "n1"  # no faults: the first primary stays the primary
+ATTEMPTS = (2, 3, 4, 5, 6, 7, 8, 9)  # seeds of the runs Long Fork may take to show
+BASE: dict[str, Any] = dict(
+    db="postgres",
+    mode="async",
+    workload="append",
+    subnet="198.18.15.0/24",
+    nemesis=(),
+    nodes=3,
+    concurrency=40,
+    time_limit=30,
+    op_timeout=5,
+    recovery_timeout=60,
+    # few hot keys and short transactions: commits on the primary are concurrent all the time
+    options={"keys": 4, "max_txn_length": 4},
+)
+
+
+def _run(tmp_path: Path, **changes: Any) -> tuple[dict[str, Any], list[Op]]:
+    spec = TestSpec(**{**BASE, **changes})
+    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
+    doc = json.loads((result.dir / "verdict.json").read_text())
+    assert doc["run"]["aborted"] is None, doc["run"]
+    assert not doc["run"]["errors"], doc["run"]["errors"]
+    return doc, load(result.dir)
+
+
+def _reads(op: Op) -> dict[int, list[int]]:
+    return {k: v for f, k, v in op.value if f == "r"}
+
+
+def _appends(op: Op) -> set[tuple[int, int]]:
+    return {(k, v) for f, k, v in op.value if f == "append"}
+
+
+def _read_only(op: Op) -> bool:
+    return all(m[0] == "r" for m in op.value)
+
+
+def _final_reads(history: list[Op]) -> set[int]:
+    """The final phase's reads: one transaction reading every key ever appended to."""
+    keys = {k for op in history if op.f == "txn" for f, k, _ in op.value if f == "append"}
+    return {
+        op.index
+        for op in history
+        if op.type == "ok" and op.f == "txn" and _read_only(op) and set(_reads(op)) == keys
+    }
+
+
+def _assert_edge(step: dict[str, Any], ops: dict[int, Op], history: list[Op]) -> None:
+    """Re-derive one edge of a reported cycle from the ops themselves."""
+    a, b, k, v = ops[step["op"]], ops[step["to"]], step["key"], step["value"]
+    assert a.value == step["txn"], step
+    if step["edge"] == "wr":  # b read a's append
+        assert (k, v) in _appends(a) and v in _reads(b)[k], step
+    elif step["edge"] == "rw":  # a read k without b's append
+        assert (k, v) in _appends(b) and v not in _reads(a)[k], step
+    else:  # ww: some read shows a's append right before b's
+        assert step["edge"] == "ww", step
+        nxt = step["next"]
+        assert (k, v) in _appends(a) and (k, nxt) in _appends(b), step
+        assert any(
+            v in r and r.index(v) + 1 < len(r) and r[r.index(v) + 1] == nxt
+            for op in history
+            if op.type == "ok" and op.f == "txn"
+            for r in [_reads(op).get(k, [])]
+        ), step
+
+
+def _assert_routed(history: list[Op]) -> None:
+    """Every transaction with an append was served by the primary, every other by a replica."""
+    final = _final_reads(history)
+    served = [op for op in history if op.type == "ok" and op.f == "txn" and op.index not in final]
+    assert served
+    assert all(op.node == PRIMARY for op in served if not _read_only(op))
+    replicas = {op.node for op in served if _read_only(op)}
+    assert replicas == {"n2", "n3"}, replicas  # spread over both
+
+
+def test_replica_reads_show_long_fork(tmp_path: Path) -> None:
+    tried = []
+    forks: list[dict[str, Any]] = []
+    for seed in ATTEMPTS:
+        doc, history = _run(
+            tmp_path / f"seed-{seed}", isolation="repeatable-read", read_from="replica", seed=seed
+        )
+        la = doc["checkers"]["list-append"]
+        assert la["stats"]["models"] == ["snapshot-isolation"]
+        assert la["stats"]["ok"] > 5000, la["stats"]
+        _assert_routed(history)
+        tried.append((seed, la["stats"]["ok"], la["counts"]))
+        forks = [a for a in la["anomalies"] if a["type"] == "G-nonadjacent"]
+        if forks:
+            break
+    assert forks, f"no Long Fork in {len(tried)} runs (seed, ok txns, counts): {tried}"
+    assert doc["valid"] is False and la["counts"]["G-nonadjacent"] == len(forks)
+    ops = {op.index: op for op in history if op.type == "ok"}
+    for a in forks:
+        cycle = a["data"]["cycle"]
+        assert [s["to"] for s in cycle] == [s["op"] for s in cycle[1:] + cycle[:1]]
+        for step in cycle:
+            _assert_edge(step, ops, history)
+        kinds = [s["edge"] for s in cycle]
+        rw = [i for i, e in enumerate(kinds) if e == "rw"]
+        assert len(rw) >= 2 and all(kinds[(i + 1) % len(kinds)] != "rw" for i in rw), kinds
+        # the readers that missed a write: one on the primary, one on a replica
+        readers = {ops[f["reader"]].node for f in a["data"]["forks"]}
+        assert PRIMARY in readers and readers - {PRIMARY}, (readers, a["explanation"])
+        assert "snapshot-isolation" in a["data"]["models_ruled_out"]
+
+
+def test_primary_reads_keep_snapshot_isolation(tmp_path: Path) -> None:
+    doc, history = _run(tmp_path, isolation="repeatable-read", read_from="primary", seed=2)
+    la = doc["checkers"]["list-append"]
+    assert la["stats"]["models"] == ["snapshot-isolation"]
+    assert la["stats"]["ok"] > 5000, la["stats"]
+    assert {op.node for op in history if op.type == "ok" and op.f == "txn"} >= {PRIMARY}
+    final = _final_reads(history)
+    assert {op.node for op in history if op.type == "ok" and op.index not in final} == {PRIMARY}
+    assert "G-nonadjacent" not in la["counts"], la["counts"]
+    assert doc["valid"] is True, la["counts"]
+    # transactions did conflict: PostgreSQL's repeatable read shows write skew, which SI allows
+    assert la["counts"].get("G2-item", 0) > 0, la["counts"]
