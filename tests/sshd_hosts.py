@@ -27,8 +27,10 @@ from typing import Any
 import yaml
 
 SSHD = "/usr/sbin/sshd"
-# Each set of hosts takes a free /28 inside 198.18.0.0/24, from the top (the local provider's
-# nodes sit at the bottom): bridge .<base+1>, hosts from .<base+2>.
+# Each set of hosts takes a free /28 of 198.18.250.0/24: bridge .<base+1>, hosts from .<base+2>.
+# Never inside a subnet the local provider's runs or tests use (198.18.0-15.0/24): there the
+# bridge's address would make a concurrent local run refuse its subnet as taken.
+NET = "198.18.250"
 BASES = (224, 208, 192, 176)
 PREFIX = 28
 
@@ -36,9 +38,9 @@ PREFIX = 28
 def _free_base() -> int:
     out = _run(["ip", "-br", "-4", "addr"], check=False).stdout
     for base in BASES:
-        if f"198.18.0.{base + 1}/{PREFIX}" not in out:
+        if f"{NET}.{base + 1}/{PREFIX}" not in out:
             return base
-    raise RuntimeError("no free /28 for test hosts in 198.18.0.0/24")
+    raise RuntimeError(f"no free /28 for test hosts in {NET}.0/24")
 
 
 def _run(argv: list[str], check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -57,6 +59,11 @@ def available() -> str | None:
     return None
 
 
+# Namespaces made by this process: a session's leak check must never take another session's
+# hosts for its own leak (and kill them under that session's tests).
+MADE: set[str] = set()
+
+
 class SshdHosts:
     def __init__(
         self, n: int = 3, *, sshd_on: set[str] | None = None, use_pam: bool = False
@@ -64,11 +71,12 @@ class SshdHosts:
         self.id = secrets.token_hex(2)
         self.nodes = [f"n{i}" for i in range(1, n + 1)]
         self.base = _free_base()
-        self.bridge_ip = f"198.18.0.{self.base + 1}"
+        self.bridge_ip = f"{NET}.{self.base + 1}"
         self.addr = {
-            node: f"198.18.0.{self.base + 1 + i}" for i, node in enumerate(self.nodes, start=1)
+            node: f"{NET}.{self.base + 1 + i}" for i, node in enumerate(self.nodes, start=1)
         }
         self.ns = {node: f"sbssh-{self.id}-{node}" for node in self.nodes}
+        MADE.update(self.ns.values())
         self.veth = {node: f"sbssh{self.id}{node}" for node in self.nodes}
         self.bridge = f"sbssh{self.id}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"sbssh-{self.id}-"))

@@ -20,6 +20,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from harness import clock
 from harness.db import Database, Deployment, database_class
 from harness.errors import ClusterError, EnvironmentProblem, SpecError, SplitbrainError, one_line
 from harness.options import Option
@@ -29,7 +30,15 @@ from harness.providers.ssh_conn import Remote
 from harness.providers.ssh_inventory import Inventory, load
 from harness.spec import TestSpec
 
-__all__ = ["CAPABILITIES", "OPTIONS", "SshCluster", "cleanup", "create", "find_leftovers"]
+__all__ = [
+    "CAPABILITIES",
+    "OPTIONS",
+    "SshCluster",
+    "cleanup",
+    "create",
+    "find_leftovers",
+    "validate",
+]
 
 
 def _inventory(spec: TestSpec) -> Inventory:
@@ -43,12 +52,20 @@ def _inventory(spec: TestSpec) -> Inventory:
     return inv
 
 
+def validate(spec: TestSpec) -> None:
+    """At plan time (also for every case of a suite), before anything connects: the inventory
+    file, every field of it, and enough hosts for --nodes."""
+    _inventory(spec)
+
+
 def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) -> SshCluster:
     """The hosts prepared for the run (the deployment's facts: the database's OS user owns
     the node directories)."""
     inv = _inventory(spec)
     db_user = (deployment or database_class(spec.db).deployment).user
     cluster = SshCluster(inv, run_id, spec.nodes, db_user)
+    if clock.wanted(spec.nemesis):
+        cluster.fake_clocks(clock.LIBFAKETIME, db_user)
     try:
         cluster._build()
     except BaseException as e:

@@ -16,9 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from harness.cluster import Cluster, Grudge
+from harness.cluster import Cluster, failure_line
 from harness.errors import ClusterError, EnvironmentProblem, one_line
 from harness.providers import ssh_firewall, ssh_procs, ssh_state
+from harness.providers.drop_rules import DropRules
 from harness.providers.ssh_conn import HostGone, Remote
 from harness.providers.ssh_inventory import Inventory
 
@@ -51,8 +52,8 @@ def _first_error(results: Mapping[str, Any]) -> BaseException | None:
     return (env or errs or [None])[0]
 
 
-class SshCluster(Cluster):
-    capabilities = frozenset({"partition", "packet-loss", "kill", "pause"})
+class SshCluster(DropRules, Cluster):
+    capabilities = frozenset({"partition", "packet-loss", "kill", "pause", "clock"})
 
     def __init__(self, inv: Inventory, run_id: str, nodes: int, db_user: str) -> None:
         if not ssh_state.RUN_ID.match(run_id):
@@ -69,8 +70,7 @@ class SshCluster(Cluster):
         self._spawned: dict[str, tuple[list[str], str, str, dict[str, str] | None]] = {}
         self._pgid: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._cuts: dict[str, frozenset[str]] = {}
-        self._loss: tuple[dict[str, frozenset[str]], float] = ({}, 0.0)
+        self._init_drops()
         self._ids: dict[tuple[str, str], tuple[int, int]] = {}  # (node, user) -> uid, gid
         self._torn_down = False
 
@@ -126,8 +126,7 @@ class SshCluster(Cluster):
     ) -> str:
         rc, out, err = self.remotes[node].shell(script, input=input, timeout=timeout)
         if rc != 0:
-            lines = (err or out).strip().splitlines()
-            why = lines[-1] if lines else f"exit status {rc}"
+            why = failure_line(err or out, rc)
             raise ClusterError(f"{self.hosts[node].label}: could not {what}: {_hide(why)}")
         return out
 
@@ -200,8 +199,7 @@ class SshCluster(Cluster):
             raise ClusterError(f"{node}: `{_hide(' '.join(argv))}`: {one_line(e)}") from None
         p = subprocess.CompletedProcess(list(argv), rc, out, err)
         if check and rc != 0:
-            lines = (err or out).strip().splitlines()
-            why = _hide(lines[-1] if lines else f"exit status {rc}")
+            why = _hide(failure_line(err or out, rc))
             if rc in (126, 127):  # env(1): not found / not executable
                 raise EnvironmentProblem(
                     f"{self.hosts[node].label}: cannot run {argv[0]}: {why} "
@@ -223,7 +221,8 @@ class SshCluster(Cluster):
         with self._lock:
             if self._alive(node):
                 raise ClusterError(f"{node}: service already running (pid {self._pgid[node]})")
-            self._spawned[node] = (list(argv), user, str(log), dict(env) if env else None)
+            argv = self.clocked_argv(node, argv)  # under libfaketime in clock runs
+            self._spawned[node] = (argv, user, str(log), dict(env) if env else None)
             self._spawn_locked(node)
 
     def _spawn_locked(self, node: str) -> None:
@@ -232,10 +231,8 @@ class SshCluster(Cluster):
         rc, out, err = self.remotes[node].shell(script, user=user, timeout=30)
         pid = out.strip().splitlines()[-1] if out.strip() else ""
         if rc != 0 or not pid.isdigit():
-            why = (err or out).strip().splitlines()
-            raise ClusterError(
-                f"{node}: could not start {argv[0]}: {_hide(why[-1] if why else f'exit {rc}')}"
-            )
+            why = failure_line(err or out, rc)
+            raise ClusterError(f"{node}: could not start {argv[0]}: {_hide(why)}")
         self._pgid[node] = int(pid)
         state = self._states.get(node)
         if state is not None:
@@ -358,17 +355,13 @@ class SshCluster(Cluster):
                     (target / PurePosixPath(f).name).write_text(text)
 
         for n, res in _parallel(one, self.nodes).items():
+            # a host that went away is named once, by the run's error, not again here
             if isinstance(res, BaseException):
-                log.warning("ssh: no logs from %s: %s", self.hosts[n].label, one_line(res))
+                (log.info if isinstance(res, HostGone) else log.warning)(
+                    "ssh: no logs from %s: %s", self.hosts[n].label, one_line(res)
+                )
 
     # -- network faults -------------------------------------------------------------------
-    def _grudge(self, grudge: Grudge) -> dict[str, frozenset[str]]:
-        for n in grudge:
-            self._check(n)
-            for m in grudge[n]:
-                self._check(m)
-        return {n: frozenset(m for m in grudge[n] if m != n) for n in grudge}
-
     def _apply(self) -> None:
         lossy, p = self._loss
 
@@ -383,20 +376,6 @@ class SshCluster(Cluster):
         err = _first_error(_parallel(one, self.nodes))
         if err is not None:
             raise err
-
-    def partition(self, grudge: Grudge) -> None:
-        self._cuts = self._grudge(grudge)
-        self._apply()
-
-    def lose_packets(self, grudge: Grudge, probability: float) -> None:
-        if not 0 < probability <= 1:
-            raise ClusterError(f"packet loss probability must be in (0, 1], got {probability}")
-        self._loss = (self._grudge(grudge), probability)
-        self._apply()
-
-    def heal(self) -> None:
-        self._cuts, self._loss = {}, ({}, 0.0)
-        self._apply()
 
     def drop_counts(self, node: str) -> dict[str, int]:
         """Packets dropped so far per source address by this run's chain on the node."""

@@ -30,7 +30,12 @@ _known_hosts_lock = threading.Lock()
 
 
 class HostGone(ClusterError):
-    """The connection to a host broke and it does not answer again."""
+    """The connection to a host broke and it does not answer again. The databases treat it
+    as any cluster failure; the exit code is that of a problem of the environment (4), as a
+    host went away under a cluster that was up (create() turns it into a ClusterError, exit
+    5, while the hosts are being prepared)."""
+
+    exit_code = 4
 
 
 class _RecordNewKey(paramiko.MissingHostKeyPolicy):
@@ -235,7 +240,9 @@ class Remote:
                 got = True
             if got:
                 continue
-            if chan.exit_status_ready():
+            # sshd may send the exit status before the last of the output: done only once
+            # the channel's EOF has come too (no more data can follow it)
+            if chan.exit_status_ready() and chan.eof_received:
                 break
             if not t.is_active():
                 raise HostGone(f"{self.label}: the SSH connection broke during a command")

@@ -1,7 +1,7 @@
 """The ssh provider's preflight: before anything is created, connect to every host at once
 and check what the run will need there (the database's binaries and user, this provider's
 tools, sudo); one line naming the first host and what it lacks. With `install: apt`, the
-inventory's packages are installed first where something is missing."""
+inventory's packages are apt-get installed on every host first."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import shlex
 from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 
+from harness import clock
+from harness.cluster import failure_line
 from harness.db import Database
 from harness.errors import EnvironmentProblem
 from harness.providers import ssh_procs
@@ -43,7 +45,7 @@ def preflight(db: Database, inv: Inventory) -> None:
     try:
         probe.connect()
         if inv.install == "apt":
-            _parallel_raise(probe, lambda n: _install(probe, db, n))
+            _parallel_raise(probe, lambda n: _install(probe, n))
         _parallel_raise(probe, lambda n: _check_host(probe, db, n))
     finally:
         probe.close()
@@ -61,6 +63,8 @@ def _missing(cluster: SshCluster, db: Database, node: str) -> tuple[list[tuple[s
     wanted = [(t, "") for t in HOST_TOOLS]
     wanted += [(_binary_candidates(b, h.settings), hint) for b, hint in db.required_binaries()]
     wanted += [(f, hint) for f, hint in db.deployment.files]
+    if clock.wanted(db.spec.nemesis):  # clock faults preload libfaketime into the database
+        wanted.append((h.settings.get("libfaketime", clock.LIBFAKETIME), clock.INSTALL_HINT))
     checks = [
         (
             f"[ -e {shlex.quote(b)} ] || echo {shlex.quote(b)}"
@@ -104,15 +108,27 @@ def _check_host(cluster: SshCluster, db: Database, node: str) -> None:
         log.warning("ssh: %s: data root %s may be cleaned by the host", h.label, h.data_root)
 
 
-def _install(cluster: SshCluster, db: Database, node: str) -> None:
-    """install: apt: install the inventory's packages where something is missing."""
-    missing, _ = _missing(cluster, db, node)
-    if not missing:
-        return
-    pkgs = " ".join(shlex.quote(p) for p in cluster.inv.packages)
-    cluster._root(
-        node,
-        f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {pkgs}",
-        what=f"apt-get install {' '.join(cluster.inv.packages)}",
-        timeout=600,
+APT = "apt-get -q -o DPkg::Lock::Timeout=120"  # a fresh VM's unattended-upgrades holds the lock
+
+
+def apt_script(packages: tuple[str, ...]) -> str:
+    """apt-get install of the packages (a no-op success, offline too, when they are installed
+    and current); the package lists are fetched first only where there are none (a fresh
+    image), so that an installed host needs no mirror."""
+    pkgs = " ".join(shlex.quote(p) for p in packages)
+    return (
+        f"export DEBIAN_FRONTEND=noninteractive PATH={ssh_procs.PATH}; "
+        f"ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || {APT} update; "
+        f"{APT} install -y --no-install-recommends {pkgs}"
     )
+
+
+def _install(cluster: SshCluster, node: str) -> None:
+    """install: apt: the inventory's packages on every host, before its binaries are checked
+    (through sudo when the inventory says so)."""
+    h, packages = cluster.hosts[node], cluster.inv.packages
+    rc, out, err = cluster.remotes[node].shell(apt_script(packages), timeout=600)
+    if rc != 0:
+        why = failure_line(err or out, rc)
+        raise EnvironmentProblem(f"{h.label}: apt-get install {' '.join(packages)} failed: {why}")
+    log.info("ssh: %s: apt-get install %s: done", h.label, " ".join(packages))

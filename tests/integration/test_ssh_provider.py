@@ -6,27 +6,33 @@ local provider. Every test also checks that nothing is left on the hosts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness import clock
 from harness.db import get as get_db
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.history import load, pairs
 from harness.providers import ssh
+from harness.providers.ssh_conn import Remote
 from harness.runner import run
 from harness.spec import TestSpec
-from tests.sshd_hosts import SshdHosts, available
+from tests.sshd_hosts import NET, SshdHosts, available
 
 WHY = available()
 pytestmark = [
@@ -113,7 +119,7 @@ def test_node_contract(clean: SshdHosts) -> None:
         assert c.nodes == ("n1", "n2", "n3")
         assert c.address("n2", 5432) == (clean.addr["n2"], 5432)
         assert c.peer_address("n3") == c.listen_address("n3") == clean.addr["n3"]
-        assert c.peer_network() == f"198.18.0.{clean.base}/29"  # the hosts and the control
+        assert c.peer_network() == f"{NET}.{clean.base}/29"  # the hosts and the control
         d = c.node_dir("n1")
         assert str(d) == f"{clean.data_root}/a1b2c3/n1"
         assert Path(d).stat().st_uid == pwd.getpwnam("postgres").pw_uid  # the database's user
@@ -180,6 +186,38 @@ def test_node_contract(clean: SshdHosts) -> None:
     c.teardown()  # idempotent
 
 
+def test_clock_offsets_reach_the_database_process_only(clean: SshdHosts) -> None:
+    """A clock run spawns the database under libfaketime; set_clock_offset moves the clock
+    it sees (within ~1 s, the preload's cache) and 0 puts it back; the host keeps real time."""
+    if not Path(clock.LIBFAKETIME).exists():
+        pytest.skip(f"{clock.LIBFAKETIME} missing: {clock.INSTALL_HINT}")
+    c = ssh.create(_spec(clean.inventory(), db="cassandra", nemesis=("clock",)), "c10c4f")
+    try:
+        assert c.can("clock")
+        d = c.node_dir("n1")
+        now = d / "now"
+        loop = f"while :; do date +%s > {now}.new && mv -f {now}.new {now}; sleep 0.2; done"
+        c.spawn("n1", ["sh", "-c", loop], user="cassandra", log=d / "clock.log")
+
+        def seen_offset() -> float:
+            deadline = time.time() + 5
+            while not c.read_file("n1", now).strip() and time.time() < deadline:
+                time.sleep(0.1)
+            return int(c.read_file("n1", now)) - time.time()
+
+        assert abs(seen_offset()) < 2
+        c.set_clock_offset("n1", 3600)
+        time.sleep(2.5)
+        assert 3597 < seen_offset() < 3602 and c.clock_offset("n1") == 3600
+        host = int(c.exec("n1", ["date", "+%s"]).stdout)  # the provider's tools: real time
+        assert abs(host - time.time()) < 2
+        c.set_clock_offset("n1", 0)
+        time.sleep(2.5)
+        assert abs(seen_offset()) < 2
+    finally:
+        c.teardown()
+
+
 def _crash(inventory: Path, run_id: str) -> None:
     """A harness that creates a cluster, starts a service on every host, cuts n1 from n2,
     and dies without a teardown."""
@@ -241,6 +279,60 @@ def test_host_keys_new_ones_are_recorded_only_when_allowed(clean: SshdHosts, tmp
     ssh.preflight(get_db(_spec(clean.inventory("reuse.yaml", known_hosts=str(kh)))))
 
 
+def _record_commands(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(node, command line) of every command the harness sends to a host, in order."""
+    sent: list[tuple[str, str]] = []
+    real = Remote.run
+
+    def recorded(r: Remote, command: str, **kw: Any) -> tuple[int, str, str]:
+        sent.append((r.host.name, command))
+        return real(r, command, **kw)
+
+    monkeypatch.setattr(Remote, "run", recorded)
+    return sent
+
+
+def _skip_unless_apt_noop(pkgs: list[str]) -> None:
+    """The test hosts are this machine: apt-get install must change nothing here."""
+    sim = subprocess.run(
+        ["apt-get", "install", "-s", "-y", "--no-install-recommends", *pkgs],
+        capture_output=True,
+        text=True,
+    )
+    if "0 upgraded, 0 newly installed" not in sim.stdout:
+        pytest.skip(f"apt-get install {pkgs} would change this machine: {sim.stdout[-200:]}")
+
+
+def test_install_apt_runs_before_the_checks_and_assume_never_installs(
+    clean: SshdHosts, monkeypatch
+) -> None:
+    """The hosts here have no package mirror: what is tested for real is apt-get install of
+    packages that are installed (a no-op success offline) and of one that does not exist."""
+    pkgs = ["postgresql-15"]
+    _skip_unless_apt_noop(pkgs)
+    sent = _record_commands(monkeypatch)
+    ssh.preflight(get_db(_spec(clean.inventory())))  # install: assume (the default)
+    assert sent and not any("apt-get" in c for _, c in sent)
+
+    sent.clear()
+    ssh.preflight(get_db(_spec(clean.inventory("apt.yaml", install="apt", packages=pkgs))))
+    for n in clean.nodes:
+        mine = [c for node, c in sent if node == n]
+        apt = [
+            i for i, c in enumerate(mine) if "apt-get -q -o DPkg::Lock::Timeout=120 install -y" in c
+        ]
+        check = [i for i, c in enumerate(mine) if "command -v" in c and "initdb" in c]
+        assert len(apt) == 1 and "postgresql-15" in mine[apt[0]], mine
+        assert check and apt[0] < check[0], mine  # installed first, then checked
+
+    msg = _refused(clean.inventory("apt-bad.yaml", install="apt", packages=["sb-no-such-pkg"]))
+    assert re.fullmatch(
+        r"host 198\.18\.0\.\d+ \(n\d\): apt-get install sb-no-such-pkg failed: "
+        r"E: Unable to locate package sb-no-such-pkg",
+        msg,
+    ), msg
+
+
 # -- refusals: one line naming the host, exit 4, nothing left ----------------------------------
 def _refused(inventory: Path) -> str:
     with pytest.raises(EnvironmentProblem) as e:
@@ -271,7 +363,10 @@ def test_refused_key(clean: SshdHosts) -> None:
     key = clean.dir / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     msg = _refused(clean.inventory("stranger.yaml", private_key=str(key)))
-    assert "user 'root' was refused with the key" in msg and msg.startswith("host 198.18.0.")
+    assert msg == (
+        f"host {clean.addr['n1']} (n1), port 22: user 'root' was refused with the key {key} "
+        "(key authentication only: is its public key in the user's authorized_keys?)"
+    )
 
 
 def test_sudo_as_root(clean: SshdHosts) -> None:
@@ -292,7 +387,7 @@ def test_sudo_as_root(clean: SshdHosts) -> None:
 
 
 @pytest.mark.skipif(shutil.which("sudo") is None, reason="sudo not installed")
-def test_non_root_login_with_sudo() -> None:
+def test_non_root_login_with_sudo(monkeypatch) -> None:
     """Logged in as a user who is not root (here postgres, through PAM): without sudo rights
     the run is refused in one line; with NOPASSWD rights the whole contract works through
     sudo -n, files included (no SFTP as root then)."""
@@ -308,6 +403,15 @@ def test_non_root_login_with_sudo() -> None:
             rule.write_text("postgres ALL=(ALL) NOPASSWD: ALL\n")
             rule.chmod(0o440)
             ssh.preflight(get_db(_spec(inv)))
+            # install: apt goes through sudo -n as well (an installed package: a no-op)
+            _skip_unless_apt_noop(["postgresql-15"])
+            sent = _record_commands(monkeypatch)
+            apt = h.inventory("apt.yaml", user="postgres", sudo=True, install="apt",
+                              packages=["postgresql-15"])  # fmt: skip
+            ssh.preflight(get_db(_spec(apt)))
+            apt_cmds = [c for _, c in sent if "apt-get" in c]
+            assert len(apt_cmds) == 3, sent
+            assert all(c.startswith("sudo -n -u root -- sh -c") for c in apt_cmds), apt_cmds
             c = ssh.create(_spec(inv), "5d0002")
             try:
                 assert c.exec("n1", ["id", "-un"]).stdout.strip() == "root"
@@ -388,6 +492,55 @@ def test_host_that_disappears_mid_run() -> None:
         assert h.leftovers() == []
 
 
+PROGRESS = ("run ", "cluster: ", "cluster up in ", "workload done: ")  # the run's own lines
+
+
+def test_host_that_disappears_during_a_run_via_cli(tmp_path) -> None:
+    """A whole run (Postgres, no faults) whose replica n3 vanishes (its sshd and sessions
+    killed, its link down) while the workload runs: one line on stderr naming n3, the exit
+    code of a problem of the environment, and nothing left on n1 and n2."""
+    with SshdHosts(3) as h:
+        inv = h.inventory()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.cli", "run", "--provider", "ssh", "--inventory",
+             str(inv), "--time", "30", "--nemesis", "none", "--concurrency", "4",
+             "--recovery-timeout", "20", "--results", str(tmp_path), "--no-progress"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        assert proc.stderr is not None  # the run's progress lines go to stderr
+        err = ""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            err += line
+            if "running set" in line or not line:
+                break
+        assert "running set" in err, err
+        time.sleep(3)
+        h.vanish("n3")
+        t = time.monotonic()
+        out, rest = proc.communicate(timeout=150)
+        took = time.monotonic() - t
+        err += rest
+        print(err)
+        assert proc.returncode == 4, out + err
+        problems = [x for x in err.splitlines() if x.strip() and not x.startswith(PROGRESS)]
+        assert len(problems) == 1, err
+        assert problems[0].startswith(f"splitbrain: error: host {h.addr['n3']} (n3): "), err
+        assert "lost the SSH connection" in problems[0]
+        left = h.leftovers()
+        assert not any(x.startswith(("n1 ", "n2 ")) or "/n1" in x or "/n2" in x for x in left)
+        print(f"vanished mid-run: exit {proc.returncode} after {took:.1f} s: {problems[0]}")
+        verdict = json.loads(next(tmp_path.rglob("verdict.json")).read_text())
+        assert verdict["valid"] == "unknown" and "n3" in verdict["run"]["aborted"]
+        subprocess.run(["ip", "link", "set", h.veth["n3"], "up"], check=True)
+        h.start_sshd("n3")
+        h._wait_port("n3")
+        assert "run " in _cli("cleanup", "--inventory", str(inv)).stdout  # its harness is gone
+        assert h.leftovers() == []
+
+
 # -- PostgreSQL's known answers over SSH ---------------------------------------------------------
 BASE = dict(
     db="postgres",
@@ -403,9 +556,77 @@ BASE = dict(
 )
 
 
-def _run(hosts: SshdHosts, tmp_path: Path, **changes) -> tuple[dict, list]:
+SECRET = re.compile(r"password=|passwd=|--password|IDENTIFIED BY|postgres:splitbrain", re.I)
+
+
+class ArgvWatch:
+    """Where a password could show on the hosts: every command line the harness sends them
+    (each is the argv of a shell there, so all its processes start from one), and the argv of
+    every process in the hosts' namespaces, sampled every 20 ms while the run goes on (the
+    database's own children too). Also the mode of each passfile seen, and whether a
+    postgresql.auto.conf ever held a password."""
+
+    def __init__(self, hosts: SshdHosts, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[str] = []
+        self.argvs: set[str] = set()
+        self.passfiles: set[tuple[str, int, int]] = set()  # (path, mode, uid)
+        self.auto_conf_secrets: set[str] = set()
+        self.root = Path(hosts.data_root)
+        self.netns = {os.stat(f"/run/netns/{ns}").st_ino for ns in hosts.ns.values()}
+        real = Remote.run
+
+        def recorded(r: Remote, command: str, **kw: Any) -> tuple[int, str, str]:
+            self.sent.append(command)
+            return real(r, command, **kw)
+
+        monkeypatch.setattr(Remote, "run", recorded)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ArgvWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                with contextlib.suppress(OSError):
+                    if os.stat(f"/proc/{pid}/ns/net").st_ino in self.netns:
+                        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                        self.argvs.add(raw.replace(b"\0", b" ").decode(errors="replace"))
+            for f in self.root.glob("*/n*/pgpass"):
+                with contextlib.suppress(OSError):
+                    st = f.stat()
+                    self.passfiles.add((str(f), st.st_mode & 0o777, st.st_uid))
+            for f in self.root.glob("*/n*/data/postgresql.auto.conf"):
+                with contextlib.suppress(OSError):
+                    if "password" in f.read_text():
+                        self.auto_conf_secrets.add(str(f))
+
+    def check(self) -> None:
+        assert [c for c in self.sent if SECRET.search(c)] == []
+        assert [a for a in self.argvs if SECRET.search(a)] == []
+        # the watch saw what it is about: the clones' conninfo, the servers' processes
+        assert any("pg_basebackup" in c and "passfile=" in c for c in self.sent)
+        assert any("walreceiver" in a for a in self.argvs), sorted(self.argvs)[:20]
+        assert self.auto_conf_secrets == set()
+        uid = pwd.getpwnam("postgres").pw_uid
+        assert self.passfiles and {(m, u) for _, m, u in self.passfiles} == {(0o600, uid)}
+
+
+def _run(
+    hosts: SshdHosts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **changes
+) -> tuple[dict, list]:
     spec = _spec(hosts.inventory(), **{**BASE, **changes})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
+    with ArgvWatch(hosts, monkeypatch) as watch:
+        result = run(spec, tmp_path, echo=lambda s: None, progress=False)
+    watch.check()  # no password on a command line or in postgresql.auto.conf, ever
     doc = json.loads((result.dir / "verdict.json").read_text())
     assert doc["run"]["aborted"] is None, doc["run"]
     assert doc["run"]["errors"] == [], doc["run"]["errors"]
@@ -417,8 +638,10 @@ def _run(hosts: SshdHosts, tmp_path: Path, **changes) -> tuple[dict, list]:
     return doc, load(result.dir)
 
 
-def test_async_failover_loses_acknowledged_writes_over_ssh(clean: SshdHosts, tmp_path) -> None:
-    doc, history = _run(clean, tmp_path, mode="async")
+def test_async_failover_loses_acknowledged_writes_over_ssh(
+    clean: SshdHosts, tmp_path, monkeypatch
+) -> None:
+    doc, history = _run(clean, tmp_path, monkeypatch, mode="async")
     assert doc["valid"] is False
     lost = [a for a in doc["checkers"]["set"]["anomalies"] if a["type"] == "lost-write"]
     assert lost, doc["checkers"]["set"]["counts"]
@@ -429,8 +652,10 @@ def test_async_failover_loses_acknowledged_writes_over_ssh(clean: SshdHosts, tmp
     print(f"ssh async: {doc['checkers']['set']['counts']['lost-write']} lost writes")
 
 
-def test_sync_failover_loses_no_acknowledged_write_over_ssh(clean: SshdHosts, tmp_path) -> None:
-    doc, history = _run(clean, tmp_path, mode="sync")
+def test_sync_failover_loses_no_acknowledged_write_over_ssh(
+    clean: SshdHosts, tmp_path, monkeypatch
+) -> None:
+    doc, history = _run(clean, tmp_path, monkeypatch, mode="sync")
     assert "lost-write" not in doc["checkers"]["set"]["counts"]
     assert doc["checkers"]["set"]["stats"]["final_reads"] >= 3
     adds = [(i, c) for i, c in pairs(history) if i.f == "add"]
@@ -460,3 +685,56 @@ def test_ctrl_c_leaves_nothing_on_the_hosts(clean: SshdHosts, tmp_path) -> None:
     rest, _ = proc.communicate(timeout=90)
     assert proc.returncode == 2, out + rest
     assert clean.leftovers() == []
+
+
+# -- Galera over SSH: the same definition, the same known answer as on the local provider ------
+@pytest.mark.skipif(
+    not os.path.exists("/usr/sbin/mariadbd")
+    or not os.path.exists("/usr/lib/galera/libgalera_smm.so"),
+    reason="needs mariadb-server and galera-4",
+)
+def test_galera_isolated_node_refuses_and_nothing_is_lost_over_ssh(
+    clean: SshdHosts, tmp_path, monkeypatch
+) -> None:
+    """isolate-one over SSH (iptables chains on the hosts): the minority node goes non-Primary
+    and refuses writes (1047), the majority serves; after heal nothing acknowledged is lost,
+    and no password reached a host's command line (CREATE USER goes over stdin)."""
+    spec = _spec(
+        clean.inventory(),
+        db="galera",
+        mode="multi-primary",
+        nemesis=("partition",),
+        partition=("isolate-one",),
+        concurrency=6,
+        seed=1,
+        time_limit=20,
+        fault_interval=6,
+        op_timeout=3,
+        recovery_timeout=60,
+    )
+    sent = _record_commands(monkeypatch)
+    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
+    doc = json.loads((result.dir / "verdict.json").read_text())
+    assert doc["run"]["aborted"] is None and doc["run"]["errors"] == [], doc["run"]
+    history = load(result.dir)
+    nem = [op for op in history if op.process == "nemesis" and op.type == "info"]
+    start = next(op for op in nem if op.f == "start-partition")
+    stop = next(op for op in nem if op.f == "stop-partition")
+    grudge = start.value["grudge"]
+    isolated = next(n for n, drops in grudge.items() if len(drops) == len(grudge) - 1)
+    adds = [
+        c
+        for i, c in pairs(history)
+        if i.f == "add" and start.time <= i.time and c is not None and c.time <= stop.time
+    ]
+    on_isolated = [c for c in adds if c.node == isolated]
+    assert on_isolated and all(c.type in ("fail", "info") for c in on_isolated)
+    assert any(c.error and "1047" in c.error for c in on_isolated)
+    assert sum(1 for c in adds if c.node != isolated and c.type == "ok") > 100
+    s = doc["checkers"]["set"]
+    assert "lost-write" not in s["counts"] and "divergence" not in s["counts"], s["counts"]
+    assert s["stats"]["final_reads"] == 3
+    assert sent and [c for _, c in sent if SECRET.search(c)] == []
+    for n in clean.nodes:
+        assert (result.dir / "logs" / n / "mariadbd.log").stat().st_size > 0
+    print(f"ssh galera: setup {doc['run']['setup_s']} s, ops {doc['run']['ops']}, {s['counts']}")

@@ -178,3 +178,44 @@ def test_cli_refuses_bad_inventories_in_one_line(files: Path) -> None:
         "run", "--provider", "ssh", "--inventory", str(bad), "--time", "5", "--nemesis", "none"
     )
     assert "hosts[1].port: must be a TCP port (1-65535), got 70000" in r.stderr
+
+
+# -- at plan time: before anything connects (the hosts here are TEST-NET addresses) ----------
+def test_plan_refuses_bad_inventories_before_connecting(files: Path) -> None:
+    from harness.plan import prepare
+
+    two = str(_write(files, _base()))
+    with pytest.raises(SpecError, match=r"^--nodes 3: the inventory .* lists only 2 hosts$"):
+        prepare(TestSpec(provider="ssh", inventory=two, nodes=3))
+    (files / "typo.yaml").write_text(yaml.safe_dump(_base(sudoo=True)))
+    with pytest.raises(SpecError, match=r"typo.yaml: sudoo: unknown field; known: "):
+        prepare(TestSpec(provider="ssh", inventory=str(files / "typo.yaml"), nodes=2))
+    with pytest.raises(SpecError, match=r"nope.yaml: cannot read"):
+        prepare(TestSpec(provider="ssh", inventory=str(files / "nope.yaml"), nodes=2))
+    plan = prepare(TestSpec(provider="ssh", inventory=two, nodes=2, nemesis=("partition",)))
+    assert plan.provider.__name__ == "harness.providers.ssh"
+
+
+def test_a_suite_case_with_too_few_hosts_is_refused_when_the_suite_loads(files: Path) -> None:
+    from harness.suite_load import database_check, load_suite
+
+    _write(files, _base())
+    suite = files / "five.yaml"
+    suite.write_text(
+        "defaults: {provider: ssh, inventory: inventory.yaml, time_limit: 60}\n"
+        "cases:\n"
+        "  - {name: pg-five, db: postgres, nodes: 5, nemesis: [partition], expect: valid}\n"
+    )
+    with pytest.raises(
+        SpecError,
+        match=r"five.yaml: case 'pg-five': nodes: 5: the inventory .* lists only 2 hosts$",
+    ):
+        load_suite(suite, db_check=database_check)
+
+
+def test_cli_too_few_hosts_is_exit_3_before_connecting(files: Path) -> None:
+    r = _cli("run", "--provider", "ssh", "--inventory", str(_write(files, _base())),
+             "--nodes", "3", "--time", "5", "--nemesis", "none")  # fmt: skip
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.returncode == 3 and len(lines) == 1, r.stderr
+    assert "--nodes 3: the inventory" in lines[0] and "lists only 2 hosts" in lines[0]

@@ -124,4 +124,4 @@ def test_binary_overrides_and_secrets() -> None:
 
 
 def test_capabilities() -> None:
-    assert SshCluster.capabilities == {"partition", "packet-loss", "kill", "pause"}
+    assert SshCluster.capabilities == {"partition", "packet-loss", "kill", "pause", "clock"}
