@@ -1,5 +1,5 @@
-"""`splitbrain report | suite | compare`: thin click layers over harness.report and
-harness.suite (the lead's harness/cli.py adds COMMANDS to the main group)."""
+"""`splitbrain report | suite | compare | scale`: thin click layers over harness.report,
+harness.suite and harness.scale (the lead's harness/cli.py adds COMMANDS to the main group)."""
 
 from __future__ import annotations
 
@@ -83,4 +83,71 @@ def compare(paths: tuple[Path, ...], out: Path) -> None:
     click.echo(csv)
 
 
-COMMANDS = [report, suite, compare]
+@click.command()
+@click.option(
+    "--db",
+    "dbs",
+    multiple=True,
+    default=("postgres", "galera", "cassandra"),
+    show_default=True,
+    help="Database to measure (repeatable).",
+)
+@click.option(
+    "--nodes",
+    "node_counts",
+    multiple=True,
+    type=click.IntRange(1, 9),
+    default=(3,),
+    show_default=True,
+    help="Cluster size (repeatable, e.g. --nodes 3 --nodes 5).",
+)
+@click.option(
+    "--time", "time_limit", type=float, default=20.0, show_default=True, help="Seconds per run."
+)
+@click.option(
+    "--concurrency", type=int, default=10, show_default=True, help="Clients per run (all points)."
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of every run.")
+@click.option("--provider", default="local", show_default=True, help="Where the nodes run.")
+@click.option(
+    "--results",
+    "results",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/scale"),
+    show_default=True,
+    help="Results root for the runs.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for compare.html (default: the results root).",
+)
+def scale(
+    dbs: tuple[str, ...],
+    node_counts: tuple[int, ...],
+    time_limit: float,
+    concurrency: int,
+    seed: int,
+    provider: str,
+    results: Path,
+    out: Path | None,
+) -> None:
+    """Acknowledged writes/s with writes sent to 1 node vs to every node, one run per point;
+    then compare.html over the results root (its write-scaling section plots them)."""
+    from harness import scale as sc
+    from harness.report.compare import compare as do_compare
+
+    try:
+        for p in sc.points(list(dbs), list(node_counts)):
+            click.echo(f"scale: {p.db}, {p.nodes} nodes, writes to {p.write_nodes}")
+            sc.run_point(p, results, time_limit, concurrency, seed, provider, click.echo)
+        html, _ = do_compare([results], out or results)
+    except SplitbrainError as e:
+        _fail(e)
+        return
+    click.echo(html)
+
+
+COMMANDS = [report, suite, compare, scale]

@@ -22,7 +22,9 @@ def summary(spec: TestSpec, doc: dict[str, Any], run_dir: Path) -> str:
         lines.append(f"UNKNOWN: {reason}")
     for name, v in doc["checkers"].items():
         counts = ", ".join(f"{k} {n}" for k, n in sorted(v["counts"].items())) or "no anomalies"
-        lines.append(f"{name}: {WORD[v['valid']]} ({counts})")
+        models = (v.get("stats") or {}).get("models")  # what a transactional check judged
+        judged = f" ({', '.join(models)})" if isinstance(models, list) and models else ""
+        lines.append(f"{name}{judged}: {WORD[v['valid']]} ({counts})")
         for a in v["anomalies"][:3]:
             lines.append(f"  - {a['type']}: {a['explanation']}")
         if len(v["anomalies"]) > 3:

@@ -1,33 +1,43 @@
-"""Compare runs across systems and configurations: availability under each fault, anomalies,
-latency, throughput, grouped primary-replica vs peer-to-peer, with a trade-off table and a
-summary written from the measured numbers (nothing here knows which database "should" win)."""
+"""Compare runs across systems and configurations: write availability under each fault kind,
+conflicts, acknowledged writes lost per fault window, anomalies, latency, throughput, and the
+write-scaling experiment, grouped primary-replica vs peer-to-peer, with a trade-off table
+filled from the measured numbers (nothing here knows which database "should" win).
+
+collect() is a pure function of the run folders; compare_html renders; this module writes."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import SplitbrainError
-from harness.report.html import num, page, pct, table
+from harness.report.measures import (
+    CONFLICT_KEYS,
+    LossWindow,
+    Stretch,
+    availability_by_kind,
+    conflicts,
+    loss_windows,
+    unlisted_lost,
+    write_throughput,
+)
 from harness.report.results import (
     HEALTHY,
-    WRITE_DEFINITION,
     anomaly_types,
     completions,
     fault_kinds,
     fault_mask,
+    knobs,
     load_run,
 )
+from harness.report.scaling import SCALE_FILE
 
-SQL_DBS = ("postgres", "galera")  # isolation is a knob only where there is SQL
 NAMED = ("stale-read", "lost-write")  # given their own columns; other types go to "other"
 
 
@@ -46,6 +56,7 @@ class Config:
     ok: Counter = field(default_factory=Counter)  # (kind, period) -> ok ops
     total: Counter = field(default_factory=Counter)  # (kind, period) -> completed ops
     anomalies: Counter = field(default_factory=Counter)
+    anomaly_runs: list[Path] = field(default_factory=list)
     latencies: list[np.ndarray] = field(default_factory=list)  # ns, ok ops
     ok_ops: int = 0
     span_s: float = 0.0
@@ -53,12 +64,28 @@ class Config:
     nodes_seen: set = field(default_factory=set)
     max_write_nodes: int = 0  # most nodes that acknowledged writes in one healthy second
     outage_s: float = 0.0  # longest time without an acknowledged write
+    # time-based write availability per fault kind ("whole run" = the workload phase)
+    stretch: dict[str, Stretch] = field(default_factory=dict)
+    stretch_runs: dict[str, list[Path]] = field(default_factory=dict)
+    # conflicts: key -> count summed over the runs that measured it (None: none did)
+    conflict: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(CONFLICT_KEYS))
+    conflict_runs: dict[str, list[Path]] = field(default_factory=dict)
+    of_writes: int = 0  # writes the certification refusals are out of
+    reads_rejected: int = 0  # reads refused the same way (counted apart)
+    losses: list[tuple[Path, LossWindow]] = field(default_factory=list)
+    unlisted_lost: int = 0  # counted by a checker, not itemised: charged to no window
+    writes: Counter = field(default_factory=Counter)  # ok/fail/info of workload writes
+    setup_s: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         return f"{self.db} {self.mode} / {self.workload}" + (
             f" / {self.knobs}" if self.knobs else ""
         )
+
+    @property
+    def has_primary(self) -> bool:
+        return self.topology == "primary-replica"
 
     def share(self, kind: str, period: str) -> float | None:
         t = self.total[(kind, period)]
@@ -76,6 +103,9 @@ class Config:
     @property
     def throughput(self) -> float | None:
         return self.ok_ops / self.span_s if self.span_s > 0 else None
+
+    def fault_kinds(self) -> list[str]:
+        return sorted(k for k in self.stretch if k != "whole run")
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
@@ -104,12 +134,9 @@ def _suite_run_dirs(summary: Path) -> list[Path]:
     return [d for d in dirs if (d / "verdict.json").is_file()]
 
 
-def knobs(spec: dict[str, Any]) -> str:
-    parts = [f"read_from={spec['read_from']}"] if spec.get("read_from") else []
-    if spec.get("db") in SQL_DBS and spec.get("isolation"):
-        parts.append(f"isolation={spec['isolation']}")
-    parts += [f"{k}={v}" for k, v in sorted((spec.get("options") or {}).items())]
-    return ", ".join(parts)
+def is_scale_run(run_dir: Path) -> bool:
+    """Runs of `splitbrain scale` are pinned to chosen nodes: measured apart, never pooled."""
+    return (Path(run_dir) / SCALE_FILE).is_file()
 
 
 def collect(run_dirs: list[Path]) -> list[Config]:
@@ -129,8 +156,31 @@ def collect(run_dirs: list[Path]) -> list[Config]:
         cfg.valid[str(data.verdict.get("valid", "unknown"))] += 1
         if run.get("aborted"):
             cfg.aborted[d] = str(run["aborted"])
-        cfg.anomalies.update(anomaly_types(data.verdict))
-        _add_ops(cfg, completions(data.history), data.windows)
+        if isinstance(run.get("setup_s"), int | float):
+            cfg.setup_s.append(float(run["setup_s"]))
+        found = anomaly_types(data.verdict)
+        cfg.anomalies.update(found)
+        if found:
+            cfg.anomaly_runs.append(d)
+        df = completions(data.history)
+        _add_ops(cfg, df, data.windows)
+        for kind, st in availability_by_kind(df, data.windows, cfg.has_primary).items():
+            cfg.stretch.setdefault(kind, Stretch()).add(st)
+            cfg.stretch_runs.setdefault(kind, []).append(d)
+        for k, n in conflicts(data.history, data.verdict, cfg.topology).items():
+            if k == "of_writes":
+                cfg.of_writes += n or 0
+            elif k == "reads_rejected":
+                cfg.reads_rejected += n or 0
+            elif n is not None:
+                cfg.conflict[k] = (cfg.conflict.get(k) or 0) + n
+                cfg.conflict_runs.setdefault(k, []).append(d)
+        cfg.unlisted_lost += unlisted_lost(data.history, data.verdict)
+        cfg.losses += [
+            (d, w) for w in loss_windows(data.history, data.verdict, data.windows, cfg.has_primary)
+        ]
+        t = write_throughput(df)
+        cfg.writes.update(ok=t.ok_writes, fail=t.refused_writes, info=t.unknown_writes)
     return sorted(configs.values(), key=lambda c: (c.topology, c.db, c.mode, c.workload, c.knobs))
 
 
@@ -169,23 +219,27 @@ def _add_ops(cfg: Config, df: Any, wins: list[dict[str, Any]]) -> None:
 
 
 def compare(paths: list[Path], out_dir: Path) -> tuple[Path, Path]:
+    from harness.report.compare_html import render
+    from harness.report.scaling import scale_points
+
     runs = find_runs(paths)
     if not runs:
         raise SplitbrainError(
             f"no run folder (with verdict.json) under {', '.join(map(str, paths))}"
         )
-    configs = collect(runs)
+    configs = collect([d for d in runs if not is_scale_run(d)])
+    points = scale_points([d for d in runs if is_scale_run(d)])
     faults = sorted({p for c in configs for (_, p) in c.total if p != HEALTHY})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = out_dir / "compare.csv", out_dir / "compare.html"
-    _write_csv(csv_path, configs, faults)
-    html_path.write_text(_html(configs, faults, out_dir))
+    _write_csv(csv_path, configs, faults, points)
+    html_path.write_text(render(configs, faults, points, out_dir))
     return html_path, csv_path
 
 
-def _row(c: Config, faults: list[str]) -> dict[str, Any]:
-    row: dict[str, Any] = {
+def row(c: Config, faults: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "topology": c.topology,
         "db": c.db,
         "mode": c.mode,
@@ -199,25 +253,63 @@ def _row(c: Config, faults: list[str]) -> dict[str, Any]:
     }
     for kind in ("write", "read"):
         for period in [HEALTHY, *faults]:
-            row[f"{kind}_avail_{period}"] = c.share(kind, period)
-            row[f"{kind}_n_{period}"] = c.total[(kind, period)]
-    row["stale_reads"] = c.anomalies.get("stale-read", 0)
-    row["lost_writes"] = c.anomalies.get("lost-write", 0)
-    row["other_anomalies"] = "; ".join(
+            out[f"{kind}_avail_{period}"] = c.share(kind, period)
+            out[f"{kind}_n_{period}"] = c.total[(kind, period)]
+    out["stale_reads"] = c.anomalies.get("stale-read", 0)
+    out["lost_writes"] = c.anomalies.get("lost-write", 0)
+    out["other_anomalies"] = "; ".join(
         f"{t}={n}" for t, n in sorted(c.anomalies.items()) if t not in NAMED
     )
-    row["p50_ms"], row["p99_ms"] = c.quantile(0.5), c.quantile(0.99)
-    row["throughput_ok_per_s"] = c.throughput
-    row["write_nodes"] = "; ".join(f"{n}={k}" for n, k in sorted(c.write_nodes.items()))
-    row["max_write_nodes_per_s"] = c.max_write_nodes
-    row["longest_write_outage_s"] = round(c.outage_s, 3)
-    return row
+    out["p50_ms"], out["p99_ms"] = c.quantile(0.5), c.quantile(0.99)
+    out["throughput_ok_per_s"] = c.throughput
+    out["write_nodes"] = "; ".join(f"{n}={k}" for n, k in sorted(c.write_nodes.items()))
+    out["max_write_nodes_per_s"] = c.max_write_nodes
+    out["longest_write_outage_s"] = round(c.outage_s, 3)
+    out["write_time_share"] = "; ".join(
+        f"{k}={st.share:.4f}" for k, st in sorted(c.stretch.items()) if st.share is not None
+    )
+    out["longest_write_gap_s_by_fault"] = "; ".join(
+        f"{k}={st.longest_gap_s:.3f}" for k, st in sorted(c.stretch.items())
+    )
+    for k in CONFLICT_KEYS:
+        out[k] = c.conflict.get(k)
+    measured = c.conflict["certification_rejects"] is not None
+    out["certification_of_writes"] = c.of_writes if measured else None
+    out["certification_reads_rejected"] = c.reads_rejected if measured else None
+    faulted = [w for _, w in c.losses if w.kind != "no fault"]
+    out["fault_windows"] = len(faulted)
+    out["lost_acked_writes_in_fault_windows"] = sum(w.lost for w in faulted)
+    out["lost_acked_writes_outside_faults"] = sum(
+        w.lost for _, w in c.losses if w.kind == "no fault"
+    )
+    out["lost_acked_writes_not_itemised"] = c.unlisted_lost
+    out["max_lost_per_window"] = max((w.lost for w in faulted), default=0)
+    spans = [w.interval_s for _, w in c.losses if w.interval_s is not None]
+    out["max_lost_ack_interval_s"] = round(max(spans), 3) if spans else None
+    return out
 
 
-def _write_csv(path: Path, configs: list[Config], faults: list[str]) -> None:
-    rows = [_row(c, faults) for c in configs]
+def _write_csv(path: Path, configs: list[Config], faults: list[str], points: list[Any]) -> None:
+    rows = [row(c, faults) for c in configs]
+    rows += [
+        {
+            "topology": p.topology,
+            "db": p.db,
+            "workload": "set (scale)",
+            "knobs": f"nodes={p.nodes}, write_nodes={p.write_nodes}",
+            "runs": 1,
+            "scale_ok_writes_per_s": p.ok_per_s,
+            "scale_refused_writes": p.refused,
+            "scale_unknown_writes": p.unknown,
+            "scale_refused_reads": p.refused_reads,
+        }
+        for p in points
+    ]
+    fields: dict[str, None] = {}
+    for r in rows:
+        fields.update(dict.fromkeys(r))
     with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w = csv.DictWriter(fh, fieldnames=list(fields), restval="")
         w.writeheader()
         for r in rows:
             w.writerow(
@@ -226,159 +318,3 @@ def _write_csv(path: Path, configs: list[Config], faults: list[str]) -> None:
                     for k, v in r.items()
                 }
             )
-
-
-def _who_writes(c: Config) -> str:
-    total = sum(c.write_nodes.values())
-    if not total:
-        return "no acknowledged write"
-    top = ", ".join(f"{n} {100 * k / total:.0f}%" for n, k in c.write_nodes.most_common(3))
-    more = len(c.write_nodes) - 3
-    return top + (f" (+{more} nodes)" if more > 0 else "")
-
-
-def _consistency(c: Config) -> str:
-    runs = len(c.runs)
-    if c.anomalies:
-        return ", ".join(f"{t} {n}" for t, n in sorted(c.anomalies.items())) + f" in {runs} run(s)"
-    unknown = c.valid.get("unknown", 0)
-    return f"no anomaly found in {runs} run(s)" + (f" ({unknown} undecided)" if unknown else "")
-
-
-def _spof(c: Config, faults: list[str]) -> str:
-    shares = [f"{f} {pct(c.share('write', f))}" for f in faults if c.total[("write", f)]]
-    return f"longest write outage {c.outage_s:.1f} s; writes ok under " + (
-        ", ".join(shares) if shares else "no fault"
-    )
-
-
-def _html(configs: list[Config], faults: list[str], out_dir: Path) -> str:
-    body = ["<h1>splitbrain: comparison</h1>", "<h2>Summary</h2>", "<ul>"]
-    body += [f"<li>{escape(s)}</li>" for s in summary(configs)]
-    body.append("</ul>")
-    for topology in sorted({c.topology for c in configs}):
-        group = [c for c in configs if c.topology == topology]
-        body.append(f"<h2>{escape(topology)}</h2>")
-        headers = ["configuration", "runs", "valid/invalid/unknown"]
-        headers += [f"writes ok: {p}" for p in [HEALTHY, *faults]]
-        headers += [f"reads ok: {p}" for p in [HEALTHY, *faults]]
-        headers += ["stale reads", "lost writes", "other anomalies", "p50 ms", "p99 ms", "ok ops/s"]
-        rows = []
-        for c in group:
-            r = _row(c, faults)
-            rows.append(
-                [c.label, len(c.runs), f"{r['valid_runs']}/{r['invalid_runs']}/{r['unknown_runs']}"]
-                + [pct(c.share("write", p)) for p in [HEALTHY, *faults]]
-                + [pct(c.share("read", p)) for p in [HEALTHY, *faults]]
-                + [
-                    r["stale_reads"],
-                    r["lost_writes"],
-                    r["other_anomalies"] or "–",
-                    num(r["p50_ms"]),
-                    num(r["p99_ms"]),
-                    num(r["throughput_ok_per_s"], "{:.0f}"),
-                ]
-            )
-        body.append(table(headers, rows))
-    body.append(
-        '<p class="caption">Availability = share of ok among the ops that completed while '
-        "that fault was active (healthy: no fault active); – = no such op. "
-        f"{escape(WRITE_DEFINITION)}. Latency quantiles over ok ops; throughput = ok ops per "
-        "second of workload (final reads excluded). Runs of one configuration are pooled.</p>"
-    )
-    body.append("<h2>Trade-offs, as measured</h2>")
-    rows = [
-        [
-            c.topology,
-            c.label,
-            _who_writes(c),
-            _consistency(c),
-            f"up to {c.max_write_nodes} of {len(c.nodes_seen)} nodes acknowledged writes in one healthy second",
-            _spof(c, faults),
-        ]
-        for c in configs
-    ]
-    body.append(
-        table(
-            [
-                "topology",
-                "configuration",
-                "who takes writes (share of ok writes)",
-                "consistency observed",
-                "write scaling",
-                "single point of failure on writes",
-            ],
-            rows,
-        )
-    )
-    body.append("<h2>Runs</h2><ul>")
-    for c in configs:
-        for d in c.runs:
-            rel = os.path.relpath(d / "report.html", out_dir)
-            note = (
-                f" (aborted: {c.aborted[d]}; its partial history is counted)"
-                if d in c.aborted
-                else ""
-            )
-            body.append(
-                f'<li>{escape(c.label)}: <a href="{escape(rel)}">{escape(str(d))}</a>{escape(note)}</li>'
-            )
-    body.append("</ul>")
-    return page("splitbrain comparison", body)
-
-
-def summary(configs: list[Config]) -> list[str]:
-    """Plain sentences derived from the numbers; each names the figures it rests on."""
-    out = []
-    n_runs = sum(len(c.runs) for c in configs)
-    out.append(f"{n_runs} run(s) of {len(configs)} configuration(s) compared.")
-    for topology in sorted({c.topology for c in configs}):
-        group = [c for c in configs if c.topology == topology]
-        scored = [
-            (c.faulted_share("write"), c) for c in group if c.faulted_share("write") is not None
-        ]
-        if len(scored) >= 2:
-            best, worst = max(scored, key=lambda x: x[0] or 0), min(scored, key=lambda x: x[0] or 0)
-            out.append(
-                f"{topology}: {best[1].label} kept the most writes available during faults "
-                f"({pct(best[0])} ok), {worst[1].label} the fewest ({pct(worst[0])})."
-            )
-        elif scored:
-            out.append(
-                f"{topology}: {scored[0][1].label} acknowledged {pct(scored[0][0])} of writes "
-                "during faults."
-            )
-        most = max(c.max_write_nodes for c in group)
-        if most:
-            out.append(
-                f"{topology}: at most {most} node(s) acknowledged writes in the same healthy second."
-            )
-    bad = [c for c in configs if c.anomalies]
-    clean = [c for c in configs if not c.anomalies]
-    if bad:
-        out.append(
-            "Anomalies observed: "
-            + "; ".join(
-                f"{c.label} ({', '.join(f'{t} {n}' for t, n in sorted(c.anomalies.items()))})"
-                for c in bad
-            )
-            + "."
-        )
-    if clean:
-        out.append(
-            "No anomaly observed in: "
-            + "; ".join(f"{c.label} ({len(c.runs)} run(s))" for c in clean)
-            + "."
-        )
-    outage = max(configs, key=lambda c: c.outage_s)
-    if outage.outage_s > 0:
-        out.append(
-            f"Longest stretch without an acknowledged write: {outage.outage_s:.1f} s ({outage.label})."
-        )
-    lat = [(c.quantile(0.99), c) for c in configs if c.quantile(0.99) is not None]
-    if len(lat) >= 2:
-        lo, hi = min(lat, key=lambda x: x[0] or 0), max(lat, key=lambda x: x[0] or 0)
-        out.append(
-            f"p99 latency ranged from {lo[0]:.1f} ms ({lo[1].label}) to {hi[0]:.1f} ms ({hi[1].label})."
-        )
-    return out

@@ -28,12 +28,17 @@ def png(fig: Any) -> str:
 
 
 def shade(ax: Any, wins: list[dict[str, Any]]) -> None:
-    """Shade fault windows behind the data, labelled above the axes (overlaps stack rows)."""
+    """Shade fault windows behind the data from the fault's invocation to its heal, with a
+    dashed line where it took effect (the nemesis's completion), labelled above the axes
+    (overlaps stack rows)."""
     rows_end: list[float] = []
     for w in sorted(wins, key=lambda w: w["start"]):
         s, e = w["start"] / 1e9, w["end"] / 1e9
         colour = faults.colour(w["fault"])  # each fault module says how it is drawn
         ax.axvspan(s, e, color=colour, alpha=0.35, lw=0, zorder=0)
+        effective = w.get("effective", w["start"]) / 1e9
+        if effective > s:
+            ax.axvline(effective, color="#37474f", lw=0.8, ls="--", zorder=1)
         row = next((i for i, end in enumerate(rows_end) if end <= s), len(rows_end))
         if row == len(rows_end):
             rows_end.append(e)
@@ -125,4 +130,27 @@ def throughput_plot(df: pd.DataFrame, wins: list[dict[str, Any]]) -> str:
     ax.set_xlabel("completion time (s since start)")
     ax.set_ylabel("ops completed per second")
     ax.grid(True, axis="y", alpha=0.3)
+    return png(fig)
+
+
+def scaling_plot(lines: dict[tuple[str, int], list[tuple[int, float]]]) -> str:
+    """Acknowledged writes/s against the number of nodes taking writes, one line per
+    database and cluster size."""
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    top = 1.0
+    for (db, n), pts in lines.items():
+        x = [k for k, _ in pts]
+        y = [v for _, v in pts]
+        top = max(top, *y)
+        ax.plot(x, y, marker="o", label=f"{db}, {n} nodes")
+        for k, v in pts:
+            ax.annotate(f"{v:.0f}", (k, v), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    ks = sorted({k for pts in lines.values() for k, _ in pts})
+    ax.set_xticks(ks or [1])
+    ax.set_xlabel("nodes taking writes")
+    ax.set_ylabel("acknowledged writes per second")
+    ax.set_ylim(0, top * 1.15)
+    ax.grid(True, alpha=0.3)
+    if lines:
+        ax.legend(fontsize=8, loc="best")
     return png(fig)

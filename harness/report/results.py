@@ -21,6 +21,8 @@ WRITE_DEFINITION = (
     "write = every other client op (add, write, cas, transfer, txn with an append or w)"
 )
 HEALTHY = "healthy"
+SQL_DBS = ("postgres", "galera")  # isolation is a knob only where there is SQL
+READ_FROM_DBS = ("postgres", "mongodb", "memory")  # where read_from routes reads
 
 
 @dataclass
@@ -63,8 +65,53 @@ def load_run(run_dir: Path) -> RunData:
         spec=_read_json(run_dir / "spec.json"),
         verdict=_read_json(run_dir / "verdict.json"),
         history=history,
-        windows=fault_windows(history),
+        windows=windows_from_invocation(history),
     )
+
+
+def windows_from_invocation(history: list[Op]) -> list[dict[str, Any]]:
+    """Fault windows that open when the nemesis *invoked* the fault, not when it completed.
+
+    A partition can take seconds to install, and during those seconds the isolated primary
+    may already be taking the writes that get lost: the reports count and shade from the
+    invocation. Each window keeps `effective` (the completion: when the fault took effect),
+    `params` (the invocation's value, e.g. kill target=primary) and `value` (the result)."""
+    wins = fault_windows(history)
+    by_index = {op.index: op for op in history}
+    last_invoke: dict[str, Op] = {}
+    invoke_of: dict[int, Op] = {}
+    for op in history:
+        if op.process != NEMESIS:
+            continue
+        if op.type == "invoke":
+            last_invoke[op.f] = op
+        elif op.f in last_invoke:
+            invoke_of[op.index] = last_invoke.pop(op.f)
+    for w in wins:
+        done = by_index.get(w["start_index"])
+        inv = invoke_of.get(w["start_index"])
+        w["effective"] = w["start"]
+        if inv is not None and done is not None and inv.time <= done.time:
+            w["start"] = inv.time
+            w["params"] = inv.value
+    return wins
+
+
+def fault_kind(w: dict[str, Any], has_primary: bool = True) -> str:
+    """The fault and what it was aimed at, as the comparison splits availability:
+    kill (primary) vs kill (random node), partition (isolate-primary), failover (kill)...
+
+    A kill aimed at the primary of a database without one (peer-to-peer) hits a random
+    node (nemesis.faults.pick_node), and is labelled so."""
+    p, v = w.get("params"), w.get("value")
+    params: dict[str, Any] = p if isinstance(p, dict) else {}
+    value: dict[str, Any] = v if isinstance(v, dict) else {}
+    fault = str(w["fault"])
+    if fault == "kill" and params.get("target") in ("primary", "random"):
+        primary = params["target"] == "primary" and has_primary
+        return f"kill ({'primary' if primary else 'random node'})"
+    detail = params.get("how") or value.get("how") or params.get("shape") or value.get("shape")
+    return f"{fault} ({detail})" if detail else fault
 
 
 def is_read(f: str, value: Any) -> bool:
@@ -197,3 +244,16 @@ def window_label(w: dict[str, Any]) -> str:
 
 def is_nemesis(op: Op) -> bool:
     return op.process == NEMESIS
+
+
+def knobs(spec: dict[str, Any]) -> str:
+    """The settings that mean something for that database: read_from where it routes reads
+    (Postgres, MongoDB; Galera only with write_to=one), isolation where there is SQL."""
+    db = spec.get("db")
+    options = spec.get("options") or {}
+    routes_reads = db in READ_FROM_DBS or (db == "galera" and options.get("write_to") == "one")
+    parts = [f"read_from={spec['read_from']}"] if routes_reads and spec.get("read_from") else []
+    if db in SQL_DBS and spec.get("isolation"):
+        parts.append(f"isolation={spec['isolation']}")
+    parts += [f"{k}={v}" for k, v in sorted(options.items())]
+    return ", ".join(parts)

@@ -10,8 +10,19 @@ from typing import Any
 
 from harness.history import NEMESIS, Op, pairs
 from harness.report import plots
-from harness.report.html import num, page, pct, short, table, verdict_badge
+from harness.report.html import (
+    collapsed,
+    long_table,
+    num,
+    page,
+    pct,
+    readable,
+    short,
+    table,
+    verdict_badge,
+)
 from harness.report.results import (
+    READ_FROM_DBS,
     WRITE_DEFINITION,
     RunData,
     availability,
@@ -22,6 +33,7 @@ from harness.report.results import (
 )
 
 MAX_ANOMALIES = 30  # per checker; verdict.json has them all
+SHOWN_ANOMALIES = 5  # per checker before the rest is collapsed behind a count
 MAX_OPS_PER_ANOMALY = 20
 CONTEXT = 10  # ops of the same process shown before and after an anomaly's op
 
@@ -38,7 +50,7 @@ def write_report(run_dir: Path) -> Path:
 
 def render(data: RunData) -> str:
     df = completions(data.history)
-    body = [_header(data)]
+    body = [_header(data, df)]
     body += _performance(data, df)
     body += _availability(data, df)
     body += _faults(data)
@@ -47,7 +59,15 @@ def render(data: RunData) -> str:
     return page(f"splitbrain: {data.name}", body)
 
 
-def _header(data: RunData) -> str:
+def _reads_routed(spec: dict[str, Any]) -> bool:
+    """read_from routes reads on Postgres/MongoDB, and on Galera only with write_to=one."""
+    db = spec.get("db")
+    return db in READ_FROM_DBS or (
+        db == "galera" and (spec.get("options") or {}).get("write_to") == "one"
+    )
+
+
+def _header(data: RunData, df: Any) -> str:
     run, spec = data.run, data.spec
     mode = run.get("mode", spec.get("mode", "?"))
     facts = [
@@ -56,7 +76,10 @@ def _header(data: RunData) -> str:
         ("provider", run.get("provider", spec.get("provider", "?"))),
         ("workload", run.get("workload", spec.get("workload", "?"))),
         ("nemesis", ", ".join(run.get("nemesis", spec.get("nemesis", []))) or "none"),
-        ("read from", spec.get("read_from", "?")),
+    ]
+    if _reads_routed(spec):
+        facts.append(("read from", spec.get("read_from", "?")))
+    facts += [
         ("knobs", ", ".join(f"{k}={v}" for k, v in (spec.get("options") or {}).items()) or "–"),
         ("duration", f"{run['duration_s']} s" if "duration_s" in run else "?"),
         (
@@ -67,13 +90,22 @@ def _header(data: RunData) -> str:
         ("started", run.get("started", "?")),
         ("run id", run.get("run_id", "?")),
     ]
-    ops = run.get("ops")
-    if ops:
+    # Counted from the history as the plots count them: completed client ops; the nemesis's
+    # ops (recorded as info) are counted apart, so the two figures agree.
+    if not df.empty:
+        by = df["type"].value_counts()
         facts.append(
-            ("ops", f"ok {ops.get('ok', 0)}, fail {ops.get('fail', 0)}, info {ops.get('info', 0)}")
+            (
+                "client ops (plotted)",
+                f"ok {int(by.get('ok', 0))}, fail {int(by.get('fail', 0))}, "
+                f"info {int(by.get('info', 0))}",
+            )
         )
+    nemesis_ops = sum(1 for op in data.history if op.process == NEMESIS and op.type != "invoke")
+    if nemesis_ops:
+        facts.append(("nemesis ops", f"{nemesis_ops} fault starts and stops (not plotted)"))
     if run.get("recovery"):
-        facts.append(("recovery", short(run["recovery"], 300)))
+        facts.append(("recovery", readable(run["recovery"])))
     badges = [verdict_badge("overall", data.verdict.get("valid", "unknown"))]
     badges += [verdict_badge(n, v.get("valid", "unknown")) for n, v in data.checkers.items()]
     parts = [
@@ -159,13 +191,29 @@ def _faults(data: RunData) -> list[str]:
         (
             window_label(w),
             f"{w['start'] / 1e9:.3f}",
+            f"{w.get('effective', w['start']) / 1e9:.3f}",
             f"{w['end'] / 1e9:.3f}",
             f"{(w['end'] - w['start']) / 1e9:.3f}",
-            short(w.get("value"), 200),
+            readable(w.get("params"), 200),
+            readable(w.get("value"), 200),
         )
         for w in data.windows
     ]
-    return out + [table(["fault", "start (s)", "end (s)", "lasted (s)", "value"], rows)]
+    headers = [
+        "fault",
+        "invoked (s)",
+        "took effect (s)",
+        "healed (s)",
+        "lasted (s)",
+        "aimed at",
+        "result",
+    ]
+    return out + [
+        long_table(headers, rows, "fault windows"),
+        '<p class="caption">A window runs from the nemesis invoking the fault (where the '
+        "plots' shading starts) to the heal completing; took effect = the nemesis's "
+        "completion (the dashed line on the plots).</p>",
+    ]
 
 
 def _anomalies(data: RunData) -> list[str]:
@@ -194,8 +242,19 @@ def _anomalies(data: RunData) -> list[str]:
                 f'<p class="note">Showing the first {MAX_ANOMALIES} of {len(anomalies)} '
                 "anomalies; verdict.json has them all.</p>"
             )
-        for n, a in enumerate(anomalies[:MAX_ANOMALIES]):
-            out.append(_anomaly(checker, n, a, by_index, ops, linked))
+        shown = [
+            _anomaly(checker, n, a, by_index, ops, linked)
+            for n, a in enumerate(anomalies[:MAX_ANOMALIES])
+        ]
+        out += shown[:SHOWN_ANOMALIES]
+        if len(shown) > SHOWN_ANOMALIES:
+            out.append(
+                collapsed(
+                    f"{len(shown) - SHOWN_ANOMALIES} more {checker} anomalies "
+                    f"(of {len(anomalies)})",
+                    "".join(shown[SHOWN_ANOMALIES:]),
+                )
+            )
     if not data.checkers:
         out.append("<p>No checker ran on this history (see the note at the top).</p>")
     elif not any_anomaly:
@@ -203,9 +262,11 @@ def _anomalies(data: RunData) -> list[str]:
     if linked:
         out.append("<h2>Process timelines around the evidence</h2>")
         out.append(
-            f'<p class="caption">For each op above: the {CONTEXT} ops before and after it '
-            "on the same process (a process that saw an indeterminate op continues under a "
-            "new id, so a timeline can be short), and the fault windows around them.</p>"
+            f'<p class="caption">One per op of the evidence above (its invocation and '
+            f"completion are one op): the {CONTEXT} ops before and after it on the same "
+            "process (a process that saw an indeterminate op continues under a new id, so a "
+            f"timeline can be short), and the fault windows around them. {len(linked)} "
+            "timeline(s), each folded: click to open.</p>"
         )
         for idx in linked:
             out.append(_timeline(idx, by_index, by_process, ops, data.windows))
@@ -221,18 +282,23 @@ def _anomaly(
     linked: dict[int, None],
 ) -> str:
     rows = []
-    idxs = list(a.get("ops", []) or [])
+    # A checker may list an op's invocation and its completion: one op, one row, one timeline.
+    keys: dict[int, None] = {}
+    for idx in a.get("ops", []) or []:
+        pair = by_index.get(idx)
+        keys[pair[0].index if pair is not None else idx] = None
+    idxs = list(keys)
     for idx in idxs[:MAX_OPS_PER_ANOMALY]:
         linked[idx] = None
-        link = f'<a href="#op-{idx}">{idx}</a>'
         inv, comp = by_index.get(idx, (ops.get(idx), None))
         if inv is None:
-            rows.append((link, "?", "?", "?", "?", "?", "not in history", "?"))
+            rows.append((str(idx), "?", "?", "?", "?", "?", "not in history", "?"))
             continue
         shown = comp if comp is not None else inv
+        label = f"{inv.index}→{comp.index}" if comp is not None else str(inv.index)
         rows.append(
             (
-                link,
+                f'<a href="#op-{idx}">{label}</a>',
                 str(inv.process),
                 shown.node or inv.node or "",
                 f"{inv.time / 1e9:.3f}",
@@ -246,7 +312,7 @@ def _anomaly(
     if len(idxs) > MAX_OPS_PER_ANOMALY:
         more = f'<p class="note">{len(idxs) - MAX_OPS_PER_ANOMALY} more ops in verdict.json.</p>'
     data = a.get("data") or {}
-    data_html = f'<p class="mono">{escape(short(data, 400))}</p>' if data else ""
+    data_html = f'<p class="mono">{escape(readable(data, 400))}</p>' if data else ""
     return (
         f'<div class="anomaly" id="anomaly-{escape(checker)}-{n}"><b>{escape(str(a.get("type")))}</b>: '
         f"{escape(str(a.get('explanation', '')))}{data_html}"
@@ -267,12 +333,11 @@ def _timeline(
     ops: dict[int, Op],
     wins: list[dict[str, Any]],
 ) -> str:
-    head = f'<h3 id="op-{idx}">op {idx}'
     pair = by_index.get(idx)
     if pair is None:
         op = ops.get(idx)
         what = "not a client op" if op is not None and op.process == NEMESIS else "not in history"
-        return f"{head}</h3><p>{what}</p>"
+        return f'<h3 id="op-{idx}">op {idx}</h3><p>{what}</p>'
     inv = pair[0]
     seq = by_process[inv.process]
     pos = next(i for i, p in enumerate(seq) if p[0].index == inv.index)
@@ -301,9 +366,13 @@ def _timeline(
         "; ".join(f"{window_label(w)} {w['start'] / 1e9:.3f}–{w['end'] / 1e9:.3f} s" for w in near)
         or "no fault within 5 s of these ops"
     )
+    comp = pair[1]
+    what = f"op {inv.index}" + (f"→{comp.index}" if comp is not None else "")
+    what += f" ({inv.f}, {comp.type if comp is not None else 'never completed'}) on process "
+    what += f"{inv.process}: {len(window)} ops around it"
     return (
-        f"{head} (process {escape(str(inv.process))})</h3>"
-        f'<p class="caption">Fault windows around: {escape(faults)}</p>'
+        f'<details class="timeline" id="op-{idx}"><summary>{escape(what)}</summary>'
+        f'<p class="caption">Fault windows around (invoked–healed): {escape(faults)}</p>'
         + table(
             [
                 "invoke",
@@ -320,6 +389,7 @@ def _timeline(
             rows,
             row_classes=classes,
         )
+        + "</details>"
     )
 
 

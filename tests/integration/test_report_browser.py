@@ -4,17 +4,22 @@ from disk (no network), and the DOM and a screenshot are checked for the plots a
 from __future__ import annotations
 
 import base64
+import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from harness.report.compare import compare
 from harness.report.run_report import write_report
-from tests.synthetic_results import make_run
+from harness.spec import TestSpec
+from tests.builder import H
+from tests.synthetic_results import make_run, save_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -33,6 +38,7 @@ FLAGS = [
 
 
 def chromium(page: Path, profile: Path, *args: str) -> str:
+    assert CHROMIUM is not None
     cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -72,13 +78,75 @@ def colour_pixels(png: Path, rgb: tuple[int, int, int], tol: int = 12) -> int:
     return int((np.abs(img - np.array(rgb)).max(axis=-1) <= tol).sum())
 
 
+MAX_HEIGHT_PX = 16_000
+
+# Run in the page once it has loaded: its height, the header words a line break cut in two
+# (a break at a hyphen is a break between words), and the decoded width of each plot.
+MEASURE = """
+window.addEventListener("load", () => {
+  const broken = [];
+  for (const th of document.querySelectorAll("th")) {
+    const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walker.nextNode())) {
+      const re = /[^\\s-]+/g;
+      let m;
+      while ((m = re.exec(node.data))) {
+        const r = document.createRange();
+        r.setStart(node, m.index);
+        r.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...r.getClientRects()].map((x) => Math.round(x.top)));
+        if (tops.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  const pre = document.createElement("pre");
+  pre.id = "measure";
+  pre.textContent = JSON.stringify({
+    height: document.documentElement.scrollHeight,
+    broken: broken,
+    headers: document.querySelectorAll("th").length,
+    tableTop: (document.getElementById("tradeoff-table") || {getBoundingClientRect: () => ({})})
+      .getBoundingClientRect().top,
+    imgs: [...document.querySelectorAll("img.plot")].map((i) => [i.id, i.naturalWidth]),
+  });
+  document.body.appendChild(pre);
+});
+"""
+
+
+def measure(page: Path, profile: Path) -> dict[str, Any]:
+    """Layout figures of `page` as Chromium draws it 1400 px wide (a copy gets the script)."""
+    probe = page.with_name(f"measured-{page.name}")
+    probe.write_text(page.read_text().replace("</body>", f"<script>{MEASURE}</script></body>"))
+    dom = chromium(probe, profile, "--window-size=1400,1000", "--dump-dom")
+    found = re.search(r'<pre id="measure">(.*?)</pre>', dom, re.S)
+    assert found, "the measuring script did not run"
+    return json.loads(found.group(1))
+
+
+def scale_run(root: Path, db: str, k: int, writes: int) -> None:
+    h = H()
+    for i in range(writes):
+        h.call(10.0 * i / (writes - 1), 10.0 * i / (writes - 1) + 0.001, 0, "add", i, node="n1")
+    spec = TestSpec(db=db, nemesis=(), name=f"scale-{db}-3nodes-writes-to-{k}")
+    run_dir = save_run(root, spec, h.ops, {"valid": True, "checkers": {}})
+    (run_dir / "scale.json").write_text(json.dumps({"nodes": 3, "write_nodes": k}))
+    write_report(run_dir)
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("results")
     make_run(root, anomalies={"lost-write": 2, "stale-read": 1}, seed=1)
     make_run(root, db="galera", mode="sync", topology="peer-to-peer", seed=2)
+    make_run(root / "many", anomalies={"lost-write": 30}, seed=3, duration=60.0)
     for verdict in root.rglob("verdict.json"):
         write_report(verdict.parent)
+    scale_run(root, "postgres", 1, 200)
+    scale_run(root, "postgres", 3, 80)
+    scale_run(root, "galera", 1, 150)
+    scale_run(root, "galera", 3, 140)
     return root
 
 
@@ -108,19 +176,59 @@ def test_run_report_renders_plots_and_tables(results: Path, tmp_path: Path) -> N
     assert colour_pixels(shot, (0xFF, 0xCD, 0xD2)) > 200
 
 
+def test_run_report_with_many_anomalies_stays_short_and_unbroken(
+    results: Path, tmp_path: Path
+) -> None:
+    report = next((results / "many").glob("postgres-*/*/report.html"))
+    assert report.read_text().count('<div class="anomaly"') == 30  # all there, most folded
+    m = measure(report, tmp_path / "profile")
+    assert m["height"] < MAX_HEIGHT_PX, m["height"]
+    assert m["broken"] == [] and m["headers"] > 20
+    assert [w > 500 for _, w in m["imgs"]] == [True, True]  # both plots decoded
+
+
 def test_compare_page_renders_tables(results: Path, tmp_path: Path) -> None:
     html, _ = compare([results], tmp_path / "cmp")
     dom = Dom()
     dom.feed(chromium(html, tmp_path / "profile", "--dump-dom"))
     assert dom.headings == [
+        "Trade-offs, as measured",
         "Summary",
+        "Conflicts per configuration",
+        "Write availability per fault kind",
+        "Failover data-loss window",
+        "Write scaling, measured",
         "peer-to-peer",
         "primary-replica",
-        "Trade-offs, as measured",
         "Runs",
     ]
-    assert dom.tables == 3
-    assert sum(h.endswith("report.html") for h in dom.hrefs) == 2
+    assert "tradeoff-table" in dom.ids and "scaling-plot" in dom.ids
+    runs = {h for h in dom.hrefs if h.endswith("report.html")}
+    assert len(runs) == 3 + 4  # the three fault runs and the four scale runs
+    for h in runs:
+        assert (tmp_path / "cmp" / h).is_file(), h
     shot = tmp_path / "compare.png"
     chromium(html, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1400,1400")
     assert colour_pixels(shot, (0xF5, 0xF5, 0xF5)) > 2_000  # the table header rows were drawn
+
+
+def test_compare_page_first_screen_holds_the_filled_tradeoff_table(
+    results: Path, tmp_path: Path
+) -> None:
+    html, _ = compare([results], tmp_path / "cmp")
+    text = html.read_text()
+    table_html = text.split('<div id="tradeoff-table">', 1)[1].split("</div>", 1)[0]
+    cells = re.findall(r"<td>(.*?)</td>", table_html)
+    assert len(cells) == 7 * (1 + 2)  # 7 rows: title + 2 configurations
+    filled = [c for i, c in enumerate(cells) if i % 3]
+    assert all("report.html" in c and re.sub(r"<[^>]+>", "", c).strip() for c in filled)
+    assert "acknowledged writes: 3-node cluster: 1 node(s)" in table_html
+    m = measure(html, tmp_path / "profile")
+    assert m["height"] < MAX_HEIGHT_PX and m["broken"] == []
+    assert m["imgs"] == [["scaling-plot", m["imgs"][0][1]]] and m["imgs"][0][1] > 500
+    assert m["tableTop"] < 200  # the table starts on the first screen, under the title
+    full = tmp_path / "full.png"
+    chromium(
+        html, tmp_path / "profile3", f"--screenshot={full}", f"--window-size=1400,{m['height']}"
+    )
+    assert colour_pixels(full, (0x1F, 0x77, 0xB4), tol=20) > 300  # the plot's first line

@@ -28,7 +28,7 @@ def test_one_case_per_checker_with_anomaly_summary(tmp_path: Path) -> None:
     assert fail is not None and fail.get("message") == "lost-write x2"
     assert fail.text.count("lost-write:") == 2 and "missing from the final read" in fail.text
     assert tcs["linearizable"].find("failure").get("message") == "stale-read x1"
-    assert tcs["set"].get("classname") == "splitbrain.postgres-async-set-partition+kill-primary"
+    assert tcs["set"].get("classname") == "splitbrain.postgres-async-set-partition+kill"
     suite = ET.parse(out).getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "2", "0")
 

@@ -177,26 +177,31 @@ def test_report_header_plots_tables_and_evidence(tmp_path: Path) -> None:
         assert href[1:] in page.ids
     ops = load(run_dir / "history.jsonl")
     add2 = next(op for op in ops if op.f == "add" and op.value == 2 and op.type == "ok")
-    evidence = page.table_with("invoked (s)")
-    assert [str(add2.index), "0", "n1", "1.100", "1.200", "add", "2", "ok"] == evidence[1]
+    evidence = page.table_with("completed (s)")
+    assert [f"{add2.index - 1}→{add2.index}", "0", "n1", "1.100", "1.200", "add", "2", "ok"] == (
+        evidence[1]
+    )
     assert "partition (isolate-primary) 1.000–3.000 s" in text
 
 
 def test_timeline_shows_ten_ops_each_side(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, anomalies={"lost-write": 1}, seed=3)
     doc = json.loads((run_dir / "verdict.json").read_text())
-    op_idx = doc["checkers"]["set"]["anomalies"][0]["ops"][0]
+    op_idx = doc["checkers"]["set"]["anomalies"][0]["ops"][0]  # the add's completion
+    ops = load(run_dir / "history.jsonl")
+    op = next(o for o in ops if o.index == op_idx)
+    mine = [o.index for o in ops if o.process == op.process and o.type == "invoke"]
+    inv = max(i for i in mine if i <= op_idx)
     html = write_report(run_dir).read_text()
-    section = html.split(f'id="op-{op_idx}"', 1)[1].split("<h3", 1)[0]
+    # one timeline per op, keyed by its invocation, folded behind a summary
+    assert html.count(f'id="op-{inv}"') == 1 and f'id="op-{op_idx}"' not in html
+    section = html.split(f'id="op-{inv}"', 1)[1].split("</details>", 1)[0]
+    assert f"op {inv}→{op_idx} (add, ok) on process {op.process}: 21 ops around it" in section
     body = section.split("<tbody>", 1)[1]
     rows = re.findall(r"<tr( class=\"hl\")?>", body)
     assert len(rows) == 21  # the op, 10 before, 10 after (it is mid-history on a busy process)
     assert [i for i, r in enumerate(rows) if r] == [10]
     # The rows are that process's ops, in order, around the op.
-    ops = load(run_dir / "history.jsonl")
-    op = next(o for o in ops if o.index == op_idx)
-    mine = [o.index for o in ops if o.process == op.process and o.type == "invoke"]
-    inv = max(i for i in mine if i <= op_idx)
     pos = mine.index(inv)
     first_cells = re.findall(r"<tr(?: class=\"hl\")?><td class=\"num\">(\d+)</td>", body)
     assert [int(c) for c in first_cells] == mine[pos - 10 : pos + 11]
@@ -248,3 +253,102 @@ def test_long_values_are_cut(tmp_path: Path, value: object) -> None:
     doc = compose([Verdict("set", False, [Anomaly("lost-write", [1], "x")])])
     html = write_report(save_run(tmp_path, spec, h.ops, doc)).read_text()
     assert len(html) < 200_000
+
+
+def test_header_counts_client_ops_as_plotted_and_nemesis_ops_apart(tmp_path: Path) -> None:
+    run_dir = small_run(tmp_path)
+    page = parse(write_report(run_dir))
+    facts = {r[0]: r[1] for t in page.tables for r in t if len(r) == 2}
+    df = completions(load(run_dir / "history.jsonl"))
+    by = df["type"].value_counts()
+    # the plots draw one point per completed client op: the header counts the same ops
+    assert (
+        facts["client ops (plotted)"]
+        == (f"ok {by['ok']}, fail {by['fail']}, info {by['info']}")
+        == "ok 5, fail 2, info 1"
+    )
+    assert facts["nemesis ops"] == "2 fault starts and stops (not plotted)"
+    # recovery as text, not JSON
+    assert facts["recovery"] == "primary: n1; lag_s: 0.2"
+
+
+def test_read_from_shown_only_where_it_routes_reads(tmp_path: Path) -> None:
+    def header(spec: TestSpec, name: str) -> dict[str, str]:
+        h = H().call(0, 0.01, 0, "add", 1, node="n1")
+        run_dir = save_run(tmp_path / name, spec, h.ops, {"valid": True, "checkers": {}})
+        page = parse(write_report(run_dir))
+        return {r[0]: r[1] for t in page.tables for r in t if len(r) == 2}
+
+    assert header(TestSpec(db="postgres", nemesis=()), "pg")["read from"] == "primary"
+    assert "read from" not in header(TestSpec(db="galera", nemesis=()), "ga")
+    one = TestSpec(db="galera", nemesis=(), read_from="replica", options={"write_to": "one"})
+    assert header(one, "ga1")["read from"] == "replica"
+    assert "read from" not in header(TestSpec(db="cassandra", nemesis=()), "ca")
+
+
+def slow_partition_history() -> list:
+    """The partition is invoked at 1.0 s and takes effect at 1.5 s; an add acknowledged at
+    1.2 s (between the two) is the one the isolated primary loses."""
+    pv = {"shape": "isolate-primary", "seed": 3}
+    done = {"shape": "isolate-primary", "grudge": {"n1": ["n2", "n3"]}, "cuts": "n1 | n2 n3"}
+    h = H()
+    h.call(0.5, 0.9, 0, "add", 1, node="n1")
+    h.invoke(1.0, "nemesis", "start-partition", pv)
+    h.call(1.1, 1.2, 0, "add", 2, node="n1")
+    h.info(1.5, "nemesis", "start-partition", done)
+    h.invoke(3.0, "nemesis", "stop-partition").info(3.1, "nemesis", "stop-partition")
+    h.call(4.0, 4.02, 3, "final-read", None, [1], node="n1")
+    return h.ops
+
+
+def test_fault_windows_open_at_the_invocation_and_say_when_they_took_effect(
+    tmp_path: Path,
+) -> None:
+    from harness.report.results import windows_from_invocation
+
+    ops = slow_partition_history()
+    (w,) = windows_from_invocation(ops)
+    assert (w["start"], w["effective"], w["end"]) == (1_000_000_000, 1_500_000_000, 3_100_000_000)
+    av = availability(completions(ops), [w]).set_index("period")
+    assert (av.loc["partition", "write_ok"], av.loc["healthy", "write_ok"]) == (1, 1)
+    # twin: windows from the completion would have counted the 1.2 s add as healthy
+    av_late = availability(completions(ops), windows(ops)).set_index("period")
+    assert (av_late.loc["partition", "write_total"], av_late.loc["healthy", "write_ok"]) == (0, 2)
+
+    spec = TestSpec(db="postgres", nemesis=("partition",), seed=1)
+    page = parse(write_report(save_run(tmp_path, spec, ops, {"valid": True, "checkers": {}})))
+    table_ = page.table_with("took effect (s)")
+    assert table_[1][:5] == ["partition (isolate-primary)", "1.000", "1.500", "3.100", "2.100"]
+    assert table_[1][5] == "shape: isolate-primary; seed: 3"
+    assert table_[1][6].startswith("shape: isolate-primary; grudge: (n1: n2, n3); cuts:")
+    assert not any("{" in cell for row in table_ for cell in row)
+
+
+def test_lost_write_evidence_is_one_row_and_one_timeline(tmp_path: Path) -> None:
+    ops = slow_partition_history()
+    inv, done = (op for op in ops if op.f == "add" and op.value == 2)
+    final = next(op for op in ops if op.f == "final-read" and op.type == "ok")
+    # the set checker lists the invocation, the completion and the final read
+    a = Anomaly("lost-write", [inv.index, done.index, final.index], "add of 2 lost")
+    spec = TestSpec(db="postgres", nemesis=("partition",), seed=1)
+    run_dir = save_run(tmp_path, spec, ops, compose([Verdict("set", False, [a])]))
+    html = write_report(run_dir).read_text()
+    page = parse(run_dir / "report.html")
+    evidence = page.table_with("completed (s)")
+    assert [r[0] for r in evidence[1:]] == [
+        f"{inv.index}→{done.index}",
+        f"{final.index - 1}→{final.index}",
+    ]
+    assert html.count('<details class="timeline"') == 2
+    assert html.count(f'id="op-{inv.index}"') == 1 and f'id="op-{done.index}"' not in html
+
+
+def test_long_anomaly_lists_are_collapsed_behind_a_count(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, anomalies={"lost-write": 30}, seed=4)
+    html = write_report(run_dir).read_text()
+    shown = html.split("<details><summary>25 more set anomalies (of 30)</summary>", 1)
+    assert len(shown) == 2
+    assert shown[0].count('<div class="anomaly"') == 5
+    assert shown[1].split("</details>", 1)[0].count('<div class="anomaly"') == 25
+    # every timeline is folded: one per distinct op (30 adds and the final read they share)
+    assert html.count('<details class="timeline"') == 31 and '<h3 id="op-' not in html
