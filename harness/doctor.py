@@ -59,7 +59,22 @@ def report() -> list[Check]:
     )
     out += _cassandra()
     out.append(_docker())
+    out.append(_native())
     return out
+
+
+def _native() -> Check:
+    from harness.checkers.elle import native
+
+    if native.available():
+        return ("ok", f"native core: splitbrain_native {native.version()}", "")
+    if native.DISABLED:
+        return ("info", "native core: turned off (SPLITBRAIN_NATIVE=0)", "")
+    return (
+        "info",
+        "native core: not built (list-append checks use the Python path, ~10x slower)",
+        "with cargo: pip install ./native (python3 -m harness.quickstart install does it)",
+    )
 
 
 def _cassandra() -> list[Check]:

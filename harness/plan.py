@@ -51,6 +51,8 @@ def prepare(spec: TestSpec) -> Plan:
     db = database_class(spec.db)(spec)
     db.validate()
     provider = providers.get(spec.provider)
+    if hasattr(provider, "validate"):  # the provider's own input (ssh: the inventory file)
+        provider.validate(spec)
     capabilities: frozenset[str] = provider.CAPABILITIES
     fs = [faults.get(f, spec) for f in spec.nemesis]
     for f in fs:

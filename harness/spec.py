@@ -62,10 +62,11 @@ class TestSpec:
         if not self.name:
             faults = "+".join(self.nemesis) if self.nemesis else "none"
             iso = "" if self.isolation == "serializable" else f"-{self.isolation}"
+            # read_from is named only when it differs from the default: "primary" means
+            # nothing for peer-to-peer databases.
+            reads = "" if self.read_from == "primary" else f"-{self.read_from}-reads"
             object.__setattr__(
-                self,
-                "name",
-                f"{self.db}-{self.mode}-{self.workload}{iso}-{faults}-{self.read_from}",
+                self, "name", f"{self.db}-{self.mode}-{self.workload}{iso}-{faults}{reads}"
             )
         self.validate()
 
