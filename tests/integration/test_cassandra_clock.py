@@ -172,7 +172,7 @@ def test_a_server_clock_bump_loses_acknowledged_writes_to_lww(tmp_path: Path) ->
     # A loss shows only on a key whose last acknowledged write another coordinator made: with
     # the workload's 5 keys that was a race the bumped node often won on every key (seen: 13
     # losses in one run, none in a CI run; seeds 1/2/3 here: 9/0/8; the bumped n2 of seed 2
-    # wrote 55% of the tail's writes and was last on all 5 keys). With 40 keys each key's last
+    # made 57% of the last 5 s's writes and was last on all 5 keys). With 40 keys each key's last
     # writer is its own draw: seeds 2 and 4 lost 35 and 85. A second seeded attempt stays;
     # each miss prints what decided the final values.
     misses = []
