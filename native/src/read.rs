@@ -969,6 +969,13 @@ fn read_part(bytes: &[u8], edn: bool) -> R<Builder> {
     Ok(bld)
 }
 
+fn skip_digits(t: &[u8], mut i: usize) -> usize {
+    while i < t.len() && t[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
 /// harness/edn.py _FLOAT: [+-]?\d+(\.\d*)?([eE][+-]?\d+)?M? (float() takes them all).
 fn edn_float(t: &[u8]) -> bool {
     let mut i = 0;
@@ -976,17 +983,12 @@ fn edn_float(t: &[u8]) -> bool {
         i += 1;
     }
     let d = i;
-    while i < t.len() && t[i].is_ascii_digit() {
-        i += 1;
-    }
+    i = skip_digits(t, i);
     if i == d {
         return false;
     }
     if i < t.len() && t[i] == b'.' {
-        i += 1;
-        while i < t.len() && t[i].is_ascii_digit() {
-            i += 1;
-        }
+        i = skip_digits(t, i + 1);
     }
     if i < t.len() && matches!(t[i], b'e' | b'E') {
         i += 1;
@@ -994,9 +996,7 @@ fn edn_float(t: &[u8]) -> bool {
             i += 1;
         }
         let d = i;
-        while i < t.len() && t[i].is_ascii_digit() {
-            i += 1;
-        }
+        i = skip_digits(t, i);
         if i == d {
             return false;
         }
