@@ -7,13 +7,15 @@ transactions T1, T2 whose commit records are in WAL as T1 < T2 can become visibl
 primary as T2 < T1: a primary transaction then sees T2 without T1 while a replica read sees T1
 without T2. No single order of snapshots explains both reads.
 
-With list-append read-write transactions on the primary and read-only ones on the replicas
-(--read-from replica), no faults, a few hot keys and 40 workers, the checker finds it in most
-30 s runs, not all: it is a race. Measured on a 2-core machine without other clusters
-(docs/long-fork.md): at 20 workers 2, 0, 1, 2 per 30 s (a CI run found none in its one 30 s
-run, seed 2), at 40 workers 0, 2 per 30 s and 6 per 60 s. So the test gives it up to eight
-seeded 30 s runs (ATTEMPTS) and stops at the first that shows one (usually the first or
-second); all eight finding none fails it (at a miss rate of 1 in 3 per run, 1 in 6,500).
+List-append read-write transactions go to the primary and read-only ones to any node
+(--read-from any: the primary and both replicas), no faults, a few hot keys, 40 workers. It is
+a race, and how often it shows decides how the test is built (docs/long-fork.md):
+- with read-only transactions on the replicas only (--read-from replica) a 30 s run showed a
+  fork in 3 of 12 runs on a quiet 2-core machine (seeds 2-4; commit_delay, CPU-bound processes
+  beside it or a delayed standby did not raise that), and a CI run found none in 8 (seeds 2-9);
+- with them on any node, 6 of 8 runs (seeds 2-9, 9 forks; why is not settled, see the doc).
+The test gives it up to ten seeded 30 s runs (ATTEMPTS) and stops at the first that shows one;
+all ten missing at one miss in four per run is about one in a million.
 Each finding is checked here against the raw ops (every edge of the cycle re-derived from the
 values read and appended), and its two readers must be one on the primary and one on a replica:
 each node alone stays consistent. Reads from the primary only, same configuration, keep snapshot
@@ -38,7 +40,7 @@ pytestmark = [
 ]
 
 PRIMARY = "n1"  # no faults: the first primary stays the primary
-ATTEMPTS = (2, 3, 4, 5, 6, 7, 8, 9)  # seeds of the runs Long Fork may take to show
+ATTEMPTS = tuple(range(2, 12))  # seeds of the runs Long Fork may take to show
 BASE: dict[str, Any] = dict(
     db="postgres",
     mode="async",
@@ -107,27 +109,29 @@ def _assert_edge(step: dict[str, Any], ops: dict[int, Op], history: list[Op]) ->
 
 
 def _assert_routed(history: list[Op]) -> None:
-    """Every transaction with an append was served by the primary, every other by a replica."""
+    """Every transaction with an append was served by the primary, the others by every node."""
     final = _final_reads(history)
     served = [op for op in history if op.type == "ok" and op.f == "txn" and op.index not in final]
     assert served
     assert all(op.node == PRIMARY for op in served if not _read_only(op))
-    replicas = {op.node for op in served if _read_only(op)}
-    assert replicas == {"n2", "n3"}, replicas  # spread over both
+    readers = {op.node for op in served if _read_only(op)}
+    assert readers == {PRIMARY, "n2", "n3"}, readers  # spread over all three
 
 
-def test_replica_reads_show_long_fork(tmp_path: Path) -> None:
+def test_reads_from_any_node_show_long_fork(tmp_path: Path) -> None:
     tried = []
     forks: list[dict[str, Any]] = []
     for seed in ATTEMPTS:
         doc, history = _run(
-            tmp_path / f"seed-{seed}", isolation="repeatable-read", read_from="replica", seed=seed
+            tmp_path / f"seed-{seed}", isolation="repeatable-read", read_from="any", seed=seed
         )
         la = doc["checkers"]["list-append"]
         assert la["stats"]["models"] == ["snapshot-isolation"]
         assert la["stats"]["ok"] > 5000, la["stats"]
         _assert_routed(history)
         tried.append((seed, la["stats"]["ok"], la["counts"]))
+        # write skew is snapshot isolation's to allow; a fork is the one thing it forbids here
+        assert set(la["counts"]) <= {"G2-item", "G-nonadjacent"}, la["counts"]
         forks = [a for a in la["anomalies"] if a["type"] == "G-nonadjacent"]
         if forks:
             break
