@@ -284,8 +284,9 @@ last_native_reason: str | None = None  # why the native reader gave up last (tes
 
 
 def _read_native(path: Path) -> tuple[list[Op], LineOf] | None:
-    """The ops and lines of a register history read by the native core, or None (it is not
-    built, or it gave up on something: then the Python reader reads the file from scratch)."""
+    """The ops and lines of a history read by the native core (registers, and transactions
+    with their micro-ops shared as _intern_heads shares them), or None (it is not built, or it
+    gave up on something: then the Python reader reads the file from scratch)."""
     global last_native_reason
     read_ops = _native_reader()
     if read_ops is None:

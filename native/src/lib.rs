@@ -77,12 +77,45 @@ fn check_list_append(
 }
 
 /// Python objects of parsed values; short strings (keywords, mostly) are made once.
-struct Conv<'py> {
-    py: Python<'py>,
-    strs: HashMap<String, Bound<'py, PyString>>,
+/// A key or a process that Python's reader can key a table with (an int or a str).
+#[derive(Hash, PartialEq, Eq)]
+enum Name {
+    Int(i64),
+    Str(String),
 }
 
-impl<'py> Conv<'py> {
+fn name_of(v: &ops::V) -> Option<Name> {
+    match v {
+        ops::V::Int(i) => Some(Name::Int(*i)),
+        ops::V::Str(s) => Some(Name::Str(s.to_string())),
+        _ => None,
+    }
+}
+
+/// A micro-op [f k v] of scalars Python shares between an invocation and its completion
+/// (harness.history._same: ints, strs and nil, equal and of the same types).
+fn shareable(m: &ops::V, n: &ops::V) -> bool {
+    let scalar = |v: &ops::V| matches!(v, ops::V::Int(_) | ops::V::Str(_) | ops::V::Nil);
+    match (m, n) {
+        (ops::V::List(a), ops::V::List(_)) => {
+            a.len() == 3 && scalar(&a[1]) && scalar(&a[2]) && m == n
+        }
+        _ => false,
+    }
+}
+
+struct Conv<'py, 'a> {
+    py: Python<'py>,
+    strs: HashMap<String, Bound<'py, PyString>>,
+    /// keys past CPython's small ints: one object per key (harness.history._KEYS)
+    keys: HashMap<i64, PyObject>,
+    /// an invocation's read ["r", k, nil]: one list per key (harness.history._READS)
+    reads: HashMap<Name, PyObject>,
+    /// each process's pending invocation micro-ops (harness.history._PENDING)
+    pending: HashMap<Name, Vec<(ops::V<'a>, PyObject)>>,
+}
+
+impl<'py, 'a> Conv<'py, 'a> {
     fn str(&mut self, s: &str) -> Bound<'py, PyString> {
         if s.len() > 32 {
             return PyString::new_bound(self.py, s);
@@ -118,12 +151,82 @@ impl<'py> Conv<'py> {
             }
         })
     }
+
+    /// One micro-op, its key shared (harness.history._intern).
+    fn mop(&mut self, m: &ops::V) -> PyResult<PyObject> {
+        let py = self.py;
+        let ops::V::List(x) = m else {
+            return self.value(m);
+        };
+        let mut out = Vec::with_capacity(x.len());
+        for (i, v) in x.iter().enumerate() {
+            match v {
+                ops::V::Int(k) if i == 1 && *k > 256 => {
+                    let o = self.keys.entry(*k).or_insert_with(|| k.into_py(py));
+                    out.push(o.clone_ref(py));
+                }
+                _ => out.push(self.value(v)?),
+            }
+        }
+        Ok(PyList::new_bound(py, out).into_any().unbind())
+    }
+
+    /// The value of an op with f "txn" and a list value, sharing what
+    /// harness.history._intern_heads shares (memory only: every value is the one Python reads).
+    fn txn(&mut self, typ: &str, process: &ops::Proc, mops: Vec<ops::V<'a>>) -> PyResult<PyObject> {
+        let py = self.py;
+        let named = match process {
+            ops::Proc::Int(p) => Some(Name::Int(*p)),
+            ops::Proc::Str(s) => Some(Name::Str(s.to_string())),
+            ops::Proc::None => None,
+        };
+        let mut objs: Vec<PyObject> = Vec::with_capacity(mops.len());
+        if typ == "invoke" {
+            for m in &mops {
+                let read_key = match m {
+                    ops::V::List(x)
+                        if x.len() == 3
+                            && x[2] == ops::V::Nil
+                            && matches!(&x[0], ops::V::Str(h) if h == "r") =>
+                    {
+                        name_of(&x[1])
+                    }
+                    _ => None,
+                };
+                let Some(k) = read_key else {
+                    objs.push(self.mop(m)?);
+                    continue;
+                };
+                if let Some(o) = self.reads.get(&k) {
+                    objs.push(o.clone_ref(py));
+                } else {
+                    let o = self.mop(m)?;
+                    self.reads.insert(k, o.clone_ref(py));
+                    objs.push(o);
+                }
+            }
+            let list = PyList::new_bound(py, objs.iter().map(|o| o.clone_ref(py)));
+            if let Some(p) = named {
+                self.pending.insert(p, mops.into_iter().zip(objs).collect());
+            }
+            return Ok(list.into_any().unbind());
+        }
+        let inv = named.and_then(|p| self.pending.remove(&p));
+        for (i, m) in mops.iter().enumerate() {
+            match inv.as_ref().and_then(|inv| inv.get(i)) {
+                Some((n, o)) if shareable(m, n) => objs.push(o.clone_ref(py)),
+                _ => objs.push(self.mop(m)?),
+            }
+        }
+        Ok(PyList::new_bound(py, objs).into_any().unbind())
+    }
 }
 
 /// read_ops(path, op, no_extra) -> (list of op(index, time, process, type, f, value, node,
-/// error, extra), bytes of each op's line as native i64) for a Jepsen EDN register history,
-/// else a str: why it gave up (then the Python reader reads the file from scratch).
-/// `no_extra` is the shared empty dict of ops without extra fields.
+/// error, extra), bytes of each op's line as native i64) for a Jepsen EDN history, else a
+/// str: why it gave up (then the Python reader reads the file from scratch). Each op becomes
+/// Python objects as soon as it is read. `no_extra` is the shared empty dict of ops without
+/// extra fields.
 #[pyfunction]
 fn read_ops(
     py: Python<'_>,
@@ -137,75 +240,97 @@ fn read_ops(
     };
     let timing = std::env::var_os("SPLITBRAIN_NATIVE_TIMING").is_some();
     let t0 = std::time::Instant::now();
-    let parsed = py.allow_threads(|| {
-        std::panic::catch_unwind(|| ops::read(&bytes))
-            .unwrap_or_else(|_| Err("native panic".into()))
-    });
-    let raw = match parsed {
-        Ok(r) => r,
-        Err(why) => return Ok(format!("reader: {why}").into_py(py)),
-    };
-    if timing {
-        eprintln!("native read_ops: parse {:.3} s", t0.elapsed().as_secs_f64());
-    }
-    let t1 = std::time::Instant::now();
     let mut conv = Conv {
         py,
         strs: HashMap::new(),
+        keys: HashMap::new(),
+        reads: HashMap::new(),
+        pending: HashMap::new(),
     };
-    let mut out = Vec::with_capacity(raw.len());
-    let mut lines = Vec::with_capacity(raw.len() * 8);
-    for r in &raw {
-        let process = match &r.process {
-            ops::Proc::None => py.None(),
-            ops::Proc::Int(p) => p.into_py(py),
-            ops::Proc::Str(s) => conv.str(s).into_any().unbind(),
-        };
-        let node = match &r.node {
-            None => py.None(),
-            Some(s) => PyString::new_bound(py, s).into_any().unbind(),
-        };
-        let error = match &r.error {
-            None => py.None(),
-            Some(s) => PyString::new_bound(py, s).into_any().unbind(),
-        };
-        let extra = if r.extra.is_empty() {
-            no_extra.clone().unbind()
-        } else {
-            let d = PyDict::new_bound(py);
-            for (k, v) in &r.extra {
-                d.set_item(conv.str(k), conv.value(v)?)?;
+    let mut out = Vec::new();
+    let mut lines = Vec::new();
+    let mut py_err: Option<PyErr> = None;
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ops::read_each(&bytes, |r| match make(&mut conv, r, op, no_extra) {
+            Ok((o, line)) => {
+                out.push(o);
+                lines.extend_from_slice(&line.to_ne_bytes());
+                Ok(())
             }
-            d.into_any().unbind()
-        };
-        let args = PyTuple::new_bound(
-            py,
-            [
-                r.index.into_py(py),
-                r.time.into_py(py),
-                process,
-                conv.str(r.typ).into_any().unbind(),
-                conv.str(&r.f).into_any().unbind(),
-                conv.value(&r.value)?,
-                node,
-                error,
-                extra,
-            ],
-        );
-        out.push(op.call1(args)?.unbind());
-        lines.extend_from_slice(&r.line.to_ne_bytes());
+            Err(e) => {
+                py_err = Some(e);
+                Err("a Python error".into())
+            }
+        })
+    }))
+    .unwrap_or_else(|_| Err("native panic".into()));
+    if let Some(e) = py_err {
+        return Err(e);
+    }
+    if let Err(why) = read {
+        return Ok(format!("reader: {why}").into_py(py));
     }
     if timing {
-        eprintln!(
-            "native read_ops: objects {:.3} s",
-            t1.elapsed().as_secs_f64()
-        );
+        eprintln!("native read_ops: {:.3} s", t0.elapsed().as_secs_f64());
     }
     let list = PyList::new_bound(py, out);
     let lines = PyBytes::new_bound(py, &lines);
     Ok(PyTuple::new_bound(py, [list.into_any(), lines.into_any()])
         .into_any()
         .unbind())
+}
+
+/// One op's Python object and its line.
+fn make<'py, 'a>(
+    conv: &mut Conv<'py, 'a>,
+    r: ops::RawOp<'a>,
+    op: &Bound<'py, PyAny>,
+    no_extra: &Bound<'py, PyAny>,
+) -> PyResult<(PyObject, i64)> {
+    let py = conv.py;
+    let process = match &r.process {
+        ops::Proc::None => py.None(),
+        ops::Proc::Int(p) => p.into_py(py),
+        ops::Proc::Str(s) => conv.str(s).into_any().unbind(),
+    };
+    let node = match &r.node {
+        None => py.None(),
+        Some(s) => PyString::new_bound(py, s).into_any().unbind(),
+    };
+    let error = match &r.error {
+        None => py.None(),
+        Some(s) => PyString::new_bound(py, s).into_any().unbind(),
+    };
+    let extra = if r.extra.is_empty() {
+        no_extra.clone().unbind()
+    } else {
+        let d = PyDict::new_bound(py);
+        for (k, v) in &r.extra {
+            d.set_item(conv.str(k), conv.value(v)?)?;
+        }
+        d.into_any().unbind()
+    };
+    let typ = conv.str(r.typ).into_any().unbind();
+    let f = conv.str(&r.f).into_any().unbind();
+    let value = match r.value {
+        ops::V::List(mops) if r.f == "txn" => conv.txn(r.typ, &r.process, mops)?,
+        v => conv.value(&v)?,
+    };
+    let args = PyTuple::new_bound(
+        py,
+        [
+            r.index.into_py(py),
+            r.time.into_py(py),
+            process,
+            typ,
+            f,
+            value,
+            node,
+            error,
+            extra,
+        ],
+    );
+    Ok((op.call1(args)?.unbind(), r.line))
 }
 
 #[pymodule]

@@ -13,7 +13,7 @@ pub type R<T> = Result<T, String>;
 const MAX_INT: i64 = i64::MAX;
 const MAX_DEPTH: u32 = 50; // the Python reader allows 100 levels; give up well before that
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum V<'a> {
     Nil,
     Bool(bool),
@@ -399,8 +399,8 @@ fn op_of<'a>(kv: Vec<(V<'a>, V<'a>)>, position: i64, line: i64) -> R<RawOp<'a>> 
         Some(V::Str(f)) => f,
         Some(_) => return Err("an :f that is no name".into()),
     };
-    if f == "txn" || (is_txn(&value) && matches!(&value, V::List(x) if !x.is_empty())) {
-        return Err("a transaction (list-append has its own native path)".into());
+    if f != "txn" && is_txn(&value) && matches!(&value, V::List(x) if !x.is_empty()) {
+        return Err("micro-ops under an :f other than :txn".into());
     }
     Ok(RawOp {
         index,
@@ -416,8 +416,9 @@ fn op_of<'a>(kv: Vec<(V<'a>, V<'a>)>, position: i64, line: i64) -> R<RawOp<'a>> 
     })
 }
 
-/// Every op of an EDN history, or why not.
-pub fn read(bytes: &[u8]) -> R<Vec<RawOp<'_>>> {
+/// Each op of an EDN history in turn, handed to `each` as soon as it is read (so a big
+/// history's parsed values are never all held at once); the number of ops, or why not.
+pub fn read_each<'a>(bytes: &'a [u8], mut each: impl FnMut(RawOp<'a>) -> R<()>) -> R<usize> {
     let s = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
     // Python reads text with universal newlines: a lone CR is a line break there
     let mut prev = 0u8;
@@ -436,7 +437,7 @@ pub fn read(bytes: &[u8]) -> R<Vec<RawOp<'_>>> {
         i: 0,
         line: 1,
     };
-    let mut ops = Vec::new();
+    let mut count = 0usize;
     p.ws();
     let vector = matches!(p.b.get(p.i), Some(b'[') | Some(b'('));
     let close = match p.b.get(p.i) {
@@ -466,11 +467,11 @@ pub fn read(bytes: &[u8]) -> R<Vec<RawOp<'_>>> {
         let V::Map(kv) = p.value(1)? else {
             unreachable!("a form starting with a brace is a map")
         };
-        let position = ops.len() as i64;
-        ops.push(op_of(kv, position, line)?);
+        each(op_of(kv, count as i64, line)?)?;
+        count += 1;
     }
-    if ops.is_empty() {
+    if count == 0 {
         return Err("no ops".into());
     }
-    Ok(ops)
+    Ok(count)
 }

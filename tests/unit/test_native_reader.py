@@ -1,5 +1,6 @@
-"""The native EDN reader (splitbrain_native.read_ops, used by harness.edn._read_edn for
-register histories) against the Python reader: on every EDN history the project has, and on
+"""The native EDN reader (splitbrain_native.read_ops, used by harness.edn._read_edn for every
+EDN history: registers, and the transactions of list-append when the native check cannot
+decide) against the Python reader: on every EDN history the project has, and on
 byte mutations of one, it gives either the Python reader's ops exactly (field by field, of the
 same types) or a give-up (a reason), never a crash, and it gives up wherever Python refuses
 the file. No speed is asserted (bench/bench_linearizable.py --parse-only has the figures).
@@ -24,6 +25,8 @@ from harness.history import Op, load, no_gc, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
+from bench_elle import inject  # noqa: E402
+from bench_elle import simulate as simulate_txns  # noqa: E402
 from bench_linearizable import simulate  # noqa: E402
 
 from tests.native_gate import require_native  # noqa: E402
@@ -132,6 +135,42 @@ def test_simulated_histories(tmp_path: Path, form: str, kw: dict[str, Any]) -> N
     assert [_fields(o) for o in load(p)] == [_fields(o) for o in load(jl)]
 
 
+@pytest.mark.parametrize("injected", [False, True], ids=["valid", "injected"])
+def test_simulated_list_append_histories(tmp_path: Path, injected: bool) -> None:
+    hist = simulate_txns(3000, seed=4)
+    if injected:
+        hist = inject(hist, seed=4, rate=0.05)[0]
+    p = tmp_path / "h.edn"
+    write_edn_history(hist, p)
+    assert compare(p) is None, edn.last_native_reason
+    assert [_fields(o) for o in load(p)] == [_fields(o) for o in hist]
+
+
+def _sharing(ops: list[Op]) -> list[tuple[int, int, int, int]]:
+    """Which micro-op objects are one object (by first position), op by op: the memory
+    Python's reader saves by sharing equal micro-ops (harness.history._intern_heads)."""
+    first: dict[int, tuple[int, int]] = {}
+    out = []
+    for i, op in enumerate(ops):
+        for j, m in enumerate(op.value if isinstance(op.value, list) else []):
+            at = first.setdefault(id(m), (i, j))
+            if at != (i, j):
+                out.append((i, j, *at))
+    return out
+
+
+def test_txn_micro_ops_shared_as_python_shares_them(tmp_path: Path) -> None:
+    p = tmp_path / "h.edn"
+    write_edn_history(simulate_txns(2000, seed=6), p)
+    with no_gc():
+        got = edn._read_native(p)
+        assert got is not None, edn.last_native_reason
+        py = edn._read_edn(p, None, native=False)[0]
+        shared = _sharing(got[0])
+        assert shared == _sharing(py)
+    assert len(shared) > 1000  # reads of a key and a completion's appends are shared
+
+
 def test_writer_output_with_every_field(tmp_path: Path) -> None:
     ops = [
         Op(0, 5, 0, "invoke", "write", 3),
@@ -173,10 +212,22 @@ READ = {
     "vector form": "[{:type :invoke :f :read :process 0}\n {:type :ok :f :read :process 0 :value 1}]",
     "empty txn-like value with f": "{:type :ok :f :read :value [] :process 0}",
     "keyword-ish": "{:type :ok :f :foo/bar :value [:a:b ::c :x.y* :<=>] :process :n-1}",
+    "txn": "{:type :ok :f :txn :value [[:r 1 nil]] :process 0}",
+    "txn pair": "{:type :invoke :f :txn :value [[:r 1 nil] [:append 300 7] [:r 300 nil]] :process 2}"
+    "\n{:type :ok :f :txn :value [[:r 1 [1 2]] [:append 300 7] [:r 300 [7]]] :process 2}",
+    "txn odd micro-ops": '{:type :invoke :f :txn :value [[:r "k" nil] [:w 1] [:append 1 true]'
+    ' [:r 1 nil 5] [:append 1 "s"]] :process "p"}\n'
+    '{:type :info :f :txn :value [[:r "k" nil] [:w 1] [:append 1 true] [:r 1 nil 5]'
+    ' [:append 1 "s"] [:append 2 3]] :process "p"}',
+    "txn without process": "{:type :invoke :f :txn :value [[:append 999 1]]}\n"
+    "{:type :ok :f :txn :value [[:append 999 1]]}",
+    "txn nil or empty": "{:type :invoke :f :txn :value nil :process 0}\n"
+    "{:type :fail :f :txn :value [] :process 0}",
+    "txn not micro-ops": "{:type :invoke :f :txn :value [1 [2] []] :process 0}",
 }
 
 GIVE_UP = {
-    "txn": "{:type :ok :f :txn :value [[:r 1 nil]] :process 0}",
+    "micro-ops under another f": "{:type :ok :f :read :value [[:r 1 nil]] :process 0}",
     "elle omitted f": "{:type :ok :value [[:append 1 2]] :process 0}",
     "omitted f, empty value": "{:type :ok :value [] :process 0}",
     "big int": "{:type :ok :f :read :value 12345678901234567890 :process 0}",
@@ -273,6 +324,7 @@ def test_validation_errors_are_pythons(tmp_path: Path, monkeypatch: pytest.Monke
 
 SEED_TEXT = "".join(READ[k] + "\n" for k in ("no index or time", "error forms", "extra keys"))
 SEED_TEXT += dumps(simulate(n_ops=6, seed=5, info_rate=0.3))
+SEED_TEXT += READ["txn pair"] + "\n" + dumps(simulate_txns(4, seed=5))
 ALPHABET = b' \n\r,:{}[]()"\\;#_-+0123456789.NMaefilnrtux\xc3\xa9\xff\x00'
 
 
