@@ -552,3 +552,45 @@ def test_a_runs_check_uses_the_native_core_when_it_can(tmp_path: Path) -> None:
                 d["stats"].pop(k)
         assert got == want
         assert (fast.valid is True) == (engine == "native")
+
+
+# -- planned checks: no --checker (a guessed plan) and a run folder's spec.json ----------------
+
+
+def _planned(path: Path, native_on: bool) -> dict[str, Any] | str:
+    if native_on:
+        return checking.check_file(path)
+    with mock.patch.object(native, "_core", None):
+        return checking.check_file(path)
+
+
+def _assert_planned_equivalent(path: Path) -> str:
+    fast, slow = _planned(path, True), _planned(path, False)
+    if isinstance(fast, str) or isinstance(slow, str):
+        assert fast == slow
+        return "refused"
+    assert _strip(fast) == _strip(slow)
+    engines = {v["stats"].get("engine") for v in fast["checkers"].values()}
+    return "native" if "native" in engines else "python"
+
+
+def test_guessed_plan_takes_the_native_path_with_pythons_verdict(tmp_path: Path) -> None:
+    valid = _write(simulate(1200, 8), tmp_path / "valid.edn")
+    assert _assert_planned_equivalent(valid) == "native"
+    doc = _planned(valid, True)
+    assert isinstance(doc, dict) and doc["notes"] and "strict-serializable" in doc["notes"][0]
+    bad = _write(inject(simulate(1200, 8), 8, rate=0.02)[0], tmp_path / "bad.edn")
+    assert _assert_planned_equivalent(bad) == "python"
+    for path in FIXTURES:
+        _assert_planned_equivalent(path)
+
+
+def test_spec_plan_takes_the_native_path_with_pythons_verdict(tmp_path: Path) -> None:
+    from harness.spec import TestSpec
+
+    TestSpec(workload="append", nemesis=(), isolation="serializable").save(tmp_path / "spec.json")
+    _write(simulate(1200, 9), tmp_path / "history.jsonl")
+    assert _assert_planned_equivalent(tmp_path) == "native"
+    doc = _planned(tmp_path, True)
+    assert isinstance(doc, dict)
+    assert doc["checkers"]["list-append"]["stats"]["models"] == ["serializable"]
