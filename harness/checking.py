@@ -56,7 +56,7 @@ def _judge(name: str, history: Sequence[Op], options: Mapping[str, Any], path: P
     (a run folder's spec or a guessed plan get the fast path too, not only --checker)."""
     if name == "list-append":
         fast = native_list_append(path, options)
-        if fast is not None and fast.stats.get("txns", 0) > 0:
+        if fast is not None:
             return fast
     return run_checker(name, history, options)
 
@@ -71,9 +71,8 @@ def native_list_append(path: Path, options: Mapping[str, Any]) -> Verdict | None
     try:
         from harness.checkers.elle.listappend import check_native
 
-        return check_native(
-            str(path), is_edn_file(path), **validate_options("list-append", options)
-        )
+        v = check_native(str(path), is_edn_file(path), **validate_options("list-append", options))
+        return None if v is None else _judged_something("list-append", v)
     except SplitbrainError:
         return None  # the Python path says what is wrong, in its words
     except Exception:  # noqa: BLE001 (a bug of the fast path must never cost the verdict)
@@ -180,6 +179,11 @@ def run_checker(name: str, history: Sequence[Op], options: Mapping[str, Any]) ->
         v: Verdict = safely(name, list(history), **options)
     else:
         v = _check_safely(name, list(history), **options)
+    return _judged_something(name, v)
+
+
+def _judged_something(name: str, v: Verdict) -> Verdict:
+    """v, made "unknown" if it is valid but judged no op at all (it checked nothing)."""
     if v.valid is True and v.stats.get(_JUDGED.get(name, ""), 1) == 0:
         v.valid = "unknown"
         v.notes.append(f"{name} judged no op of this history: it is not a {name} history")
