@@ -81,8 +81,9 @@ class Versions:
                 {t for v, t in d.items() if v not in known and (txns[t].type == OK or t in proven)}
             )
         for k in s.reads:  # read, never appended by a committed txn, no non-empty read
-            self.order.setdefault(k, [])
-            self.pos.setdefault(k, {})
+            if k not in self.loose:
+                self.order.setdefault(k, [])
+                self.pos.setdefault(k, {})
 
     def _compatible(
         self, k: Hashable, rs: list, longest_t: int, longest: list[Any], dups: bool
