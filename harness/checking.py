@@ -32,13 +32,10 @@ def check_file(
     pipeline's notes under "notes"; or, if it cannot be judged, the problem in one line."""
     path = Path(path)
     history_file = path / "history.jsonl" if path.is_dir() else path
+    first = _native_first(history_file, checker, options or {})
+    if first is not None:
+        return first
     notes: list[str] = []
-    if checker == "list-append":
-        fast = native_list_append(history_file, options or {})
-        if fast is not None:
-            doc = compose([fast])
-            doc["notes"] = notes
-            return doc
     try:
         history = load(history_file, notes=notes, validate=True)
         plan = plan_checks(history, history_file.parent / "spec.json", checker, options or {})
@@ -51,19 +48,53 @@ def check_file(
     return doc
 
 
+def _native_first(
+    history_file: Path, checker: str | None, given: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The document by the native core before anything is loaded in Python, when the plan
+    is list-append without looking at the ops: --checker list-append; or no --checker and no
+    spec.json, where the plan guessed is list-append exactly when every client op is a
+    list-append transaction, which the core tells (`guessable`). None: load and plan."""
+    notes: list[str] = []
+    if checker == "list-append":
+        fast = native_list_append(history_file, given)
+    elif checker is None and not (history_file.parent / "spec.json").exists():
+        try:
+            plan = _append_plan(given)
+        except SplitbrainError:
+            return None  # the planned path names the problem
+        ((_, o),) = plan.runs
+        notes = plan.notes
+        fast = native_list_append(history_file, o, guessed=True)
+    else:
+        return None
+    if fast is None:
+        return None
+    doc = compose([fast])
+    doc["notes"] = notes
+    return doc
+
+
 def _judge(name: str, history: Sequence[Op], options: Mapping[str, Any], path: Path) -> Verdict:
     """One planned checker's verdict; list-append's by the native core when it can decide
     (a run folder's spec or a guessed plan get the fast path too, not only --checker)."""
     if name == "list-append":
-        fast = native_list_append(path, options)
+        fast = native_list_append(path, options, list(history))
         if fast is not None:
             return fast
     return run_checker(name, history, options)
 
 
-def native_list_append(path: Path, options: Mapping[str, Any]) -> Verdict | None:
-    """The list-append verdict by the native core when it is installed and can decide (a
-    clean history); None otherwise: the Python path then runs exactly as without it."""
+def native_list_append(
+    path: Path,
+    options: Mapping[str, Any],
+    history: list[Op] | None = None,
+    guessed: bool = False,
+) -> Verdict | None:
+    """The list-append verdict by the native core when it is installed and reads the file
+    (with the Python stages on the part of it that holds the anomalies, if any: `history` is
+    the file's ops when they are loaded already); None otherwise: the Python path then runs
+    exactly as without it. guessed: only for a history guess_kind calls list-append."""
     from harness.checkers.elle import native
 
     if not native.available() or not path.is_file():
@@ -71,12 +102,24 @@ def native_list_append(path: Path, options: Mapping[str, Any]) -> Verdict | None
     try:
         from harness.checkers.elle.listappend import check_native
 
-        v = check_native(str(path), is_edn_file(path), **validate_options("list-append", options))
+        opts = validate_options("list-append", options)
+        v = check_native(str(path), is_edn_file(path), history, guessed, **opts)
         return None if v is None else _judged_something("list-append", v)
     except SplitbrainError:
         return None  # the Python path says what is wrong, in its words
     except Exception:  # noqa: BLE001 (a bug of the fast path must never cost the verdict)
         return None
+
+
+def _append_plan(given: Mapping[str, Any]) -> Plan:
+    """The plan for a history guess_kind calls list-append."""
+    o = validate_options("list-append", given)
+    o.setdefault("models", (DEFAULT_APPEND_MODEL,))
+    note = (
+        "no spec.json and no --checker: a list-append history, judged by list-append "
+        f"against {', '.join(o['models'])}"
+    )
+    return Plan([("list-append", o)], [note])
 
 
 class Plan:
@@ -112,13 +155,7 @@ def plan_checks(
         )
     kind = guess_kind(history)
     if kind == "list-append":
-        o = validate_options("list-append", given)
-        o.setdefault("models", (DEFAULT_APPEND_MODEL,))
-        note = (
-            "no spec.json and no --checker: a list-append history, judged by list-append "
-            f"against {', '.join(o['models'])}"
-        )
-        return Plan([("list-append", o)], [note])
+        return _append_plan(given)
     if kind in ("register", "multi-register"):
         o = validate_options("linearizable", given)
         o.setdefault("model", DEFAULT_REGISTER_MODEL if kind == "register" else kind)

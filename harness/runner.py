@@ -359,7 +359,7 @@ def _check_one(
     if name == "list-append" and history_file is not None:
         from harness.checking import native_list_append
 
-        fast = native_list_append(history_file, opts)
+        fast = native_list_append(history_file, opts, history)
         if fast is not None:
             return fast
     try:

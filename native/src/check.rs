@@ -1,10 +1,13 @@
 //! The list-append decision on columns: "clean" (no anomaly of any kind the Python checker
-//! reports, and an acyclic dependency graph), with the stats Python would give; or a Bail.
+//! reports, and an acyclic dependency graph), with the stats Python would give; else the
+//! Focus: the part of the history the Python stages must see to find and explain every
+//! anomaly (harness/checkers/elle/listappend.py `_focused`); or a Bail.
 //!
 //! It mirrors harness/history.py `validate`, harness/checkers/elle/scan.py, internal.py,
-//! versions.py and edges.py step by step (names follow them). Where Python would report an
-//! anomaly, the mirror bails at once; it also bails where it is merely unsure (a value appended
-//! twice to a key, a client op that is not a txn), which only costs speed.
+//! versions.py and edges.py step by step (names follow them), loose keys' edges included.
+//! Where Python would report an anomaly, the mirror marks the key or the txn; it bails where
+//! it is unsure (a value appended twice to a key, a client op that is not a txn), which only
+//! costs speed.
 
 use crate::fx::{FxMap, FxSet};
 use crate::read::{History, Mop, Sc, FAIL, INFO, INVOKE, NO_MOPS, OK, R, S_NEMESIS, S_TXN};
@@ -17,6 +20,41 @@ pub struct Stats {
     pub keys: u64,
     pub edges: u64,
     pub edge_records: u64,
+    pub sccs: u64,
+    pub largest_scc: u64,
+    /// harness.checking.guess_kind would call it list-append: every client op's value is a
+    /// list of micro-ops (none is nil), and there is a micro-op
+    pub guessable: bool,
+}
+
+/// What the Python checker needs to find and explain the anomalies of a history that is not
+/// clean, without reading all of it: the txns it must see (with their original ids), the keys
+/// whose version data it must rebuild (every txn touching one of them is among those txns),
+/// and facts about the rest that it cannot see.
+pub struct Focus {
+    pub stats: Stats,
+    /// :index of every op of the txns to see (invocations and completions), increasing
+    pub indices: Vec<i64>,
+    /// those ops' bytes in the file; empty if one of them has no :index (its index is its
+    /// position in the whole history: the file must then be read whole)
+    pub spans: Vec<(u32, u32)>,
+    /// the txns to see, increasing (the n-th client pair of the focus is txn tids[n])
+    pub tids: Vec<u32>,
+    /// each key to rebuild, as (:index of an op among those, position of a micro-op on that
+    /// key in its value: the op whose value is its txn's)
+    pub keys: Vec<(i64, u32)>,
+    /// info txns among `tids` that some read (maybe outside the focus) proves took effect
+    pub proven: Vec<u32>,
+    /// the ok txns with an internal or future-read finding
+    pub internal: Vec<u32>,
+    /// the strongly connected components of more than one txn, as edges.components gives
+    /// them: each one's txns increasing, smallest first, ties by their first txn
+    pub comps: Vec<Vec<u32>>,
+}
+
+pub enum Outcome {
+    Clean(Stats),
+    Focus(Focus),
 }
 
 const NEMESIS: Sc = Sc::str(S_NEMESIS);
@@ -143,7 +181,7 @@ fn internal_bad(h: &History, mops: &[Mop]) -> bool {
     false
 }
 
-pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
+pub fn check(h: &History, realtime: bool, process: bool) -> R<Outcome> {
     validate(h)?;
     // -- scan.py _pair: client invocations in history order, each with its completion
     let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(h.len() / 2 + 1);
@@ -178,6 +216,9 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
     let mut nonfail_apps: Vec<(u32, Sc, u32)> = Vec::new();
     let nk = h.nkeys;
     let mut writer_key: Vec<bool> = vec![false; nk];
+    // keys with a finding of their own (Python reports it from that key's reads and appends)
+    let mut bad_key: Vec<bool> = vec![false; nk];
+    let mut bad_txn: Vec<u32> = Vec::new(); // ok txns with an internal or future-read finding
     let mut reads: Vec<(u32, u32, u32, u32)> = Vec::new(); // key, tid, start, len (external)
     let mut inner_reads: Vec<(u32, u32, u32, u32)> = Vec::new();
     let mut multi: Vec<(u32, u32)> = Vec::new(); // (tid, key)
@@ -260,13 +301,13 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
                     std::hash::Hash::hash_slice(rd(h, s, l), &mut hs);
                     let hv = std::hash::Hasher::finish(&hs);
                     if !rmw.insert((k, hv, l)) {
-                        return Err("two read-modify-writes of one key at one version");
+                        bad_key[k as usize] = true; // lost-update (or a hash collision: harmless)
                     }
                 }
                 reads.push((k, tid, s, l));
             }
             if inner && internal_bad(h, mops) {
-                return Err("an internal or future-read anomaly");
+                bad_txn.push(tid);
             }
         }
     }
@@ -309,8 +350,11 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
     }
     drop(fill);
     let mut has_order = vec![false; nk];
+    let mut loose = vec![false; nk]; // no trusted version order: edges.loose_edges
     let mut order: Vec<(u32, u32)> = vec![(0, 0); nk]; // (rvals start, len) of the version order
     let mut pos: FxMap<(u32, Sc), u32> = FxMap::default();
+    let mut seen_loose: FxSet<(u32, Sc)> = FxSet::default(); // values read of loose keys
+    let mut longest_t: Vec<u32> = vec![NO; nk]; // the txn whose read is the version order
     for k in 0..nk {
         let rs = &grouped[by_key_n[k] as usize..by_key_n[k + 1] as usize];
         if rs.is_empty() {
@@ -328,54 +372,85 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
         }
         let lv = rd(h, longest.1, longest.2);
         let k32 = k as u32;
+        // versions.py _compatible, _own_order: is the longest read a trusted order?
+        let mut trusted = true;
         for (i, v) in lv.iter().enumerate() {
             if pos.insert((k32, *v), i as u32).is_some() {
-                return Err("a duplicate in a read");
-            }
-            match appended.get(&(k32, *v)) {
-                None => return Err("a read of a value never appended (garbage)"),
-                Some(t) if t & FAILED != 0 => return Err("a read of a failed append (G1a)"),
-                _ => {}
+                trusted = false; // a duplicate
             }
         }
         for r in rs {
             let rv = rd(h, r.1, r.2);
             if !rv.is_empty() && &lv[..rv.len()] != rv {
-                return Err("incompatible reads of a key");
+                trusted = false; // incompatible reads
+                break;
             }
-            if let Some(last) = rv.last() {
+        }
+        if trusted {
+            if let Some(tids) = multi_of.get(&k32) {
+                'own: for &tid in tids {
+                    let mut prev: Option<u32> = None;
+                    for v in appends_of(tid, k32) {
+                        if let Some(&p) = pos.get(&(k32, v)) {
+                            if let Some(q) = prev {
+                                if p < q {
+                                    trusted = false; // a read reversing a txn's own appends
+                                    break 'own;
+                                }
+                            }
+                            prev = Some(p);
+                        }
+                    }
+                }
+            }
+        }
+        // garbage (no append wrote it), G1a and dirty updates (a failed append read)
+        let mut check_value = |v: &Sc| match appended.get(&(k32, *v)) {
+            None => true,
+            Some(t) => t & FAILED != 0,
+        };
+        let mut bad = if trusted {
+            lv.iter().any(&mut check_value)
+        } else {
+            rs.iter()
+                .any(|r| rd(h, r.1, r.2).iter().any(&mut check_value))
+        };
+        // G1b: a read ending in an intermediate append of another txn
+        for r in rs {
+            if let Some(last) = rd(h, r.1, r.2).last() {
                 if inter.contains(&(k32, *last)) {
                     let w = appended[&(k32, *last)] & !FAILED;
                     if w != r.0 {
-                        return Err("a read of an intermediate append (G1b)");
+                        bad = true;
                     }
                 }
             }
         }
-        if let Some(tids) = multi_of.get(&k32) {
-            for &tid in tids {
-                let mut prev: Option<u32> = None;
-                for v in appends_of(tid, k32) {
-                    if let Some(&p) = pos.get(&(k32, v)) {
-                        if let Some(q) = prev {
-                            if p < q {
-                                return Err("a read reversing a txn's own appends");
-                            }
-                        }
-                        prev = Some(p);
-                    }
+        if trusted {
+            order[k] = (longest.1, longest.2);
+            longest_t[k] = longest.0;
+        } else {
+            bad = true;
+            loose[k] = true;
+            for v in lv {
+                pos.remove(&(k32, *v));
+            }
+            for r in rs {
+                for v in rd(h, r.1, r.2) {
+                    seen_loose.insert((k32, *v));
                 }
             }
         }
-        order[k] = (longest.1, longest.2);
+        if bad {
+            bad_key[k] = true;
+        }
     }
     // info txns some read proves took effect
     let mut proven = vec![false; n];
     for &tid in &info {
-        if mops_of(tid)
-            .iter()
-            .any(|m| m.append && pos.contains_key(&(m.key, m.v)))
-        {
+        if mops_of(tid).iter().any(|m| {
+            m.append && (pos.contains_key(&(m.key, m.v)) || seen_loose.contains(&(m.key, m.v)))
+        }) {
             proven[tid as usize] = true;
         }
     }
@@ -383,7 +458,10 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
     let mut unread_pairs: Vec<(u32, u32)> = Vec::new();
     for &(k, v, tid) in &nonfail_apps {
         has_order[k as usize] = true;
-        if !pos.contains_key(&(k, v)) && (tx_typ[tid as usize] == OK || proven[tid as usize]) {
+        if !loose[k as usize]
+            && !pos.contains_key(&(k, v))
+            && (tx_typ[tid as usize] == OK || proven[tid as usize])
+        {
             unread_pairs.push((k, tid));
         }
     }
@@ -403,6 +481,7 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
     // -- edges.py data_edges
     let mut src: Vec<u32> = Vec::with_capacity(8 * n + 16);
     let mut dst: Vec<u32> = Vec::with_capacity(8 * n + 16);
+    let mut ekey: Vec<u32> = Vec::with_capacity(8 * n + 16); // each data edge's key
     let writer = |k: u32, v: Sc| -> Option<u32> {
         match appended.get(&(k, v)) {
             Some(&t) if t & FAILED == 0 => Some(t),
@@ -410,7 +489,7 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
         }
     };
     for k in 0..nk as u32 {
-        if !has_order[k as usize] || !writer_key[k as usize] {
+        if !has_order[k as usize] || !writer_key[k as usize] || loose[k as usize] {
             continue;
         }
         let (s, l) = order[k as usize];
@@ -421,6 +500,7 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
                 if p != c {
                     src.push(p);
                     dst.push(c);
+                    ekey.push(k);
                 }
             }
             prev = cur;
@@ -429,10 +509,14 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
             for &(_, u) in unread(k) {
                 src.push(p);
                 dst.push(u);
+                ekey.push(k);
             }
         }
     }
     for &(k, tid, s, m) in &reads {
+        if loose[k as usize] {
+            continue;
+        }
         let (os, on) = order[k as usize];
         let ord = rd(h, os, on);
         let r = rd(h, s, m);
@@ -440,21 +524,95 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
             if let Some(a) = writer(k, *last) {
                 src.push(a);
                 dst.push(tid);
+                ekey.push(k);
             }
         }
         if m < on {
             if let Some(b) = writer(k, ord[m as usize]) {
                 src.push(tid);
                 dst.push(b);
+                ekey.push(k);
             }
         } else {
             for &(_, u) in unread(k) {
                 src.push(tid);
                 dst.push(u);
+                ekey.push(k);
             }
         }
     }
     drop(pos);
+    // -- edges.py loose_edges: what each read of a key without a trusted order proves
+    {
+        let mut push = |a: Option<u32>, b: Option<u32>, k: u32| {
+            if let (Some(a), Some(b)) = (a, b) {
+                if a != b {
+                    src.push(a);
+                    dst.push(b);
+                    ekey.push(k);
+                }
+            }
+        };
+        let mut child: FxMap<(u32, Sc), u32> = FxMap::default(); // (node, value) -> node
+        let mut kids: Vec<Vec<Sc>> = Vec::new(); // node -> its values, for the walk's end
+        let mut roots: Vec<u32> = vec![NO; nk]; // each loose key's trie root
+        let mut seen: FxSet<Sc> = FxSet::default();
+        let mut distinct: FxSet<&[Sc]> = FxSet::default();
+        for k in 0..nk {
+            if !loose[k] {
+                continue;
+            }
+            let k32 = k as u32;
+            let root = kids.len() as u32;
+            roots[k] = root;
+            kids.push(Vec::new());
+            distinct.clear();
+            for r in &grouped[by_key_n[k] as usize..by_key_n[k + 1] as usize] {
+                let rv = rd(h, r.1, r.2);
+                if !distinct.insert(rv) {
+                    continue;
+                }
+                let mut node = root;
+                seen.clear();
+                for (i, v) in rv.iter().enumerate() {
+                    if !seen.insert(*v) {
+                        break; // past a repeated value the read proves no order
+                    }
+                    if i > 0 {
+                        push(writer(k32, rv[i - 1]), writer(k32, *v), k32);
+                    }
+                    node = match child.get(&(node, *v)) {
+                        Some(&c) => c,
+                        None => {
+                            let c = kids.len() as u32;
+                            kids.push(Vec::new());
+                            kids[node as usize].push(*v);
+                            child.insert((node, *v), c);
+                            c
+                        }
+                    };
+                }
+            }
+        }
+        for &(k, tid, s, m) in &reads {
+            if !loose[k as usize] {
+                continue;
+            }
+            let r = rd(h, s, m);
+            if let Some(last) = r.last() {
+                push(writer(k, *last), Some(tid), k);
+            }
+            let mut node = Some(roots[k as usize]);
+            for v in r {
+                node = node.and_then(|x| child.get(&(x, *v)).copied());
+            }
+            if let Some(end) = node {
+                for v in &kids[end as usize] {
+                    push(Some(tid), writer(k, *v), k);
+                }
+            }
+        }
+    }
     // -- edges.py order_edges
     if realtime || process {
         let mut frontier: Vec<u32> = Vec::new();
@@ -522,8 +680,6 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
             *at += 1;
         }
     }
-    drop(src);
-    drop(dst);
     // dedupe each row in place, compacting
     let mut out = 0usize;
     let mut new_row = vec![0u32; n + 1];
@@ -545,10 +701,32 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
     col.truncate(out);
     drop(row);
     let distinct = out as u64;
-    if has_cycle(n, &new_row, &col) {
-        return Err("a cycle in the dependency graph");
+    let (label, sizes) = components(n, &new_row, &col);
+    drop(new_row);
+    drop(col);
+    let mut inner_keys: Vec<bool> = vec![false; nk]; // keys of data edges inside a component
+    for ((&a, &b), &k) in src.iter().zip(dst.iter()).zip(ekey.iter()) {
+        let c = label[a as usize];
+        if c == label[b as usize] && sizes[c as usize] > 1 {
+            inner_keys[k as usize] = true;
+        }
     }
-    Ok(Stats {
+    drop(src);
+    drop(dst);
+    drop(ekey);
+    let in_cycle = |t: u32| sizes[label[t as usize] as usize] > 1;
+    let mut guessable = false;
+    for op in h.ops() {
+        if op.process == NEMESIS {
+            continue;
+        }
+        if op.f != S_TXN || op.value_nil || op.mop_start == NO_MOPS {
+            guessable = false;
+            break;
+        }
+        guessable |= op.mop_len > 0;
+    }
+    let stats = Stats {
         txns: n as u64,
         ok: n_ok,
         info: n_info,
@@ -556,12 +734,112 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Stats> {
         keys,
         edges: distinct,
         edge_records,
-    })
+        sccs: sizes.iter().filter(|&&x| x > 1).count() as u64,
+        largest_scc: sizes.iter().copied().filter(|&x| x > 1).max().unwrap_or(0) as u64,
+        guessable,
+    };
+    if stats.sccs == 0 && bad_txn.is_empty() && !bad_key.iter().any(|&b| b) {
+        return Ok(Outcome::Clean(stats));
+    }
+    // -- the focus: txns in cycles and with findings, and every txn touching a key with a
+    // finding or a key some edge inside a component is on (an explanation of an edge looks
+    // only at keys that edge is on): those keys' version data is then whole in Python
+    // A key with a finding: every txn on it (the finding's words cite them). A key only
+    // edges are on: its appenders, the read that is its order, and the first reads of it
+    // (which keep the keys in Python's order); other reads prove no edge inside a component
+    // unless their txn is in it (and then it is there).
+    let mut first_read: Vec<u32> = vec![NO; nk];
+    for &(k, tid, _, _) in &reads {
+        if first_read[k as usize] == NO {
+            first_read[k as usize] = tid;
+        }
+    }
+    let mut first_inner: Vec<u32> = vec![NO; nk];
+    for &(k, tid, _, _) in &inner_reads {
+        if first_inner[k as usize] == NO {
+            first_inner[k as usize] = tid;
+        }
+    }
+    let mut keep = vec![false; n];
+    for &t in &bad_txn {
+        keep[t as usize] = true;
+    }
+    for t in 0..n as u32 {
+        if in_cycle(t) {
+            keep[t as usize] = true;
+        }
+    }
+    let mut keys_at: Vec<(i64, u32)> = vec![(-1, 0); nk];
+    let mut tids: Vec<u32> = Vec::new();
+    let mut at: Vec<usize> = Vec::new();
+    for t in 0..n as u32 {
+        let mops = mops_of(t);
+        let mine = keep[t as usize]
+            || mops.iter().any(|m| {
+                let k = m.key as usize;
+                bad_key[k]
+                    || (inner_keys[k]
+                        && ((m.append && tx_typ[t as usize] != FAIL)
+                            || first_read[k] == t
+                            || first_inner[k] == t
+                            || longest_t[k] == t))
+            });
+        if !mine {
+            continue;
+        }
+        for (i, m) in mops.iter().enumerate() {
+            let k = m.key as usize;
+            if (bad_key[k] || inner_keys[k]) && keys_at[k].0 < 0 {
+                keys_at[k] = (h.op(tx_src[t as usize] as usize).index, i as u32);
+            }
+        }
+        tids.push(t);
+        let (inv, done) = pairs[t as usize];
+        at.push(inv as usize);
+        if done != NO {
+            at.push(done as usize);
+        }
+    }
+    at.sort_unstable();
+    let mut comp_of: FxMap<u32, usize> = FxMap::default();
+    let mut comps: Vec<Vec<u32>> = Vec::new();
+    for t in 0..n as u32 {
+        if in_cycle(t) {
+            let next = comps.len();
+            let c = *comp_of.entry(label[t as usize]).or_insert(next);
+            if c == next {
+                comps.push(Vec::new());
+            }
+            comps[c].push(t);
+        }
+    }
+    comps.sort_by_key(|c| c.len()); // stable
+    let proven = tids
+        .iter()
+        .copied()
+        .filter(|&t| proven[t as usize])
+        .collect();
+    Ok(Outcome::Focus(Focus {
+        stats,
+        indices: at.iter().map(|&i| h.op(i).index).collect(),
+        spans: if at.iter().any(|&i| h.op(i).index_default) {
+            Vec::new()
+        } else {
+            at.iter().map(|&i| h.op(i).span).collect()
+        },
+        tids,
+        keys: keys_at.into_iter().filter(|x| x.0 >= 0).collect(),
+        proven,
+        internal: bad_txn,
+        comps,
+    }))
 }
 
-/// Any strongly connected component of more than one node (iterative Tarjan; self loops
-/// are no cycle between txns).
-fn has_cycle(n: usize, row: &[u32], col: &[u32]) -> bool {
+/// Strongly connected components (iterative Tarjan): each node's component, and each
+/// component's size (self loops are no cycle between txns).
+fn components(n: usize, row: &[u32], col: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let mut label = vec![NO; n];
+    let mut sizes: Vec<u32> = Vec::new();
     let mut index = vec![NO; n];
     let mut low = vec![0u32; n];
     let mut on_stack = vec![false; n];
@@ -611,20 +889,20 @@ fn has_cycle(n: usize, row: &[u32], col: &[u32]) -> bool {
                 }
             }
             if low[v as usize] == index[v as usize] {
+                let id = sizes.len() as u32;
                 let mut size = 0;
                 loop {
                     let w = stack.pop().unwrap();
                     on_stack[w as usize] = false;
+                    label[w as usize] = id;
                     size += 1;
                     if w == v {
                         break;
                     }
                 }
-                if size > 1 {
-                    return true;
-                }
+                sizes.push(size);
             }
         }
     }
-    false
+    (label, sizes)
 }

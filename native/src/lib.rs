@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::collections::HashMap;
 
 enum Outcome {
-    Clean(check::Stats),
+    Done(Box<check::Outcome>),
     Bail(String),
 }
 
@@ -39,13 +39,15 @@ fn run(path: &str, edn: bool, realtime: bool, process: bool) -> Outcome {
         eprintln!("native: check {:.3} s", t1.elapsed().as_secs_f64());
     }
     match out {
-        Ok(s) => Outcome::Clean(s),
+        Ok(s) => Outcome::Done(Box::new(s)),
         Err(why) => Outcome::Bail(format!("checker: {why}")),
     }
 }
 
 /// check_list_append(path, edn, realtime, process) -> dict of stats when the history is
-/// well-formed and clean (no anomaly, no cycle), else a str: why the native path gave up.
+/// well-formed: with "focus" (a dict: indices, tids, keys, proven) when it is not clean (an
+/// anomaly or a cycle: check::Focus says what Python must see to find and explain them);
+/// else a str: why the native path gave up.
 #[pyfunction]
 
 fn check_list_append(
@@ -62,7 +64,14 @@ fn check_list_append(
     });
     match outcome {
         Outcome::Bail(why) => Ok(why.into_py(py)),
-        Outcome::Clean(s) => {
+        Outcome::Done(out) => {
+            let (s, focus) = match *out {
+                check::Outcome::Clean(s) => (s, None),
+                check::Outcome::Focus(f) => {
+                    let rest = (f.keys, f.proven, f.internal, f.comps);
+                    (f.stats, Some((f.indices, f.spans, f.tids, rest)))
+                }
+            };
             let d = PyDict::new_bound(py);
             d.set_item("txns", s.txns)?;
             d.set_item("ok", s.ok)?;
@@ -71,6 +80,20 @@ fn check_list_append(
             d.set_item("keys", s.keys)?;
             d.set_item("edges", s.edges)?;
             d.set_item("edge_records", s.edge_records)?;
+            d.set_item("sccs", s.sccs)?;
+            d.set_item("largest_scc", s.largest_scc)?;
+            d.set_item("guessable", s.guessable)?;
+            if let Some((indices, spans, tids, (keys, proven, internal, comps))) = focus {
+                let f = PyDict::new_bound(py);
+                f.set_item("indices", indices)?;
+                f.set_item("spans", spans)?;
+                f.set_item("tids", tids)?;
+                f.set_item("keys", keys)?;
+                f.set_item("proven", proven)?;
+                f.set_item("internal", internal)?;
+                f.set_item("comps", comps)?;
+                d.set_item("focus", f)?;
+            }
             Ok(d.into_any().unbind())
         }
     }
@@ -228,12 +251,16 @@ impl<'py, 'a> Conv<'py, 'a> {
 /// Python objects as soon as it is read. `no_extra` is the shared empty dict of ops without
 /// extra fields.
 #[pyfunction]
+#[pyo3(signature = (path, op, no_extra, keep=None))]
 fn read_ops(
     py: Python<'_>,
     path: &str,
     op: &Bound<'_, PyAny>,
     no_extra: &Bound<'_, PyAny>,
+    keep: Option<Vec<i64>>,
 ) -> PyResult<PyObject> {
+    // keep: the :index of each op to make (the others are read, checked, and dropped)
+    let keep: Option<std::collections::HashSet<i64>> = keep.map(|k| k.into_iter().collect());
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => return Ok(format!("cannot read the file: {e}").into_py(py)),
@@ -251,15 +278,22 @@ fn read_ops(
     let mut lines = Vec::new();
     let mut py_err: Option<PyErr> = None;
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ops::read_each(&bytes, |r| match make(&mut conv, r, op, no_extra) {
-            Ok((o, line)) => {
-                out.push(o);
-                lines.extend_from_slice(&line.to_ne_bytes());
-                Ok(())
+        ops::read_each(&bytes, |r| {
+            if let Some(k) = keep.as_ref() {
+                if !k.contains(&r.index) {
+                    return Ok(());
+                }
             }
-            Err(e) => {
-                py_err = Some(e);
-                Err("a Python error".into())
+            match make(&mut conv, r, op, no_extra) {
+                Ok((o, line)) => {
+                    out.push(o);
+                    lines.extend_from_slice(&line.to_ne_bytes());
+                    Ok(())
+                }
+                Err(e) => {
+                    py_err = Some(e);
+                    Err("a Python error".into())
+                }
             }
         })
     }))
@@ -278,6 +312,61 @@ fn read_ops(
     Ok(PyTuple::new_bound(py, [list.into_any(), lines.into_any()])
         .into_any()
         .unbind())
+}
+
+/// read_ops_at(path, op, no_extra, spans) -> list of op(...) as read_ops makes them, of the
+/// ops at these byte spans of an EDN file (each one op map with its :index, in file order);
+/// else a str: why it gave up.
+#[pyfunction]
+fn read_ops_at(
+    py: Python<'_>,
+    path: &str,
+    op: &Bound<'_, PyAny>,
+    no_extra: &Bound<'_, PyAny>,
+    spans: Vec<(u32, u32)>,
+) -> PyResult<PyObject> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return Ok(format!("cannot read the file: {e}").into_py(py)),
+    };
+    let mut conv = Conv {
+        py,
+        strs: HashMap::new(),
+        keys: HashMap::new(),
+        reads: HashMap::new(),
+        pending: HashMap::new(),
+    };
+    let mut out = Vec::with_capacity(spans.len());
+    let mut py_err: Option<PyErr> = None;
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for &(s, e) in &spans {
+            let Some(text) = bytes.get(s as usize..e as usize) else {
+                return Err("a span past the end of the file".to_string());
+            };
+            let n = ops::read_each(text, |r| match make(&mut conv, r, op, no_extra) {
+                Ok((o, _)) => {
+                    out.push(o);
+                    Ok(())
+                }
+                Err(e) => {
+                    py_err = Some(e);
+                    Err("a Python error".into())
+                }
+            })?;
+            if n != 1 {
+                return Err("a span that is not one op".to_string());
+            }
+        }
+        Ok(())
+    }))
+    .unwrap_or_else(|_| Err("native panic".into()));
+    if let Some(e) = py_err {
+        return Err(e);
+    }
+    if let Err(why) = read {
+        return Ok(format!("reader: {why}").into_py(py));
+    }
+    Ok(PyList::new_bound(py, out).into_any().unbind())
 }
 
 /// One op's Python object and its line.
@@ -337,6 +426,7 @@ fn make<'py, 'a>(
 fn splitbrain_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_list_append, m)?)?;
     m.add_function(wrap_pyfunction!(read_ops, m)?)?;
+    m.add_function(wrap_pyfunction!(read_ops_at, m)?)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

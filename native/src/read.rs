@@ -60,6 +60,7 @@ pub struct Op {
     pub value_nil: bool,
     pub mop_start: u32, // NO_MOPS: the value is not a list of micro-ops
     pub mop_len: u32,
+    pub span: (u32, u32), // the op's bytes in the file (lib.rs read_ops_at reads them again)
 }
 
 /// The ops of a file, in parts (one per reader thread), with global offsets: an op's
@@ -642,7 +643,14 @@ impl Builder {
         Ok((start, self.mops.len() as u32 - start))
     }
 
-    fn op(&mut self, b: &[u8], nodes: &[Node], root: u32, edn: bool) -> R<()> {
+    fn op(
+        &mut self,
+        b: &[u8],
+        nodes: &[Node],
+        root: u32,
+        edn: bool,
+        span: (usize, usize),
+    ) -> R<()> {
         let m = nodes[root as usize];
         if m.tag != MAP {
             return Err("an op that is not a map");
@@ -756,6 +764,7 @@ impl Builder {
             value_nil,
             mop_start,
             mop_len,
+            span: (span.0 as u32, span.1 as u32),
         });
         Ok(())
     }
@@ -834,7 +843,7 @@ pub fn read(bytes: &[u8], edn: bool) -> R<History> {
             match (a, b) {
                 (Ok(a), Ok(b)) => {
                     let t1 = std::time::Instant::now();
-                    let m = merge(a, b);
+                    let m = merge(a, b, at as u32);
                     if timing {
                         eprintln!("native:   merge {:.3} s", t1.elapsed().as_secs_f64());
                     }
@@ -863,7 +872,7 @@ fn split_point(b: &[u8], edn: bool) -> Option<usize> {
 
 /// The two parts as one history: b's string and key ids mapped to a's, and its offsets
 /// made global, in place (copying them would cost more than reading them: page faults).
-fn merge(mut a: Builder, mut b: Builder) -> History {
+fn merge(mut a: Builder, mut b: Builder, at: u32) -> History {
     let mut sid = vec![0u32; b.strings.ids.len()];
     for (text, &i) in b.strings.ids.iter() {
         sid[i as usize] = a.strings.id(text);
@@ -896,6 +905,7 @@ fn merge(mut a: Builder, mut b: Builder) -> History {
         if o.index_default {
             o.index += op0 as i64;
         }
+        o.span = (o.span.0 + at, o.span.1 + at);
     }
     let nkeys = a.key_ids.len();
     History {
@@ -933,13 +943,15 @@ fn read_part(bytes: &[u8], edn: bool) -> R<Builder> {
                         break;
                     }
                     ps.nodes.clear();
+                    let at = ps.p;
                     let root = ps.edn_value(1)?;
-                    bld.op(bytes, &ps.nodes, root, true)?;
+                    bld.op(bytes, &ps.nodes, root, true, (at, ps.p))?;
                 }
             } else {
                 ps.nodes.clear();
+                let at = ps.p;
                 let root = ps.edn_value(0)?;
-                bld.op(bytes, &ps.nodes, root, true)?;
+                bld.op(bytes, &ps.nodes, root, true, (at, ps.p))?;
             }
         }
     } else {
@@ -960,7 +972,7 @@ fn read_part(bytes: &[u8], edn: bool) -> R<Builder> {
                 if ps.p != end {
                     return Err("text after the object on a JSONL line");
                 }
-                bld.op(bytes, &ps.nodes, root, false)?;
+                bld.op(bytes, &ps.nodes, root, false, (start, end))?;
                 ps.b = bytes;
             }
             start = end + 1;

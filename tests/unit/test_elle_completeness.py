@@ -127,7 +127,6 @@ def test_untrusted_key_edges_are_explained() -> None:
     assert any("single version order" in n for n in v.notes)
 
 
-
 def test_untrusted_key_counted_once() -> None:
     """A key without a single version order is one key in the stats, not one as a loose key
     and another as a read key with an empty order (which also added its wr edges twice)."""

@@ -148,7 +148,7 @@ def order_edges(s: Scan, e: Edges, realtime: bool, process: bool) -> None:
     frontier of ok completions not already implied by a later one. Process edges: each ok
     txn to the next txn its process invokes. Walks s.events (scan(..., events=True))."""
     txns = s.txns
-    ok = [t.type == OK for t in txns]
+    ok = [t is not None and t.type == OK for t in txns]  # None: outside a focused scan
     frontier: set[int] = set()
     preds: dict[int, list[int]] = {}
     last: dict[Any, int] = {}
@@ -214,6 +214,26 @@ def components(n: int, e: Edges) -> tuple[list[list[int]], Graph, int]:
         groups.setdefault(lab, []).append(v)
     comps = sorted(groups.values(), key=len)
     return comps, g, distinct
+
+
+def inside(n: int, comps: list[list[int]], e: Edges) -> Graph | None:
+    """The graph of the edges inside the given components (the native core's, of a focused
+    scan's edges): None unless each of them is strongly connected by those edges."""
+    label: dict[int, int] = {}
+    for i, comp in enumerate(comps):
+        for t in comp:
+            label[t] = i
+    g = Graph(n)
+    get = label.get
+    for a, b, k in zip(e.src, e.dst, e.kind, strict=True):
+        la = get(a)
+        if la is not None and la == get(b):
+            g.add(a, b, k)
+    for comp in comps:
+        found = sccs(g, comp[:1], inside=set(comp))
+        if len(found[-1]) != len(comp):
+            return None
+    return g
 
 
 def _components_python(n: int, e: Edges) -> tuple[list[list[int]], Graph, int]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import time
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -114,21 +115,9 @@ def _settings(options: dict[str, Any]) -> tuple[tuple[str, ...], bool, bool, flo
 
 
 def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
-    # The stages are imported here, not at the top: `splitbrain check` on the native path
-    # needs only the options and the verdict's words (a cheaper start).
-    from harness.checkers.elle.cycles import Budget, search_scc, shorten
-    from harness.checkers.elle.edges import (
-        Edges,
-        components,
-        data_edges,
-        loose_edges,
-        order_edges,
-    )
-    from harness.checkers.elle.explain import Explainer
-    from harness.checkers.elle.graph import PROC, RT, OutOfTime
-    from harness.checkers.elle.internal import internal_findings
+    # The stages are imported where they are used, not at the top: `splitbrain check` on the
+    # native path needs only the options and the verdict's words (a cheaper start).
     from harness.checkers.elle.scan import scan
-    from harness.checkers.elle.versions import Versions
 
     started = time.monotonic()
     want, realtime, process, time_limit, notes = _settings(options)
@@ -147,6 +136,37 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
             {"txns": 0, "models": list(want), "complete": False},
             notes,
         )
+    v = _analyse(s, want, realtime, process, time_limit, notes, started)
+    assert v is not None
+    return v
+
+
+def _analyse(
+    s: Scan,
+    want: tuple[str, ...],
+    realtime: bool,
+    process: bool,
+    time_limit: float,
+    notes: list[str],
+    started: float,
+    native: dict[str, Any] | None = None,
+) -> Verdict | None:
+    """The stages after the scan. `native`: the core's counts of the whole history, of which
+    `s` is a focused part (then None if the part's cycles are not the whole's)."""
+    from harness.checkers.elle.cycles import Budget, search_scc, shorten
+    from harness.checkers.elle.edges import (
+        Edges,
+        components,
+        data_edges,
+        inside,
+        loose_edges,
+        order_edges,
+    )
+    from harness.checkers.elle.explain import Explainer
+    from harness.checkers.elle.graph import PROC, RT, OutOfTime
+    from harness.checkers.elle.internal import internal_findings
+    from harness.checkers.elle.versions import Versions
+
     found = _Findings(s)
     for tid in s.repeats:
         for kind, ops, text, data in internal_findings(s.txns[tid]):
@@ -160,8 +180,16 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
     if realtime or process:
         order_edges(s, e, realtime, process)
     n_edges = len(e)
-    comps, g, distinct = components(len(s.txns), e)
+    if native is None:
+        comps, g, distinct = components(len(s.txns), e)
+    else:
+        comps = native.pop("comps")
+        inner = inside(len(s.txns), comps, e)
+        if inner is None:
+            return None  # not the whole history's cycles: a bug of the focus; `check` decides
+        g = inner
     del e
+    largest = max((len(c) for c in comps), default=0)
 
     budget = Budget(time_limit)
     explain = Explainer(s, ver, loose)
@@ -197,6 +225,10 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
         )
     if s.skipped:
         notes.append(f"{s.skipped} op(s) were not list-append transactions and were ignored")
+    if native is not None:
+        return _verdict(
+            found.anomalies, native, want, realtime, process, complete, notes, started, "focus"
+        )
     by_type = {t: 0 for t in (OK, INFO, FAIL)}
     for t in s.txns:
         by_type[t.type] += 1
@@ -209,7 +241,7 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
         "edges": distinct,
         "edge_records": n_edges,
         "sccs": len(comps),
-        "largest_scc": max((len(c) for c in comps), default=0),
+        "largest_scc": largest,
     }
     return _verdict(found.anomalies, counts, want, realtime, process, complete, notes, started)
 
@@ -265,20 +297,106 @@ def _verdict(
     )
 
 
-def check_native(path: str, edn: bool, **options: Any) -> Verdict | None:
-    """The verdict of the history file at `path` by the native core (harness/checkers/elle/
-    native.py), when it can decide: a well-formed history with no anomaly and no cycle. None
-    when the core is missing or gives up (anything else): then run `check` as always. Its
-    reason is in native.last_reason."""
+def check_native(
+    path: str, edn: bool, history: list[Op] | None = None, guessed: bool = False, **options: Any
+) -> Verdict | None:
+    """The verdict of the history file at `path` with the native core (harness/checkers/elle/
+    native.py): by the core alone for a well-formed history with no anomaly and no cycle; for
+    any other well-formed one, by the Python stages on the part of it the core chose (see
+    _focused: the anomalies and their words are those of `check`). None when the core is
+    missing or gives up: then run `check` as always. Its reason is in native.last_reason.
+    `history`: the file's ops, when the caller has read them already. `guessed`: the caller
+    planned list-append without looking (None unless every client op is a list-append txn,
+    as harness.checking.guess_kind requires)."""
     from harness.checkers.elle import native
 
     started = time.monotonic()
-    want, realtime, process, _, notes = _settings(options)
+    want, realtime, process, time_limit, notes = _settings(options)
     counts = native.check_list_append(path, edn, realtime, process)
     if counts is None:
         return None
-    counts = {**counts, "sccs": 0, "largest_scc": 0}
-    return _verdict([], counts, want, realtime, process, True, notes, started, "native")
+    if not counts.pop("guessable") and guessed:
+        native.last_reason = "not every client op is a list-append transaction"
+        return None
+    focus = counts.pop("focus", None)
+    if focus is None:
+        return _verdict([], counts, want, realtime, process, True, notes, started, "native")
+    ops = _focus_ops(path, edn, history, focus["indices"], focus["spans"])
+    if ops is None:
+        return None
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _focused(ops, focus, counts, want, realtime, process, time_limit, notes, started)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _focus_ops(
+    path: str, edn: bool, history: list[Op] | None, indices: list[int], spans: list[Any]
+) -> list[Op] | None:
+    """The ops with these indices (increasing), from `history` or read from the file."""
+    from harness.checkers.elle import native
+
+    if history is None and edn:
+        got = native.read_ops(path, indices, spans)
+        if got is not None:
+            same = [op.index for op in got] == indices
+            return got if same else None
+    if history is None:
+        from harness.history import load
+
+        history = load(path)
+    wanted = set(indices)
+    out = [op for op in history if op.index in wanted]
+    return out if len(out) == len(indices) else None
+
+
+def _focused(
+    ops: list[Op],
+    focus: dict[str, Any],
+    counts: dict[str, Any],
+    want: tuple[str, ...],
+    realtime: bool,
+    process: bool,
+    time_limit: float,
+    notes: list[str],
+    started: float,
+) -> Verdict | None:
+    """The Python stages on the txns the native core chose (check.rs, Focus), each with its
+    id in the whole history, indexed on the chosen keys only:
+    - txns in a strongly connected component of more than one txn, and txns with an internal
+      or future-read finding;
+    - every txn on a key with a finding of its own (garbage, G1a, G1b, dirty update, lost
+      update, duplicates, incompatible or reversed orders): its findings and its edges come
+      from all its reads and appends, as in the whole history;
+    - for a key some edge inside a component is on: its appenders, the read that is its
+      version order, and its first reads (its place among the keys); then its version order,
+      unread appends and edges between txns of a component are the whole history's. An edge's
+      words come only from keys that edge is on.
+    Order edges are built between txns of the components alone: an order edge between two of
+    them that a txn outside would replace passes through that txn, which is then in their
+    component. So the components, the edges inside them and the search are the whole
+    history's, and so are the anomalies and their words; the counts are the core's.
+    None (the caller runs `check`) if a component is not strongly connected by those edges."""
+    from harness.checkers.elle.scan import scan
+
+    by_index = {op.index: op for op in ops}
+    keys = {by_index[i].value[m][1] for i, m in focus["keys"]}
+    s = scan(ops, bool(realtime or process), focus["tids"], counts["txns"], keys)
+    s.proven = set(focus["proven"])
+    # Only the txns the core found an internal finding in are looked at again (the clean
+    # verdict trusts that same decision), and only the order edges between txns of one
+    # component: those are the whole history's (a txn that an order edge between two of
+    # them would pass through is in their component too).
+    s.repeats = list(focus["internal"])
+    if s.events:
+        members = {t for comp in focus["comps"] for t in comp}
+        tid_of = s.tid_of_pair
+        s.events = array("q", (c for c in s.events if tid_of[c >> 1] in members))
+    counts["comps"] = focus["comps"]
+    return _analyse(s, want, realtime, process, time_limit, notes, started, counts)
 
 
 def _before(s: Scan) -> Any:

@@ -1,12 +1,13 @@
 """The native core (native/, a Rust extension module `splitbrain_native`), when installed.
 
 `check_list_append(path, edn, realtime, process)` reads a history file straight from bytes
-into columns and decides the list-append verdict in the common case: a well-formed history
-with no anomaly of any kind the Python checker reports and an acyclic dependency graph (the
-same edges, real-time and process ones included). It returns that verdict's counts (the stats
-the Python checker would give); for anything else (a shape it does not read, any anomaly, any
-cycle, any doubt) it returns None and the caller runs the Python path, whose errors and
-explanations are unchanged. Why it gave up is in `last_reason` (for tests and benches).
+into columns, builds the dependency graph the Python checker builds (the same edges,
+real-time and process ones included) and finds its cycles and the findings of single keys
+and txns. It returns the counts the Python checker would give; for a history that is not
+clean (an anomaly or a cycle), with "focus": which ops the Python stages must see to find and
+explain them (listappend.check_native). For anything else (a shape it does not read, a value
+appended twice, any doubt) it returns None and the caller runs the Python path, whose errors
+and explanations are unchanged. Why it gave up is in `last_reason` (for tests and benches).
 SPLITBRAIN_NATIVE=0 in the environment turns it off (the Python path only).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness import native as core
+from harness.history import Op
 
 _core: Any = core.module()  # as the process started: a run does not switch paths midway
 DISABLED = core.disabled()
@@ -31,7 +33,8 @@ def version() -> str | None:
 
 
 def check_list_append(path: str, edn: bool, realtime: bool, process: bool) -> dict[str, Any] | None:
-    """Counts of a clean history (txns, ok, info, fail, keys, edges, edge_records), else None."""
+    """Counts (txns, ok, info, fail, keys, edges, edge_records, sccs, largest_scc) and, if the
+    history is not clean, "focus" (indices, tids, keys, proven); None if the core gave up."""
     global last_reason
     if _core is None:
         last_reason = "the native core is not installed"
@@ -42,3 +45,23 @@ def check_list_append(path: str, edn: bool, realtime: bool, process: bool) -> di
         return None
     last_reason = None
     return dict(out)
+
+
+def read_ops(path: str, indices: list[int], spans: list[tuple[int, int]]) -> list[Op] | None:
+    """The ops of an EDN history file with these indices, as harness.edn reads them: only
+    their bytes (spans, when given), else the whole file; None if the core's reader gives up
+    (then read it in Python)."""
+    global last_reason
+    if _core is None:
+        return None
+    from harness.edn import _NO_EXTRA
+
+    if spans:
+        out = _core.read_ops_at(str(path), Op, _NO_EXTRA, spans)
+    else:
+        out = _core.read_ops(str(path), Op, _NO_EXTRA, list(indices))
+        out = out if isinstance(out, str) else out[0]
+    if isinstance(out, str):
+        last_reason = out
+        return None
+    return list(out)

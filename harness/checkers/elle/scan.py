@@ -79,6 +79,8 @@ class Scan:
     tid_of_pair: array = field(default_factory=lambda: array("q"))
     reused: int = 0  # appends of a value already appended to the same key
     skipped: int = 0  # ops that are not list-append txns
+    # info txns known (from outside a focused scan) to have taken effect
+    proven: set[int] = field(default_factory=set)
 
 
 def _show(x: Any, limit: int = 60) -> str:
@@ -199,9 +201,21 @@ def _pair(history: list[Op], pairs: list, pending: dict, note: Any) -> None:
                     note(2 * done_pair[2] + 1)
 
 
-def scan(history: list[Op], events: bool = False) -> Scan:
-    """events=True also records the history order of txns for real-time / process edges."""
+def scan(
+    history: list[Op],
+    events: bool = False,
+    tids: list[int] | None = None,
+    n: int = 0,
+    only: set[Any] | None = None,
+) -> Scan:
+    """events=True also records the history order of txns for real-time / process edges.
+
+    A focused scan (of a part of a history the native core chose: listappend.check_native)
+    gives its i-th txn the id tids[i] in a list of n slots (None where a txn was left out),
+    and indexes only the micro-ops on the keys in `only` (a txn's value stays whole)."""
     s = Scan()
+    if tids is not None:
+        s.txns = [None] * n  # type: ignore[list-item]
     txns, writer, failed, reads = s.txns, s.writer, s.failed, s.reads
     pairs: list[list[Any]] = []  # [invocation, completion or None, pair number]
     pending: dict[Any, list[Any]] = {}
@@ -216,6 +230,7 @@ def scan(history: list[Op], events: bool = False) -> Scan:
         tid_of_pair = s.tid_of_pair = array("q", [-1]) * len(pairs)
     multi, rmw, repeats, inner_reads = s.multi, s.rmw, s.repeats, s.inner_reads
     new_txn = txns.append
+    placed = 0
     for inv, done, pnum in pairs:
         typ = done.type if done is not None else INFO
         src = done if typ == OK and done.value is not None else inv
@@ -228,10 +243,20 @@ def scan(history: list[Op], events: bool = False) -> Scan:
                 raise _bad(src, f"txn value is not a list of micro-ops: {_show(value)}")
             value = list(value)
         mops, apps, exts, inner = _parse(src, value)
-        tid = len(txns)
+        if tids is None:
+            tid = len(txns)
+            new_txn(Txn(tid, inv, done, typ, mops))
+        else:
+            tid = tids[placed]
+            placed += 1
+            txns[tid] = Txn(tid, inv, done, typ, mops)
+            if only is not None:
+                apps = [a for a in apps if a[0] in only]
+                exts = [x for x in exts if x[0] in only]
+                if inner is not None:
+                    inner = [x for x in inner if x[0] in only]
         if tid_of_pair is not None:
             tid_of_pair[pnum] = tid
-        new_txn(Txn(tid, inv, done, typ, mops))
         ok = typ == OK
         if typ == INFO:
             s.info.append(tid)

@@ -64,7 +64,7 @@ class Versions:
                 self.loose[k] = distinct
         # An info txn that some read proves took effect committed all its appends (atomicity).
         seen_loose = {k: {v for _, r in rs for v in r} for k, rs in self.loose.items()}
-        proven: set[int] = set()
+        proven: set[int] = set(s.proven)
         for tid in s.info:
             for f, k, v in txns[tid].mops:
                 if f == "append" and (v in self.pos.get(k, ()) or v in seen_loose.get(k, ())):
