@@ -139,6 +139,16 @@ struct Conv<'py, 'a> {
 }
 
 impl<'py, 'a> Conv<'py, 'a> {
+    fn new(py: Python<'py>) -> Self {
+        Conv {
+            py,
+            strs: HashMap::new(),
+            keys: HashMap::new(),
+            reads: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+
     fn str(&mut self, s: &str) -> Bound<'py, PyString> {
         if s.len() > 32 {
             return PyString::new_bound(self.py, s);
@@ -267,13 +277,7 @@ fn read_ops(
     };
     let timing = std::env::var_os("SPLITBRAIN_NATIVE_TIMING").is_some();
     let t0 = std::time::Instant::now();
-    let mut conv = Conv {
-        py,
-        strs: HashMap::new(),
-        keys: HashMap::new(),
-        reads: HashMap::new(),
-        pending: HashMap::new(),
-    };
+    let mut conv = Conv::new(py);
     let mut out = Vec::new();
     let mut lines = Vec::new();
     let mut py_err: Option<PyErr> = None;
@@ -329,13 +333,7 @@ fn read_ops_at(
         Ok(b) => b,
         Err(e) => return Ok(format!("cannot read the file: {e}").into_py(py)),
     };
-    let mut conv = Conv {
-        py,
-        strs: HashMap::new(),
-        keys: HashMap::new(),
-        reads: HashMap::new(),
-        pending: HashMap::new(),
-    };
+    let mut conv = Conv::new(py);
     let mut out = Vec::with_capacity(spans.len());
     let mut py_err: Option<PyErr> = None;
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

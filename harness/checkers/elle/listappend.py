@@ -22,6 +22,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.checkers.elle import anomalies as taxonomy
@@ -92,8 +93,20 @@ def check(history: list[Op], **options: Any) -> Verdict:
             gc.enable()
 
 
-def _settings(options: dict[str, Any]) -> tuple[tuple[str, ...], bool, bool, float, list[str]]:
-    """(models judged, realtime, process, time_limit, notes) of the options given."""
+@dataclass
+class _Judging:
+    """What one check judges against, and what it has to say (both paths share it)."""
+
+    want: tuple[str, ...]  # the models judged
+    realtime: bool
+    process: bool
+    time_limit: float
+    notes: list[str]
+    started: float = field(default_factory=time.monotonic)
+
+
+def _settings(options: dict[str, Any]) -> _Judging:
+    """The judging of the options given (validated)."""
     # None stands for "not given" (realtime=None: decide from the models), as it always has
     given = {k: v for k, v in options.items() if v is not None}
     opts = validate(given, _OWNERS, flag="list-append option")
@@ -111,7 +124,7 @@ def _settings(options: dict[str, Any]) -> tuple[tuple[str, ...], bool, bool, flo
         realtime = "strict-serializable" in want
     process = bool(opts.get("process", False))
     time_limit = float(opts.get("time_limit", 30.0))
-    return want, bool(realtime), process, time_limit, notes
+    return _Judging(want, bool(realtime), process, time_limit, notes)
 
 
 def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
@@ -119,12 +132,10 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
     # native path needs only the options and the verdict's words (a cheaper start).
     from harness.checkers.elle.scan import scan
 
-    started = time.monotonic()
-    want, realtime, process, time_limit, notes = _settings(options)
-
-    s = scan(history, events=bool(realtime or process))
+    j = _settings(options)
+    s = scan(history, events=bool(j.realtime or j.process))
     if not s.txns:
-        notes.append(
+        j.notes.append(
             "the history has no list-append transactions (ops with f 'txn' and a list of "
             "[f k v] micro-ops): nothing to judge"
             + (f"; {s.skipped} other op(s) ignored" if s.skipped else "")
@@ -133,24 +144,15 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
             CHECKER,
             "unknown",
             [],
-            {"txns": 0, "models": list(want), "complete": False},
-            notes,
+            {"txns": 0, "models": list(j.want), "complete": False},
+            j.notes,
         )
-    v = _analyse(s, want, realtime, process, time_limit, notes, started)
+    v = _analyse(s, j)
     assert v is not None
     return v
 
 
-def _analyse(
-    s: Scan,
-    want: tuple[str, ...],
-    realtime: bool,
-    process: bool,
-    time_limit: float,
-    notes: list[str],
-    started: float,
-    native: dict[str, Any] | None = None,
-) -> Verdict | None:
+def _analyse(s: Scan, j: _Judging, native: dict[str, Any] | None = None) -> Verdict | None:
     """The stages after the scan. `native`: the core's counts of the whole history, of which
     `s` is a focused part (then None if the part's cycles are not the whole's)."""
     from harness.checkers.elle.cycles import Budget, search_scc, shorten
@@ -167,6 +169,7 @@ def _analyse(
     from harness.checkers.elle.internal import internal_findings
     from harness.checkers.elle.versions import Versions
 
+    realtime, process, notes = j.realtime, j.process, j.notes
     found = _Findings(s)
     for tid in s.repeats:
         for kind, ops, text, data in internal_findings(s.txns[tid]):
@@ -191,7 +194,7 @@ def _analyse(
     del e
     largest = max((len(c) for c in comps), default=0)
 
-    budget = Budget(time_limit)
+    budget = Budget(j.time_limit)
     explain = Explainer(s, ver, loose)
     orders = (RT if realtime else 0) | (PROC if process else 0)
     before = _before(s)
@@ -207,7 +210,7 @@ def _analyse(
             complete = False
             unexplored = sum(len(c) for c in comps[i:])
             notes.append(
-                f"cycle search ran out of its {time_limit:g} s budget: {len(comps) - i} of "
+                f"cycle search ran out of its {j.time_limit:g} s budget: {len(comps) - i} of "
                 f"{len(comps)} strongly connected components ({unexplored} txns) were not fully "
                 "searched; anomalies there are unknown"
             )
@@ -226,9 +229,7 @@ def _analyse(
     if s.skipped:
         notes.append(f"{s.skipped} op(s) were not list-append transactions and were ignored")
     if native is not None:
-        return _verdict(
-            found.anomalies, native, want, realtime, process, complete, notes, started, "focus"
-        )
+        return _verdict(found.anomalies, native, j, complete, "focus")
     by_type = {t: 0 for t in (OK, INFO, FAIL)}
     for t in s.txns:
         by_type[t.type] += 1
@@ -243,21 +244,18 @@ def _analyse(
         "sccs": len(comps),
         "largest_scc": largest,
     }
-    return _verdict(found.anomalies, counts, want, realtime, process, complete, notes, started)
+    return _verdict(found.anomalies, counts, j, complete)
 
 
 def _verdict(
     anomalies: list[Anomaly],
     counts: dict[str, int],
-    want: tuple[str, ...],
-    realtime: bool,
-    process: bool,
+    j: _Judging,
     complete: bool,
-    notes: list[str],
-    started: float,
     engine: str = "python",
 ) -> Verdict:
     """The verdict of the anomalies found (the Python path and the native one share it)."""
+    want, realtime = j.want, j.realtime
     types = {an.type for an in anomalies}
     ruled_out = taxonomy.rules_out(types)
     valid: bool | str = True
@@ -274,7 +272,7 @@ def _verdict(
             undetermined.append(m)
         else:
             consistent.append(m)
-    elapsed = time.monotonic() - started
+    elapsed = time.monotonic() - j.started
     return Verdict(
         checker=CHECKER,
         valid=valid,  # type: ignore[arg-type]
@@ -287,13 +285,13 @@ def _verdict(
             "consistent_with": consistent,
             "undetermined": undetermined,
             "realtime": realtime,
-            "process": process,
+            "process": j.process,
             "complete": complete,
             "engine": engine,
             "elapsed": round(elapsed, 3),
             "txns_per_second": round(counts["txns"] / elapsed) if elapsed > 0 else None,
         },
-        notes=notes,
+        notes=j.notes,
     )
 
 
@@ -310,9 +308,8 @@ def check_native(
     as harness.checking.guess_kind requires)."""
     from harness.checkers.elle import native
 
-    started = time.monotonic()
-    want, realtime, process, time_limit, notes = _settings(options)
-    counts = native.check_list_append(path, edn, realtime, process)
+    j = _settings(options)
+    counts = native.check_list_append(path, edn, j.realtime, j.process)
     if counts is None:
         return None
     if not counts.pop("guessable") and guessed:
@@ -320,14 +317,14 @@ def check_native(
         return None
     focus = counts.pop("focus", None)
     if focus is None:
-        return _verdict([], counts, want, realtime, process, True, notes, started, "native")
+        return _verdict([], counts, j, True, "native")
     ops = _focus_ops(path, edn, history, focus["indices"], focus["spans"])
     if ops is None:
         return None
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _focused(ops, focus, counts, want, realtime, process, time_limit, notes, started)
+        return _focused(ops, focus, counts, j)
     finally:
         if enabled:
             gc.enable()
@@ -354,15 +351,7 @@ def _focus_ops(
 
 
 def _focused(
-    ops: list[Op],
-    focus: dict[str, Any],
-    counts: dict[str, Any],
-    want: tuple[str, ...],
-    realtime: bool,
-    process: bool,
-    time_limit: float,
-    notes: list[str],
-    started: float,
+    ops: list[Op], focus: dict[str, Any], counts: dict[str, Any], j: _Judging
 ) -> Verdict | None:
     """The Python stages on the txns the native core chose (check.rs, Focus), each with its
     id in the whole history, indexed on the chosen keys only:
@@ -384,7 +373,7 @@ def _focused(
 
     by_index = {op.index: op for op in ops}
     keys = {by_index[i].value[m][1] for i, m in focus["keys"]}
-    s = scan(ops, bool(realtime or process), focus["tids"], counts["txns"], keys)
+    s = scan(ops, j.realtime or j.process, focus["tids"], counts["txns"], keys)
     s.proven = set(focus["proven"])
     # Only the txns the core found an internal finding in are looked at again (the clean
     # verdict trusts that same decision), and only the order edges between txns of one
@@ -396,7 +385,7 @@ def _focused(
         tid_of = s.tid_of_pair
         s.events = array("q", (c for c in s.events if tid_of[c >> 1] in members))
     counts["comps"] = focus["comps"]
-    return _analyse(s, want, realtime, process, time_limit, notes, started, counts)
+    return _analyse(s, j, counts)
 
 
 def _before(s: Scan) -> Any:
