@@ -13,7 +13,7 @@ Each line gives wall and CPU seconds (user + system: the steadier figure on a sh
 txn/s of each, peak RSS, the engine that gave the verdict, and the ratio python / native. A
 valid history is decided by the native core alone ("native"); an invalid one by the Python
 stages on the part of it the core chose ("focus": the txns in cycles or with findings, and
-every txn on their keys), with the anomalies the Python path gives. Where the core gives up
+what of their keys explains them), with the anomalies the Python path gives. Where the core gives up
 ("python"), the line says why. Targets (issue 14): >= 100,000 txn/s on 2 cores, < 2 GB at 1M.
 
 Run: python bench/bench_native.py [--txns 100000,1000000] [--seed S] [--keep DIR] [--repeat N]

@@ -32,7 +32,7 @@ def check_file(
     pipeline's notes under "notes"; or, if it cannot be judged, the problem in one line."""
     path = Path(path)
     history_file = path / "history.jsonl" if path.is_dir() else path
-    first = _native_first(history_file, checker, options or {})
+    tried, first = _native_first(history_file, checker, options or {})
     if first is not None:
         return first
     notes: list[str] = []
@@ -40,7 +40,7 @@ def check_file(
         history = load(history_file, notes=notes, validate=True)
         plan = plan_checks(history, history_file.parent / "spec.json", checker, options or {})
         notes.extend(plan.notes)
-        verdicts = [_judge(name, history, o, history_file) for name, o in plan.runs]
+        verdicts = [_judge(name, history, o, history_file, not tried) for name, o in plan.runs]
     except SplitbrainError as e:
         return one_line(e)
     doc = compose(verdicts)
@@ -50,11 +50,12 @@ def check_file(
 
 def _native_first(
     history_file: Path, checker: str | None, given: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    """The document by the native core before anything is loaded in Python, when the plan
-    is list-append without looking at the ops: --checker list-append; or no --checker and no
-    spec.json, where the plan guessed is list-append exactly when every client op is a
-    list-append transaction, which the core tells (`guessable`). None: load and plan."""
+) -> tuple[bool, dict[str, Any] | None]:
+    """(tried, the document) by the native core before anything is loaded in Python, when
+    the plan is list-append without looking at the ops: --checker list-append; or no
+    --checker and no spec.json, where the plan guessed is list-append exactly when every
+    client op is a list-append transaction, which the core tells (`guessable`). A None
+    document: load and plan (without asking the core again if it was tried)."""
     notes: list[str] = []
     if checker == "list-append":
         fast = native_list_append(history_file, given)
@@ -62,24 +63,26 @@ def _native_first(
         try:
             plan = _append_plan(given)
         except SplitbrainError:
-            return None  # the planned path names the problem
+            return False, None  # the planned path names the problem
         ((_, o),) = plan.runs
         notes = plan.notes
         fast = native_list_append(history_file, o, guessed=True)
     else:
-        return None
+        return False, None
     if fast is None:
-        return None
+        return True, None
     doc = compose([fast])
     doc["notes"] = notes
-    return doc
+    return True, doc
 
 
-def _judge(name: str, history: Sequence[Op], options: Mapping[str, Any], path: Path) -> Verdict:
+def _judge(
+    name: str, history: Sequence[Op], options: Mapping[str, Any], path: Path, native: bool
+) -> Verdict:
     """One planned checker's verdict; list-append's by the native core when it can decide
-    (a run folder's spec or a guessed plan get the fast path too, not only --checker)."""
-    if name == "list-append":
-        fast = native_list_append(path, options, list(history))
+    (a run folder's spec gets the fast path too; `native` False: it was tried already)."""
+    if name == "list-append" and native:
+        fast = native_list_append(path, options, history)
         if fast is not None:
             return fast
     return run_checker(name, history, options)
@@ -88,7 +91,7 @@ def _judge(name: str, history: Sequence[Op], options: Mapping[str, Any], path: P
 def native_list_append(
     path: Path,
     options: Mapping[str, Any],
-    history: list[Op] | None = None,
+    history: Sequence[Op] | None = None,
     guessed: bool = False,
 ) -> Verdict | None:
     """The list-append verdict by the native core when it is installed and reads the file

@@ -741,13 +741,11 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Outcome> {
     if stats.sccs == 0 && bad_txn.is_empty() && !bad_key.iter().any(|&b| b) {
         return Ok(Outcome::Clean(stats));
     }
-    // -- the focus: txns in cycles and with findings, and every txn touching a key with a
-    // finding or a key some edge inside a component is on (an explanation of an edge looks
-    // only at keys that edge is on): those keys' version data is then whole in Python
-    // A key with a finding: every txn on it (the finding's words cite them). A key only
-    // edges are on: its appenders, the read that is its order, and the first reads of it
-    // (which keep the keys in Python's order); other reads prove no edge inside a component
-    // unless their txn is in it (and then it is there).
+    // -- the focus: txns in cycles and with findings; every txn on a key with a finding (the
+    // finding's words cite them); for a key only edges inside a component are on (an edge's
+    // words look only at the keys it is on): its appenders, the read that is its order and
+    // its first reads (which keep the keys in Python's order). Other reads of it prove no
+    // edge inside a component unless their txn is in it, and then it is kept anyway.
     let mut first_read: Vec<u32> = vec![NO; nk];
     for &(k, tid, _, _) in &reads {
         if first_read[k as usize] == NO {
@@ -764,17 +762,13 @@ pub fn check(h: &History, realtime: bool, process: bool) -> R<Outcome> {
     for &t in &bad_txn {
         keep[t as usize] = true;
     }
-    for t in 0..n as u32 {
-        if in_cycle(t) {
-            keep[t as usize] = true;
-        }
-    }
     let mut keys_at: Vec<(i64, u32)> = vec![(-1, 0); nk];
     let mut tids: Vec<u32> = Vec::new();
     let mut at: Vec<usize> = Vec::new();
     for t in 0..n as u32 {
         let mops = mops_of(t);
         let mine = keep[t as usize]
+            || in_cycle(t)
             || mops.iter().any(|m| {
                 let k = m.key as usize;
                 bad_key[k]

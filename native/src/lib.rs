@@ -45,7 +45,7 @@ fn run(path: &str, edn: bool, realtime: bool, process: bool) -> Outcome {
 }
 
 /// check_list_append(path, edn, realtime, process) -> dict of stats when the history is
-/// well-formed: with "focus" (a dict: indices, tids, keys, proven) when it is not clean (an
+/// well-formed: with "focus" (a dict of check::Focus's fields) when it is not clean (an
 /// anomaly or a cycle: check::Focus says what Python must see to find and explain them);
 /// else a str: why the native path gave up.
 #[pyfunction]

@@ -21,7 +21,8 @@ import gc
 import time
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,10 +85,16 @@ def check(history: list[Op], **options: Any) -> Verdict:
     False only if an anomaly rules out a judged model; others are reported anyway."""
     # The check allocates millions of small acyclic objects: the cyclic collector would
     # rescan them over and over (a third of the time on 1M txns) and free nothing.
+    with _gc_off():
+        return _check(history, options)
+
+
+@contextmanager
+def _gc_off() -> Iterator[None]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _check(history, options)
+        yield
     finally:
         if enabled:
             gc.enable()
@@ -152,9 +159,15 @@ def _check(history: list[Op], options: dict[str, Any]) -> Verdict:
     return v
 
 
-def _analyse(s: Scan, j: _Judging, native: dict[str, Any] | None = None) -> Verdict | None:
+def _analyse(
+    s: Scan,
+    j: _Judging,
+    native: dict[str, Any] | None = None,
+    native_comps: list[list[int]] | None = None,
+) -> Verdict | None:
     """The stages after the scan. `native`: the core's counts of the whole history, of which
-    `s` is a focused part (then None if the part's cycles are not the whole's)."""
+    `s` is a focused part, and `native_comps` its components (then None if the part's edges
+    do not make them strongly connected)."""
     from harness.checkers.elle.cycles import Budget, search_scc, shorten
     from harness.checkers.elle.edges import (
         Edges,
@@ -183,10 +196,10 @@ def _analyse(s: Scan, j: _Judging, native: dict[str, Any] | None = None) -> Verd
     if realtime or process:
         order_edges(s, e, realtime, process)
     n_edges = len(e)
-    if native is None:
+    if native_comps is None:
         comps, g, distinct = components(len(s.txns), e)
     else:
-        comps = native.pop("comps")
+        comps = native_comps
         inner = inside(len(s.txns), comps, e)
         if inner is None:
             return None  # not the whole history's cycles: a bug of the focus; `check` decides
@@ -296,7 +309,11 @@ def _verdict(
 
 
 def check_native(
-    path: str, edn: bool, history: list[Op] | None = None, guessed: bool = False, **options: Any
+    path: str,
+    edn: bool,
+    history: Sequence[Op] | None = None,
+    guessed: bool = False,
+    **options: Any,
 ) -> Verdict | None:
     """The verdict of the history file at `path` with the native core (harness/checkers/elle/
     native.py): by the core alone for a well-formed history with no anomaly and no cycle; for
@@ -321,17 +338,12 @@ def check_native(
     ops = _focus_ops(path, edn, history, focus["indices"], focus["spans"])
     if ops is None:
         return None
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _gc_off():
         return _focused(ops, focus, counts, j)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _focus_ops(
-    path: str, edn: bool, history: list[Op] | None, indices: list[int], spans: list[Any]
+    path: str, edn: bool, history: Sequence[Op] | None, indices: list[int], spans: list[Any]
 ) -> list[Op] | None:
     """The ops with these indices (increasing), from `history` or read from the file."""
     from harness.checkers.elle import native
@@ -384,8 +396,7 @@ def _focused(
         members = {t for comp in focus["comps"] for t in comp}
         tid_of = s.tid_of_pair
         s.events = array("q", (c for c in s.events if tid_of[c >> 1] in members))
-    counts["comps"] = focus["comps"]
-    return _analyse(s, j, counts)
+    return _analyse(s, j, counts, focus["comps"])
 
 
 def _before(s: Scan) -> Any:

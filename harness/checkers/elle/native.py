@@ -33,8 +33,9 @@ def version() -> str | None:
 
 
 def check_list_append(path: str, edn: bool, realtime: bool, process: bool) -> dict[str, Any] | None:
-    """Counts (txns, ok, info, fail, keys, edges, edge_records, sccs, largest_scc) and, if the
-    history is not clean, "focus" (indices, tids, keys, proven); None if the core gave up."""
+    """Counts (txns, ok, info, fail, keys, edges, edge_records, sccs, largest_scc), guessable
+    and, if the history is not clean, "focus" (indices, spans, tids, keys, proven, internal,
+    comps: native/src/check.rs Focus); None if the core gave up."""
     global last_reason
     if _core is None:
         last_reason = "the native core is not installed"
