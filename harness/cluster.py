@@ -17,6 +17,7 @@ import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from harness import clock
 from harness.errors import ClusterError
@@ -159,6 +160,35 @@ class Cluster(ABC):
 
     def resume(self, node: str) -> None:
         self.signal(node, signal.SIGCONT)
+
+    # -- observations: what says a fault took effect ------------------------------------
+    def processes(self, node: str) -> dict[int, str]:
+        """The node's database processes now: pid -> state letter ("T": stopped)."""
+        raise Unsupported(f"{type(self).__name__} cannot list a node's processes")
+
+    def reach(self, src: str, dst: str, port: int) -> Literal["open", "refused", "silent"]:
+        """How a TCP connect from src to dst's port ends: "silent" is no answer at all."""
+        raise Unsupported(f"{type(self).__name__} cannot probe between nodes")
+
+    def firewall_rules(self, node: str) -> dict[str, float]:
+        """What the node's kernel drops now: source address -> probability (1.0: all)."""
+        raise Unsupported(f"{type(self).__name__} cannot list its drop rules")
+
+    def lossy(self) -> dict[str, frozenset[str]]:
+        """The packet-loss grudge in force (empty when none)."""
+        return {}
+
+    def wanted_rules(self, node: str) -> dict[str, float]:
+        """What the node must drop now, as the cluster was asked: source -> probability."""
+        raise Unsupported(f"{type(self).__name__} keeps no drop rules")
+
+    def drop_address(self, node: str) -> str:
+        """The source address of the node's packets as its peers' rules name it."""
+        return self.peer_address(node)
+
+    def clock_reading(self, node: str) -> float:
+        """The node's clock as its database sees it minus its real clock, in seconds."""
+        raise Unsupported(f"{type(self).__name__} cannot read a node's clock")
 
     # -- files ----------------------------------------------------------------------------
     def write_file(

@@ -79,6 +79,10 @@ def as_json(g: Grudge) -> dict[str, list[str]]:
     return {n: sorted(d) for n, d in sorted(g.items()) if d}
 
 
+def from_json(data: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    return {n: frozenset(d) for n, d in data.items()}
+
+
 SHAPES = ("isolate-primary", "halves", "isolate-one", "ring", "bridge", "one-way")
 
 

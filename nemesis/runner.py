@@ -45,7 +45,7 @@ class Nemesis(threading.Thread):
                 return
             fault = self.faults[step.fault]
             state = self._do(
-                f"start-{step.fault}", step, lambda f=fault, s=step: f.begin(self.target, s.params)
+                f"start-{step.fault}", step, lambda f=fault, s=step: f.start(self.target, s.params)
             )
             if state is None:
                 continue

@@ -6,10 +6,12 @@ cluster's type: what a provider needs from it is the data in `Deployment`."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.cluster import Cluster
+from harness.db.probe import Answer, Probe, answer
 from harness.errors import SpecError
 from harness.options import Option
 from harness.registry import resolve
@@ -37,9 +39,22 @@ class Deployment:
 
     user: str  # OS user the database runs as (owns the node directory)
     ports: dict[str, int]  # role -> port the harness's clients reach, e.g. {"client": 5432}
-    image: str  # a container image holding the binaries at the paths below
-    binaries: tuple[tuple[str, str], ...] = ()  # (path or command, what installs it)
-    files: tuple[tuple[str, str], ...] = field(default=())  # (path, what installs it): libraries
+    image: str  # the container image the project builds (compose/<db>/Dockerfile)
+    # (path or command, what installs it); "{key}" in a path is the node's setting `key`
+    binaries: tuple[tuple[str, str], ...] = ()
+    files: tuple[tuple[str, str], ...] = ()  # (path, what installs it): libraries, jars
+    # setting -> its default on this host; an image label or an inventory may override it
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def required(
+        self, setting: Callable[[str, str], str] | None = None, *, files: bool = True
+    ) -> list[tuple[str, str]]:
+        """Every binary (and file) a node needs, its settings resolved by `setting(key,
+        default)` (a provider's Cluster.setting for one node; the defaults without it)."""
+        get = setting or (lambda key, default: default)
+        values = {k: get(k, d) for k, d in self.settings.items()}
+        wanted = (*self.binaries, *self.files) if files else self.binaries
+        return [(p.format_map(values), hint) for p, hint in wanted]
 
 
 class Database(ABC):
@@ -74,10 +89,6 @@ class Database(ABC):
                 why = " (peer-to-peer: there is no primary to fail over)" if f == "failover" else ""
                 raise SpecError(f"--nemesis {f!r} does not apply to {self.name}{why}")
 
-    def required_binaries(self) -> list[tuple[str, str]]:
-        """(path or command, what to install) pairs every node needs."""
-        return list(self.deployment.binaries)
-
     @abstractmethod
     def setup(self, cluster: Cluster) -> None:
         """Install/configure/start every node; return when the cluster serves clients."""
@@ -97,6 +108,28 @@ class Database(ABC):
     def end_failover(self, cluster: Cluster, state: dict[str, Any]) -> dict[str, Any]:
         """Let the old primary come back (as a replica)."""
         return {}
+
+    def probe(self, cluster: Cluster, node: str) -> Probe:
+        """A connection to the node opened now, asking one trivial request in the database's
+        own protocol (harness.db.probe); raises when the node does not let one be opened."""
+        raise NotImplementedError(f"{self.name} has no probe")
+
+    def ask_new(self, cluster: Cluster, node: str, timeout: float) -> Answer:
+        """How a new connection's request ends within timeout: answered, error or silent."""
+
+        def fresh() -> object:
+            p = self.probe(cluster, node)
+            try:
+                return p.request()
+            finally:
+                p.close()
+
+        return answer(fresh, timeout)
+
+    def ready(self, cluster: Cluster, node: str, timeout: float = 5.0) -> bool:
+        """Whether the node answers a request in its own protocol within timeout (a
+        listening socket is not enough: a container's port proxy accepts before it)."""
+        return self.ask_new(cluster, node, timeout) == "answered"
 
     @abstractmethod
     def recover(self, cluster: Cluster, timeout: float) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from harness.cluster import Cluster
 from harness.db import Database, Deployment
+from harness.db.probe import Probe, shutdown
 from harness.errors import ClusterError, EnvironmentProblem, SpecError, one_line
 from harness.install.maven import CASSANDRA_VERSION, JAVA_HINT, cassandra_home
 from harness.options import Option
@@ -240,12 +241,35 @@ def jvm_argv(
     ]
 
 
-def port_open(addr: tuple[str, int], timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection(addr, timeout=timeout):
-            return True
-    except OSError:
-        return False
+# CQL native protocol v4: an OPTIONS request (stream 0), answered by a SUPPORTED frame. It is
+# served before any STARTUP, by the node's native transport only once it listens for real.
+OPTIONS_FRAME = bytes([0x04, 0, 0, 0, 0x05, 0, 0, 0, 0])
+SUPPORTED = 0x06
+
+
+def options_probe(addr: tuple[str, int]) -> Probe:
+    sock = socket.create_connection(addr, timeout=3)
+    sock.settimeout(None)  # a silent request is abandoned by harness.db.probe
+
+    def request() -> int:
+        sock.sendall(OPTIONS_FRAME)
+        header = b""
+        while len(header) < 9:
+            chunk = sock.recv(9 - len(header))
+            if not chunk:
+                raise ConnectionError("closed by the node")
+            header += chunk
+        if header[4] != SUPPORTED:
+            raise ConnectionError(f"unexpected CQL opcode {header[4]:#x}")
+        length = int.from_bytes(header[5:9], "big")
+        while length > 0:
+            chunk = sock.recv(min(length, 65536))
+            if not chunk:
+                raise ConnectionError("closed by the node")
+            length -= len(chunk)
+        return SUPPORTED
+
+    return Probe(request=request, abandon=shutdown(sock.fileno), close=sock.close)
 
 
 class Cassandra(Database):
@@ -269,9 +293,10 @@ class Cassandra(Database):
     deployment = Deployment(
         user="cassandra",
         ports={"client": CLIENT_PORT},  # what the harness reaches; peers use storage_port
-        image=f"cassandra:{CASSANDRA_VERSION}",  # the same release as the local jars
-        binaries=(("java", JAVA_HINT),),
-        files=((str(cassandra_home() / "lib"), INSTALL_HINT),),
+        image=f"splitbrain/cassandra:{CASSANDRA_VERSION}",  # the same release as the local jars
+        binaries=(("{java}", JAVA_HINT),),
+        files=(("{cassandra_home}/lib", INSTALL_HINT),),
+        settings={"cassandra_home": str(cassandra_home()), "java": "java"},
     )
 
     def __init__(self, spec: TestSpec) -> None:
@@ -368,17 +393,19 @@ class Cassandra(Database):
     def _log(self, cluster: Cluster, node: str) -> PurePosixPath:
         return PurePosixPath(cluster.node_dir(node)) / "logs" / "cassandra.log"
 
+    def probe(self, cluster: Cluster, node: str) -> Probe:
+        return options_probe(cluster.address(node, CLIENT_PORT))
+
     def _wait_native(self, cluster: Cluster, node: str, timeout: float) -> None:
-        addr = cluster.address(node, CLIENT_PORT)
         deadline = time.monotonic() + timeout
-        while not port_open(addr):
+        while not self.ready(cluster, node, timeout=3):
             if not cluster.is_running(node):
                 raise ClusterError(
                     f"cassandra: {node} exited during start: {self._tail(cluster, node)}"
                 )
             if time.monotonic() > deadline:
                 raise ClusterError(
-                    f"cassandra: {node} did not open port {CLIENT_PORT} within {timeout:g} s: "
+                    f"cassandra: {node} did not answer on port {CLIENT_PORT} within {timeout:g} s: "
                     f"{self._tail(cluster, node)}"
                 )
             time.sleep(0.5)

@@ -32,6 +32,7 @@ import pymysql
 
 from harness.cluster import Cluster
 from harness.db import Database, Deployment
+from harness.db.probe import Probe, shutdown
 from harness.errors import ClusterError
 from harness.options import Option
 from workloads.bank import ACCOUNTS, INITIAL_BALANCE
@@ -154,15 +155,16 @@ class Galera(Database):
     deployment = Deployment(
         user=OS_USER,
         ports={"client": PORT},
-        image="mariadb:10.11.9",
+        image="splitbrain/galera:10.11",
         binaries=(
-            (MARIADBD, _HINT),
+            ("{mariadbd}", _HINT),
             ("mariadb-install-db", _HINT),
             ("mariadb", _HINT),
             ("rsync", "apt-get install rsync (Galera's rsync SST)"),
             ("wsrep_sst_rsync", _HINT),
         ),
-        files=((PROVIDER_LIB, "apt-get install galera-4"),),
+        files=(("{galera_provider}", "apt-get install galera-4"),),
+        settings={"mariadbd": MARIADBD, "galera_provider": PROVIDER_LIB},
     )
 
     @property
@@ -235,6 +237,17 @@ class Galera(Database):
             write_timeout=timeout,
             **kw,
         )
+
+    def probe(self, cluster: Cluster, node: str) -> Probe:
+        conn = self.connect(cluster, node, timeout=3)
+
+        def request() -> object:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone()
+
+        sock = lambda: None if conn._sock is None else conn._sock.fileno()  # noqa: E731
+        return Probe(request=request, abandon=shutdown(sock), close=conn.close)
 
     def status(self, cluster: Cluster, node: str, timeout: float = 2) -> dict[str, str] | None:
         """The node's wsrep status variables, or None when it does not answer."""

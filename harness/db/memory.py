@@ -42,6 +42,7 @@ the memory cluster's timer sends SIGINT to the main thread, as a Ctrl-C would.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from typing import Any, Literal
 import workloads
 from harness.cluster import Cluster
 from harness.db import GENERIC_FAULTS, Database, Deployment
+from harness.db.probe import Probe
 from harness.errors import ClusterError, SpecError
 from harness.options import Option
 from harness.providers.memory import DOWN, PAUSED, RUNNING, MemoryCluster
@@ -71,6 +73,14 @@ BROKEN_FAULT = Option(
     "none",
     "a memory cluster primitive that raises ClusterError (a fault that fails to start)",
     choices=("none", "kill", "pause", "partition"),
+)
+INEFFECTIVE_FAULT = Option(
+    "ineffective_fault",
+    str,
+    "none",
+    "a memory cluster primitive that returns as if done but changes nothing (a fault that "
+    "never takes effect: its observation must fail)",
+    choices=("none", "pause", "partition"),
 )
 ABORT_AFTER = Option(
     "abort_after",
@@ -176,7 +186,7 @@ class MemoryDB(Database):
     modes = ("async",)
     workloads = ("set", "register", "append", "bank")
     faults = (*GENERIC_FAULTS, "failover", "clock")
-    options = (BUG, BROKEN_FAULT, ABORT_AFTER)
+    options = (BUG, BROKEN_FAULT, INEFFECTIVE_FAULT, ABORT_AFTER)
     providers = ("memory",)
     deployment = Deployment(
         user="memory", ports={"client": 1}, image="none (in-memory test double)"
@@ -216,6 +226,24 @@ class MemoryDB(Database):
             for node in store.nodes.values():
                 node.data = dict(wl.initial_balances())  # type: ignore[attr-defined]
         self.cluster, self.store = cluster, store
+
+    def probe(self, cluster: Cluster, node: str) -> Probe:
+        """A request waits while the node is paused, as a real connection's would."""
+        c, _ = self._store(cluster)
+        gone = threading.Event()
+
+        def request() -> int:
+            with c.cond:
+                while c.state[node] == PAUSED and not gone.is_set():
+                    c.cond.wait(0.1)
+                if gone.is_set() or c.state[node] == DOWN:
+                    raise ConnectionResetError(f"{node}: connection gone")
+            return 1
+
+        with c.cond:
+            if c.state[node] == DOWN:
+                raise ConnectionRefusedError(f"{node} is down")
+        return Probe(request=request, abandon=gone.set, close=gone.set)
 
     def primary(self, cluster: Cluster) -> str | None:
         c, s = self._store(cluster)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from harness.cluster import Cluster
 from harness.db import GENERIC_FAULTS, Database, Deployment
+from harness.db.probe import Probe
 from harness.errors import ClusterError, SpecError, one_line
 from harness.options import Option
 
@@ -85,8 +86,9 @@ class MongoDB(Database):
     deployment = Deployment(
         user="mongodb",
         ports={"client": PORT},
-        image="mongo:7.0.12",
-        binaries=(("mongod", "the MongoDB server (mongodb-org-server)"),),
+        image="splitbrain/mongodb:7.0",
+        binaries=(("{mongod}", "the MongoDB server (mongodb-org-server)"),),
+        settings={"mongod": "mongod"},
     )
 
     def validate(self) -> None:
@@ -296,6 +298,17 @@ class MongoDB(Database):
         raise ClusterError(f"mongodb did not recover within {timeout:g} s: {last}")
 
     # -- clients --------------------------------------------------------------------------
+
+    def probe(self, cluster: Cluster, node: str) -> Probe:
+        from harness.db.mongodb_clients import connect
+
+        conn = connect(cluster, node, timeout_ms=3000)
+        conn.admin.command("ping")  # connects now, as the other probes do
+        return Probe(
+            request=lambda: conn.admin.command("ping"),
+            abandon=conn.close,  # closes the pool's sockets: a blocked command returns
+            close=conn.close,
+        )
 
     def client(self, cluster: Cluster, process: int, node: str | None = None) -> Any:
         from harness.db import mongodb_clients as mc

@@ -17,6 +17,7 @@ from psycopg import sql
 from harness.cluster import Cluster
 from harness.db import Database
 from harness.db.pg_config import DEFAULT_BIN, LOGIN, OS_USER, PORT, auto_conf, lsn
+from harness.db.probe import Probe, shutdown
 from harness.errors import ClusterError
 
 T = TypeVar("T")
@@ -141,6 +142,17 @@ class PgAdmin(Database):
             autocommit=True,
         ) as conn:
             yield conn
+
+    def probe(self, cluster: Cluster, node: str) -> Probe:
+        conn = psycopg.connect(
+            self.conninfo(cluster, node, connect_timeout=3, application_name="splitbrain-probe"),
+            autocommit=True,
+        )
+        return Probe(
+            request=lambda: conn.execute("SELECT 1").fetchone(),
+            abandon=shutdown(lambda: None if conn.closed else conn.pgconn.socket),
+            close=conn.close,
+        )
 
     def query(
         self,

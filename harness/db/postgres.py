@@ -36,11 +36,16 @@ class Postgres(PgReplication):
     workloads = ("set", "register", "append", "bank")
     faults = (*GENERIC_FAULTS, "failover")
     options = (FSYNC, SYNCHRONOUS_COMMIT)
-    deployment = Deployment(user=OS_USER, ports={"client": PORT}, image="postgres:15.8-bookworm")
-
-    def required_binaries(self) -> list[tuple[str, str]]:
-        tools = ("initdb", "postgres", "pg_ctl", "pg_basebackup", "pg_rewind")
-        return [(f"{self.bin}/{t}", _HINT) for t in tools]
+    deployment = Deployment(
+        user=OS_USER,
+        ports={"client": PORT},
+        image="splitbrain/postgres:15",
+        binaries=tuple(
+            (f"{{postgres_bin}}/{t}", _HINT)
+            for t in ("initdb", "postgres", "pg_ctl", "pg_basebackup", "pg_rewind")
+        ),
+        settings={"postgres_bin": PgReplication.bin},
+    )
 
     def setup(self, cluster: Cluster) -> None:
         first, replicas = cluster.nodes[0], list(cluster.nodes[1:])

@@ -6,12 +6,11 @@ Layout for run <id> (6 hex chars) on subnet 198.18.1.0/24 with nodes n1..n3:
   netns   sb-<id>-n1         eth0 198.18.1.11/24, lo up      veth host side: sb<id>n1
   workdir /var/tmp/splitbrain/<id>/{run.json, nodes/<node>/}
 
-Partitions are iptables DROP rules in a chain of our own (SPLITBRAIN) jumped to from INPUT in
-each node's namespace: a grudge {a: {b}} makes a drop what it receives from b. A symmetric
-grudge therefore cuts both ways; an asymmetric one is a one-way cut (b's packets never reach
-a's stack; a's packets still reach b, but a TCP handshake from either side fails because
-half of it is dropped, while UDP and already-sent data from a flow to b). No OUTPUT rule is
-needed for that model. The bridge address (harness clients) is never dropped.
+Everything on a node (the database's processes, iptables in its namespace, files, logs,
+clocks) goes through harness.providers.remote_cluster over a Remote that runs commands with
+`ip netns exec` (harness.remote.local); this module only makes and removes the namespaces,
+the bridge and the work dir, and mounts the power-loss layers. The bridge address (harness
+clients) is never dropped.
 """
 
 from __future__ import annotations
@@ -23,16 +22,14 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import subprocess
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness import clock
-from harness.cluster import Cluster, Unsupported, failure_line
+from harness.cluster import Unsupported
 from harness.db import Database, Deployment, database_class
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.options import Option
@@ -41,7 +38,9 @@ from harness.powerloss import leftovers as powerloss_leftovers
 from harness.powerloss.layer import Layer
 from harness.powerloss.options import WRITEBACK_S
 from harness.providers import netns
-from harness.providers.drop_rules import DropRules
+from harness.providers.remote_cluster import RemoteCluster
+from harness.remote import firewall
+from harness.remote.local import HostRemote, netns_remote
 from harness.spec import TestSpec
 
 WORK_ROOT = Path(os.environ.get("SPLITBRAIN_WORKDIR", "/var/tmp/splitbrain"))
@@ -52,7 +51,7 @@ LINK_RE = re.compile(r"^sb-?([0-9a-f]{6})(n\d+)?$")
 
 def preflight(db: Database) -> None:
     """Raise EnvironmentProblem (one line) naming the first missing thing and how to get it."""
-    required = db.required_binaries()
+    required = db.deployment.required(files=False)
     if os.geteuid() != 0:
         raise EnvironmentProblem("run as root: the local provider creates network namespaces")
     for binary, hint in (("ip", "install iproute2"), ("iptables", "apt-get install iptables")):
@@ -66,8 +65,9 @@ def preflight(db: Database) -> None:
         found = os.access(binary, os.X_OK) if "/" in binary else shutil.which(binary) is not None
         if not found:
             raise EnvironmentProblem(f"`{binary}` not found: {hint}")
-    for path, hint in db.deployment.files:
-        if not os.path.exists(path):
+    binaries = set(required)
+    for path, hint in db.deployment.required():
+        if (path, hint) not in binaries and not os.path.exists(path):
             raise EnvironmentProblem(f"{path} not found: {hint}")
     if clock.wanted(db.spec.nemesis) and not os.path.exists(clock.LIBFAKETIME):
         raise EnvironmentProblem(f"--nemesis clock needs {clock.LIBFAKETIME}: {clock.INSTALL_HINT}")
@@ -90,7 +90,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class LocalCluster(DropRules, Cluster):
+class LocalCluster(RemoteCluster):
     capabilities = frozenset({"partition", "packet-loss", "kill", "pause", "clock", "power-loss"})
 
     def __init__(
@@ -104,8 +104,10 @@ class LocalCluster(DropRules, Cluster):
     ) -> None:
         if not RUN_ID.match(run_id):
             raise ClusterError(f"run id {run_id!r} must be 6 hex characters")
+        super().__init__()
         self.run_id = run_id
         self.nodes = tuple(nodes)
+        self.chain = firewall.chain_name(run_id)
         self.subnet = ipaddress.ip_network(subnet)
         hosts = list(self.subnet.hosts())
         self.bridge_addr = str(hosts[0])
@@ -114,10 +116,7 @@ class LocalCluster(DropRules, Cluster):
         self.ns = {n: f"sb-{run_id}-{n}" for n in self.nodes}
         self.veth = {n: f"sb{run_id}{n}" for n in self.nodes}
         self.workdir = WORK_ROOT / run_id
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._argv: dict[str, tuple[list[str], str, Path, dict[str, str] | None]] = {}
-        self._lock = threading.Lock()
-        self._init_drops()
+        self._remotes = {n: netns_remote(n, self.ns[n]) for n in self.nodes}
         self._torn_down = False
         self._logs_collected = False
         # power loss: a lossyfs layer over each node dir, mounted only when the run asks
@@ -173,7 +172,7 @@ class LocalCluster(DropRules, Cluster):
                     f"route add default via {self.bridge_addr}\n"
                 ),
             )
-            netns.init_chain(ns)
+        self.install_firewall()
 
     # -- power loss -------------------------------------------------------------------------
     def _mount_layers(self) -> None:
@@ -189,7 +188,7 @@ class LocalCluster(DropRules, Cluster):
             layer.mount()
 
     def power_loss(self, node: str) -> dict[str, int]:
-        layer = self._layers.get(self._check(node))
+        layer = self._layers.get(self.check_node(node))
         if layer is None:
             raise Unsupported(
                 f"{node}: no power-loss layer (mounted only when the run's nemesis has power-loss)"
@@ -197,21 +196,14 @@ class LocalCluster(DropRules, Cluster):
         self.kill(node)
         if self.is_running(node):
             raise ClusterError(f"power-loss: {node} is still running after SIGKILL")
-        return layer.power_loss(settle=False)  # _settle() before its files are used again
+        return layer.power_loss(settle=False)  # before() settles it when it is next used
 
-    def _settle(self, node: str) -> None:
+    def before(self, node: str) -> None:
         """After a power loss, wait out the kernel's cached file sizes before the node's files
         are read or its database restarted (harness.powerloss.layer.ATTR_TIMEOUT_S)."""
         layer = self._layers.get(node)
         if layer is not None:
             layer.settle()
-
-    def unsynced(self, node: str) -> dict[str, int]:
-        """What a power loss of the node now would drop (files, blocks, bytes)."""
-        layer = self._layers.get(self._check(node))
-        if layer is None:
-            raise Unsupported(f"{node}: no power-loss layer")
-        return layer.status()
 
     def _unmount_layers(self) -> list[str]:
         errors = []
@@ -222,12 +214,18 @@ class LocalCluster(DropRules, Cluster):
                 errors.append(str(e))
         return errors
 
-    # -- Cluster contract -----------------------------------------------------------------
+    # -- where things are -----------------------------------------------------------------
+    def remote(self, node: str) -> HostRemote:
+        return self._remotes[self.check_node(node)]
+
+    def drop_address(self, node: str) -> str:
+        return self.addrs[self.check_node(node)]
+
     def address(self, node: str, port: int) -> tuple[str, int]:
-        return self.addrs[self._check(node)], port
+        return self.addrs[self.check_node(node)], port
 
     def peer_address(self, node: str) -> str:
-        return self.addrs[self._check(node)]
+        return self.addrs[self.check_node(node)]
 
     def peer_network(self) -> str:
         return str(self.subnet)
@@ -236,83 +234,7 @@ class LocalCluster(DropRules, Cluster):
         return PurePosixPath(self._dir(node))
 
     def _dir(self, node: str) -> Path:
-        return self.workdir / "nodes" / self._check(node)
-
-    def _check(self, node: str) -> str:
-        if node not in self.ns:
-            raise ClusterError(f"unknown node {node!r}; nodes are {', '.join(self.nodes)}")
-        return node
-
-    def _as_user(self, node: str, argv: Sequence[str], user: str | None) -> list[str]:
-        cmd = ["ip", "netns", "exec", self.ns[node]]
-        if user and user != "root":
-            pw = self._own(node, user)
-            cmd += [
-                "setpriv",
-                f"--reuid={pw.pw_uid}",
-                f"--regid={pw.pw_gid}",
-                "--init-groups",
-                "--",
-            ]
-        return cmd + list(argv)
-
-    def _own(self, node: str, user: str) -> pwd.struct_passwd:
-        """Node dirs belong to the database user (chowned on first use)."""
-        try:
-            pw = pwd.getpwnam(user)
-        except KeyError:
-            raise EnvironmentProblem(f"user {user!r} does not exist on this host") from None
-        d = self._dir(node)
-        d.mkdir(parents=True, exist_ok=True)
-        if d.stat().st_uid != pw.pw_uid:
-            os.chown(d, pw.pw_uid, pw.pw_gid)
-        return pw
-
-    def _env(self, node: str, user: str | None, env: Mapping[str, str] | None) -> dict[str, str]:
-        e = {
-            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-            "LANG": "C.UTF-8",
-            "HOME": str(self._dir(node)),
-            "USER": user or "root",
-        }
-        e.update(env or {})
-        return e
-
-    def spawn(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: PurePosixPath,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self._settle(self._check(node))
-        with self._lock:
-            old = self._procs.get(node)
-            if old is not None and old.poll() is None:
-                raise ClusterError(f"{node}: service already running (pid {old.pid})")
-            argv = self.clocked_argv(node, argv)  # under libfaketime in clock runs
-            self._argv[node] = (argv, user, Path(str(log)), dict(env) if env else None)
-            self._spawn_locked(node)
-
-    def _spawn_locked(self, node: str) -> None:
-        argv, user, log, env = self._argv[node]
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as f:
-            if user != "root":
-                pw = pwd.getpwnam(user)
-                os.chown(log, pw.pw_uid, pw.pw_gid)
-            # `ip netns exec` and setpriv both exec(): the Popen pid is the service itself.
-            self._procs[node] = subprocess.Popen(
-                self._as_user(node, argv, user),
-                stdin=subprocess.DEVNULL,
-                stdout=f,
-                stderr=subprocess.STDOUT,
-                env=self._env(node, user, env),
-                cwd=self._dir(node),
-                start_new_session=True,  # a Ctrl-C of the harness must not hit the database
-            )
+        return self.workdir / "nodes" / self.check_node(node)
 
     def exec(
         self,
@@ -325,111 +247,38 @@ class LocalCluster(DropRules, Cluster):
         input: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        self._settle(self._check(node))
-        cmd = self._as_user(node, argv, user)
-        try:
-            p = subprocess.run(
-                cmd,
-                capture_output=True,
-                text=True,
-                input=input,
-                timeout=timeout,
-                env=self._env(node, user, env),
-                cwd=self._dir(node),
-            )
-        except subprocess.TimeoutExpired:
-            raise ClusterError(
-                f"{node}: `{' '.join(argv)}` did not finish within {timeout:g} s"
-            ) from None
-        if check and p.returncode != 0:
-            why = failure_line(p.stderr or p.stdout, p.returncode)
-            raise ClusterError(f"{node}: `{' '.join(argv)}` failed: {why}")
-        return p
+        if user and user != "root":
+            self._own(node, user)
+        return super().exec(
+            node, argv, user=user, timeout=timeout, check=check, input=input, env=env
+        )
 
-    def signal(self, node: str, sig: signal.Signals) -> None:
-        if sig == signal.SIGKILL:
-            self.kill(node)
-        else:
-            netns.signal_ns(self.ns[self._check(node)], sig)
-
-    def kill(self, node: str) -> None:
-        netns.kill_ns(self.ns[self._check(node)])
-        self._reap(node)
-
-    def _reap(self, node: str, timeout: float = 5) -> None:
-        p = self._procs.get(node)
-        if p is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout)
-
-    def start(self, node: str) -> None:
-        self._settle(self._check(node))
-        with self._lock:
-            if node not in self._argv:
-                raise ClusterError(f"{node}: nothing to start (spawn() was never called)")
-            p = self._procs.get(node)
-            if p is not None and p.poll() is None:
-                return  # already running
-            self._spawn_locked(node)
-
-    def is_running(self, node: str) -> bool:
-        p = self._procs.get(self._check(node))
-        return p is not None and p.poll() is None
-
-    def pid(self, node: str) -> int | None:
-        p = self._procs.get(self._check(node))
-        return p.pid if p is not None and p.poll() is None else None
-
-    # files live on this host's filesystem: read and write them directly
-    def write_file(
-        self, node: str, path: PurePosixPath | str, text: str, *, user: str, append: bool = False
+    def spawn(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        user: str,
+        log: PurePosixPath,
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        self._settle(self._check(node))
-        p = Path(path)
-        with open(p, "a" if append else "w") as f:
-            f.write(text)
         if user != "root":
-            pw = self._own(node, user)
-            os.chown(p, pw.pw_uid, pw.pw_gid)
+            self._own(node, user)
+        super().spawn(node, argv, user=user, log=log, env=env)
 
-    def read_file(self, node: str, path: PurePosixPath | str, *, user: str | None = None) -> str:
-        self._settle(self._check(node))
+    def _own(self, node: str, user: str) -> None:
+        """Node dirs belong to the database user (chowned on first use)."""
         try:
-            return Path(path).read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def exists(self, node: str, path: PurePosixPath | str, *, user: str | None = None) -> bool:
-        self._settle(self._check(node))
-        return Path(path).exists()
-
-    def _apply(self) -> None:
-        lossy, p = self._loss
-        for n in self.nodes:
-            netns.set_drops(
-                self.ns[n],
-                (self.addrs[m] for m in self._cuts.get(n, ())),
-                {self.addrs[m]: p for m in lossy.get(n, ())},
-            )
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            raise EnvironmentProblem(f"user {user!r} does not exist on this host") from None
+        d = self._dir(node)
+        d.mkdir(parents=True, exist_ok=True)
+        if d.stat().st_uid != pw.pw_uid:
+            os.chown(d, pw.pw_uid, pw.pw_gid)
 
     def collect_logs(self, dest: Path) -> None:
-        """Copy each node's logs (*.log files in its dir, and the spawn() log) to dest/<node>/."""
-        for n in self.nodes:
-            src = self._dir(n)
-            if not src.is_dir():
-                continue
-            # the node dir's own logs and a logs/ folder: not every *.log below it (a
-            # database's data files may end in .log too, e.g. Cassandra's commit log)
-            files = {p for p in [*src.glob("*.log"), *src.glob("logs/*.log")] if p.is_file()}
-            if n in self._argv and self._argv[n][2].is_file():
-                files.add(self._argv[n][2])
-            if not files:
-                continue
-            out = Path(dest) / n
-            out.mkdir(parents=True, exist_ok=True)
-            for f in sorted(files):
-                with contextlib.suppress(OSError):
-                    shutil.copy2(f, out / f.name)
+        super().collect_logs(dest)
         self._logs_collected = True
         if self._torn_down:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -446,7 +295,7 @@ class LocalCluster(DropRules, Cluster):
                     netns.delete_ns(ns)
             except ClusterError as e:
                 errors.append(str(e))
-            self._reap(n, timeout=1)
+            self._remotes[n].reap_all()
         errors += self._unmount_layers()  # the node's processes are gone; before rmtree
         existing = set(netns.links())
         for name in [*self.veth.values(), self.bridge]:

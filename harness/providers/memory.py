@@ -83,11 +83,15 @@ class MemoryCluster(Cluster):
         *,
         root: Path | None = None,
         broken: Iterable[str] = (),
+        ineffective: Iterable[str] = (),
     ) -> None:
         self.run_id = run_id
         self.nodes = tuple(nodes)
         self.broken = frozenset(broken)
-        unknown = sorted(self.broken - set(BREAKABLE))
+        # primitives that return as if done but change nothing (a fault that never took
+        # effect, as the old compose pause of PostgreSQL): observation must catch them
+        self.ineffective = frozenset(ineffective)
+        unknown = sorted((self.broken | self.ineffective) - set(BREAKABLE))
         if unknown:
             raise ClusterError(f"cannot break {unknown[0]!r}; breakable: {', '.join(BREAKABLE)}")
         self.workdir = (root or work_root()) / run_id
@@ -248,6 +252,9 @@ class MemoryCluster(Cluster):
                 self._refuse("pause", node)
             if current == DOWN:
                 return  # no process to signal, as with a real one that is gone
+            if sig == signal.SIGSTOP and "pause" in self.ineffective:
+                self._event(node, "SIGSTOP: ignored (ineffective on purpose)")
+                return
             if sig in _STOPPING:
                 self.state[node] = DOWN
             elif sig == signal.SIGSTOP:
@@ -270,7 +277,8 @@ class MemoryCluster(Cluster):
         with self.cond:
             self._alive()
             self._refuse("partition")
-            self.grudge = normalize_grudge(grudge, self.nodes)
+            g = normalize_grudge(grudge, self.nodes)
+            self.grudge = {} if "partition" in self.ineffective else g
             self._event("*", f"partition {json.dumps({n: sorted(g) for n, g in grudge.items()})}")
 
     def lose_packets(self, grudge: Grudge, probability: float) -> None:
@@ -298,6 +306,43 @@ class MemoryCluster(Cluster):
             return 0.0
         g, p = self.loss
         return p if b in g.get(a, ()) or a in g.get(b, ()) else 0.0
+
+    # -- observations -------------------------------------------------------------------
+    def processes(self, node: str) -> dict[int, str]:
+        with self.cond:
+            st = self.state[self._check(node)]
+        pid = 1000 + self.nodes.index(node)
+        return {} if st == DOWN else {pid: "T" if st == PAUSED else "S"}
+
+    def reach(self, src: str, dst: str, port: int) -> Any:
+        with self.cond:
+            if self.cut(src, dst):
+                return "silent"
+            return "refused" if self.state[self.check_node(dst)] == DOWN else "open"
+
+    def check_node(self, node: str) -> str:
+        return self._check(node)
+
+    def lossy(self) -> dict[str, frozenset[str]]:
+        with self.cond:
+            return dict(self.loss[0]) if self.loss else {}
+
+    def wanted_rules(self, node: str) -> dict[str, float]:
+        with self.cond:
+            out = {}
+            if self.loss:
+                out = {m: self.loss[1] for m in self.loss[0].get(node, ())}
+            out.update({m: 1.0 for m in self.grudge.get(node, ())})
+            return out
+
+    def firewall_rules(self, node: str) -> dict[str, float]:
+        return self.wanted_rules(node)  # the double's "kernel" is its own record
+
+    def drop_address(self, node: str) -> str:
+        return self._check(node)
+
+    def clock_reading(self, node: str) -> float:
+        return self.clock_offset(node)
 
     def set_clock_offset(self, node: str, seconds: float) -> None:
         with self.cond:
@@ -395,10 +440,16 @@ def preflight(db: Any) -> None:
 def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) -> MemoryCluster:
     """Nodes n1..nN; a primitive named by the spec's `broken_fault` option raises. The
     deployment's facts (user, ports, image) mean nothing here: nothing is installed or run."""
-    from harness.db.memory import BROKEN_FAULT, broken_primitives
+    from harness.db.memory import BROKEN_FAULT, INEFFECTIVE_FAULT, broken_primitives
 
     nodes = [f"n{i}" for i in range(1, spec.nodes + 1)]
-    return MemoryCluster(run_id, nodes, broken=broken_primitives(BROKEN_FAULT.get(spec.options)))
+    ineffective = INEFFECTIVE_FAULT.get(spec.options)
+    return MemoryCluster(
+        run_id,
+        nodes,
+        broken=broken_primitives(BROKEN_FAULT.get(spec.options)),
+        ineffective=() if ineffective == "none" else (ineffective,),
+    )
 
 
 def _pid_alive(pid: int) -> bool:

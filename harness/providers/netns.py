@@ -1,4 +1,4 @@
-"""Thin wrappers over `ip` and `iptables` for the local provider (lists, never a shell).
+"""Thin wrappers over `ip` for the local provider (lists, never a shell).
 
 Everything here runs in the root namespace except what is explicitly wrapped in
 `ip netns exec <ns>`; no iptables rule is ever added to the root namespace.
@@ -6,18 +6,14 @@ Everything here runs in the root namespace except what is explicitly wrapped in
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 
 from harness.errors import ClusterError
-from harness.providers import iptables_rules
-
-CHAIN = "SPLITBRAIN"
 
 
 def run(
@@ -68,21 +64,6 @@ def ns_pids(ns: str) -> list[int]:
     return [int(x) for x in out.split() if x.isdigit()]
 
 
-def signal_ns(ns: str, sig: signal.Signals) -> int:
-    """Send sig to every process in the namespace, repeating until no new process shows up
-    (a postmaster may fork between listing and signalling). Returns how many were signalled."""
-    done: set[int] = set()
-    for _ in range(20):
-        new = [p for p in ns_pids(ns) if p not in done]
-        if not new:
-            break
-        for pid in new:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            done.add(pid)
-    return len(done)
-
-
 def _gone(pid: int) -> bool:
     """Dead and reaped, or a zombie (it holds nothing but its process-table entry)."""
     try:
@@ -116,31 +97,6 @@ def kill_ns(ns: str, timeout: float = 10) -> int:
                 f"processes {sorted(set(pids) | set(alive))} of namespace {ns} survive SIGKILL"
             )
         time.sleep(0.02)
-
-
-def iptables_restore(ns: str, rules: Iterable[str]) -> None:
-    """Apply filter-table commands atomically inside the namespace (one process per node)."""
-    run(
-        ["ip", "netns", "exec", ns, "iptables-restore", "-w", "--noflush"],
-        input=iptables_rules.restore_text(rules),
-    )
-
-
-def init_chain(ns: str) -> None:
-    """Our own chain, jumped to from INPUT only: a grudge is about packets a node *receives*."""
-    iptables_restore(ns, [f":{CHAIN} - [0:0]", f"-A INPUT -j {CHAIN}"])
-
-
-def set_drops(ns: str, sources: Iterable[str], lossy: Mapping[str, float] | None = None) -> None:
-    """Replace the chain's rules: drop everything from `sources`, and from each address in
-    `lossy` a random fraction of packets (iptables' statistic match: netem is not needed)."""
-    iptables_restore(ns, iptables_rules.chain_rules(CHAIN, sources, lossy or {}))
-
-
-def counters(ns: str) -> dict[str, int]:
-    """Packets dropped so far per source address by the chain's rules (for tests)."""
-    out = run(["ip", "netns", "exec", ns, "iptables", "-w", "-L", CHAIN, "-v", "-n", "-x"])
-    return iptables_rules.drops(out)
 
 
 def delete_ns(ns: str) -> None:

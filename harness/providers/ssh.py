@@ -5,13 +5,14 @@ same as on the local provider; only this module knows that the nodes are remote.
 On each host, for run <id> and node <n> (data root /var/tmp/splitbrain-ssh by default):
   <data root>/<id>/<n>/            node_dir: data, config, logs; owned by the database user
   <data root>/<id>/<n>.state.json  what the run created there (see ssh_state), for cleanup
-  iptables chain SB-<id>           partitions and packet loss (see ssh_firewall)
-  process group of each spawn()    the database's processes (see ssh_procs)
+  iptables chain SB-<id>           partitions and packet loss (harness.remote.firewall)
+  the session of each spawn()      the database's processes (harness.remote.service)
 teardown() removes all four; `splitbrain cleanup --inventory FILE` does it for crashed runs.
 
-Modules: ssh_inventory (the YAML file), ssh_conn (connections, sudo), ssh_cluster (the node
-contract), ssh_procs (process scripts), ssh_firewall (iptables), ssh_state (records and
-cleanup), ssh_preflight (what each host must have). This module is the provider interface.
+Modules: ssh_inventory (the YAML file), ssh_conn (connections, sudo), ssh_cluster (what is
+this provider's own: hosts, addresses, the state files; the rest of the node contract is
+harness.providers.remote_cluster over harness.remote.ssh), ssh_state (records and cleanup),
+ssh_preflight (what each host must have). This module is the provider interface.
 """
 
 from __future__ import annotations

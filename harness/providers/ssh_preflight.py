@@ -7,35 +7,20 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Callable, Mapping
-from pathlib import PurePosixPath
+from collections.abc import Callable
 
 from harness import clock
 from harness.cluster import failure_line
 from harness.db import Database
 from harness.errors import EnvironmentProblem
-from harness.providers import ssh_procs
-from harness.providers.ssh_cluster import SshCluster, _first_error, _parallel
+from harness.providers.remote_cluster import first_error, parallel
+from harness.providers.ssh_cluster import SshCluster
 from harness.providers.ssh_inventory import Inventory
+from harness.remote import PATH
 
 log = logging.getLogger("splitbrain.ssh")
 # Tools every host needs, beyond the database's own binaries.
-HOST_TOOLS = ("sh", "env", "timeout", "setsid", "nohup", "pgrep", "iptables", "iptables-restore")
-
-
-def _binary_candidates(path: str, settings: Mapping[str, str]) -> str:
-    """Where a host keeps a required binary: an inventory setting naming that file, or a
-    `<db>_bin` directory setting, overrides the database's default path."""
-    if "/" not in path:
-        return path
-    name = PurePosixPath(path).name
-    for value in settings.values():
-        if PurePosixPath(value).name == name and value.startswith("/"):
-            return value
-    for key, value in settings.items():
-        if key.endswith("_bin") and value.startswith("/"):
-            return f"{value.rstrip('/')}/{name}"
-    return path
+HOST_TOOLS = ("sh", "bash", "env", "timeout", "setsid", "stat", "iptables", "iptables-restore")
 
 
 def preflight(db: Database, inv: Inventory) -> None:
@@ -52,7 +37,7 @@ def preflight(db: Database, inv: Inventory) -> None:
 
 
 def _parallel_raise(cluster: SshCluster, fn: Callable[[str], None]) -> None:
-    err = _first_error(_parallel(fn, cluster.nodes))
+    err = first_error(parallel(fn, cluster.nodes))
     if err is not None:
         raise err
 
@@ -61,8 +46,7 @@ def _missing(cluster: SshCluster, db: Database, node: str) -> tuple[list[tuple[s
     """(required things the host lacks, whether the database's user exists there)."""
     h = cluster.hosts[node]
     wanted = [(t, "") for t in HOST_TOOLS]
-    wanted += [(_binary_candidates(b, h.settings), hint) for b, hint in db.required_binaries()]
-    wanted += [(f, hint) for f, hint in db.deployment.files]
+    wanted += db.deployment.required(lambda key, default: h.settings.get(key, default))
     if clock.wanted(db.spec.nemesis):  # clock faults preload libfaketime into the database
         wanted.append((h.settings.get("libfaketime", clock.LIBFAKETIME), clock.INSTALL_HINT))
     checks = [
@@ -74,7 +58,7 @@ def _missing(cluster: SshCluster, db: Database, node: str) -> tuple[list[tuple[s
         for b, _ in wanted
     ]
     checks.append(f"id -u {shlex.quote(db.deployment.user)} >/dev/null 2>&1 || echo '?user'")
-    script = f"PATH={ssh_procs.PATH}; " + "; ".join(checks) + "; true"
+    script = f"PATH={PATH}; " + "; ".join(checks) + "; true"
     gone = set(cluster._root(node, script, what="check binaries").split())
     return [(b, hint) for b, hint in wanted if b in gone], "?user" not in gone
 
@@ -89,9 +73,9 @@ def _check_host(cluster: SshCluster, db: Database, node: str) -> None:
     missing, user_ok = _missing(cluster, db, node)
     if missing:
         b, hint = missing[0]
-        setting = " (the inventory's setting)" if b not in dict(db.required_binaries()) else ""
+        setting = " (the inventory's setting)" if b not in dict(db.deployment.required()) else ""
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        fix = f": {hint}" if hint else ": install it (Debian: procps, util-linux, iptables)"
+        fix = f": {hint}" if hint else ": install it (Debian: coreutils, util-linux, iptables, bash)"
         raise EnvironmentProblem(f"{h.label}: {b}{setting} not found{more}{fix}")
     if not user_ok:
         raise EnvironmentProblem(
@@ -117,7 +101,7 @@ def apt_script(packages: tuple[str, ...]) -> str:
     image), so that an installed host needs no mirror."""
     pkgs = " ".join(shlex.quote(p) for p in packages)
     return (
-        f"export DEBIAN_FRONTEND=noninteractive PATH={ssh_procs.PATH}; "
+        f"export DEBIAN_FRONTEND=noninteractive PATH={PATH}; "
         f"ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || {APT} update; "
         f"{APT} install -y --no-install-recommends {pkgs}"
     )

@@ -2,10 +2,10 @@
 
 Before the harness creates anything on a host it writes <data root>/<run id>/<node>.state.json
 there: the run id, the harness' host and pid, the database user, the iptables chain, the
-node directory, and (updated on every spawn) the process groups it started. `splitbrain
+node directory, and (updated on every spawn) the session of every service it started. `splitbrain
 cleanup --inventory FILE` reads these files back: a run whose harness process is gone
 (asked on this control node; a run driven from another control node only with --force) has
-its process groups killed (only processes of the recorded user), its chain removed and its
+its services killed (only processes of the recorded user), its chain removed and its
 files deleted. Nothing else on the host is touched.
 """
 
@@ -19,9 +19,9 @@ import socket
 from pathlib import PurePosixPath
 from typing import Any
 
-from harness.providers import ssh_firewall, ssh_procs
 from harness.providers.ssh_conn import Remote
 from harness.providers.ssh_inventory import NODE_NAME, SAFE_WORD
+from harness.remote import firewall, service
 
 RUN_ID = re.compile(r"^[0-9a-f]{6}$")
 SEP = "\x1e"
@@ -49,9 +49,9 @@ def new_state(remote: Remote, run_id: str, db_user: str) -> dict[str, Any]:
         "harness_host": host,
         "harness_pid": pid,
         "db_user": db_user,
-        "chain": ssh_firewall.chain_name(run_id),
+        "chain": firewall.chain_name(run_id),
         "node_dir": str(node_dir(h.data_root, run_id, h.name)),
-        "pgids": [],
+        "sids": [],
     }
 
 
@@ -92,9 +92,9 @@ def _valid(s: Any, remote: Remote) -> bool:
             and bool(RUN_ID.match(s["run_id"]))
             and bool(NODE_NAME.match(s["node"]))
             and bool(SAFE_WORD.match(s["db_user"]))
-            and s["chain"] == ssh_firewall.chain_name(s["run_id"])
+            and s["chain"] == firewall.chain_name(s["run_id"])
             and s["node_dir"] == str(node_dir(root, s["run_id"], s["node"]))
-            and all(isinstance(g, int) and g > 1 for g in s["pgids"])
+            and all(isinstance(g, int) and g > 1 for g in sessions(s))
         )
     except (KeyError, TypeError):
         return False
@@ -119,14 +119,19 @@ def describe(s: dict[str, Any], remote: Remote) -> str:
     return f"{remote.label}: run {s['run_id']} (harness {who})"
 
 
+def sessions(s: dict[str, Any]) -> list[Any]:
+    """The services the run started (state files of older versions call them pgids)."""
+    return list(s.get("sids", s.get("pgids", [])))
+
+
 def remove_script(s: dict[str, Any], root: PurePosixPath) -> str:
-    """As root: kill the run's process groups (only the database user's processes), remove
+    """As root: kill the run's services (only the database user's processes), remove
     its chain, delete its node directory and state file, and the run dir once empty."""
     q = shlex.quote
     run_dir = q(str(root / s["run_id"]))
     return (
-        f"( {ssh_procs.kill_group_script(s['pgids'], user=s['db_user'])} ) || exit 3; "
-        f"( {ssh_firewall.remove(s['chain'])} ) || {{ echo 'chain {s['chain']} stays' >&2; exit 4; }}; "
+        f"( {service.kill_script(sessions(s), owner=s['db_user'])} ) || exit 3; "
+        f"( {firewall.remove_script(s['chain'])} ) || {{ echo 'chain {s['chain']} stays' >&2; exit 4; }}; "
         f"rm -rf {q(s['node_dir'])} && "
         f"rm -f {q(str(state_path(root, s['run_id'], s['node'])))} && "
         f"{{ rmdir {run_dir} 2>/dev/null; true; }}"
@@ -139,8 +144,7 @@ def remove(s: dict[str, Any], remote: Remote) -> str:
     if rc != 0:
         why = (err or out).strip().splitlines()
         return f"NOT removed {describe(s, remote)}: {why[-1] if why else f'exit {rc}'}"
-    groups = len(s["pgids"])
     return (
-        f"removed {describe(s, remote)}: {groups} process group(s) killed, "
+        f"removed {describe(s, remote)}: {len(sessions(s))} service(s) killed, "
         f"chain {s['chain']} and {s['node_dir']} removed"
     )

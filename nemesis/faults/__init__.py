@@ -9,12 +9,13 @@ is recorded in the history as the value of the nemesis op `start-<fault>`.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.errors import SpecError
+from harness.errors import ClusterError, SpecError, one_line
 from harness.options import Option
 from harness.registry import resolve
 
@@ -33,6 +34,10 @@ REGISTRY = {
     "power-loss": "nemesis.faults.power_loss:PowerLoss",
     "clock": "nemesis.faults.clock:Clock",
 }
+
+
+class NotObserved(ClusterError):
+    """A fault was injected but its effect was not seen (harness.nemesis.observe)."""
 
 
 @dataclass
@@ -74,8 +79,25 @@ class Fault(ABC):
         """Inject the fault; raise if it could not be injected. Returns what was done."""
 
     @abstractmethod
+    def observe(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> Any:
+        """Check that the fault took effect (nemesis.observe): return what was seen, raise
+        (NotObserved) when it was not. Every fault says how it is observed."""
+
+    @abstractmethod
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         """Undo it (state: what begin returned)."""
+
+    def start(self, target: Target, params: dict[str, Any]) -> dict[str, Any]:
+        """begin, then observe; a fault whose effect is not observed is undone and raises, so
+        the run that asked for it is never judged valid on the strength of it."""
+        state = self.begin(target, params)
+        try:
+            seen = self.observe(target, params, state)
+        except Exception as e:
+            with contextlib.suppress(Exception):
+                self.end(target, params, state)
+            raise NotObserved(f"{self.name} did not take effect: {one_line(e)}") from None
+        return {**state, "observed": seen}
 
 
 def names() -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.cluster import Cluster
 from harness.options import Option
+from nemesis import observe
 from nemesis.faults import Fault, Target
 
 MODE = Option(
@@ -107,6 +108,14 @@ class Clock(Fault):
             out |= {"flips_between": [off, -off], "period_s": params["period_s"]}
         out["offsets"] = offsets(cluster)
         return out
+
+    def observe(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> Any:
+        if state["mode"] == "strobe":  # a flip may land while reading: either value will do
+            try:
+                return observe.clock(target.cluster, state["node"], state["offset_s"])
+            except observe.NotObserved:
+                return observe.clock(target.cluster, state["node"], -state["offset_s"])
+        return observe.clock(target.cluster, state["node"], state["offset_s"])
 
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         node = state["node"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.errors import SpecError
 from harness.options import Option
+from nemesis import observe
 from nemesis.faults import Fault, Target
 
 FAILOVER_HOW = Option(
@@ -40,6 +41,25 @@ class Failover(Fault):
 
     def begin(self, target: Target, params: dict[str, Any]) -> dict[str, Any]:
         return {"how": params["how"], **target.db.failover(target.cluster, params["how"])}
+
+    def observe(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> Any:
+        """The old primary is cut off (isolate) or gone (kill), and the promoted replica is
+        the primary."""
+        cluster, old, new = target.cluster, state.get("old_primary"), state.get("new_primary")
+        if not old or not new:
+            raise observe.NotObserved(f"no old and new primary in {state}")
+        seen: dict[str, Any] = {}
+        if state["how"] == "isolate":
+            others = {n for n in cluster.nodes if n != old}
+            cut = {old: others, **{n: {old} for n in others}}
+            seen["separation"] = observe.separation(cluster, target.db, cut, cluster.lossy())
+        else:
+            seen["old_primary"] = observe.gone(cluster, old)
+        primary = target.db.primary(cluster)
+        if primary != new:
+            raise observe.NotObserved(f"the primary is {primary}, not the promoted {new}")
+        seen["primary"] = primary
+        return seen
 
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         return target.db.end_failover(target.cluster, state) or {}

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.errors import ClusterError
 from harness.options import Option
+from nemesis import observe
 from nemesis.faults import Fault, Target, pick_node
 
 KILL_TARGET = Option(
@@ -38,6 +39,9 @@ class Kill(Fault):
         if target.cluster.is_running(node):
             raise ClusterError(f"kill: {node} is still running after SIGKILL")
         return {"node": node}
+
+    def observe(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> Any:
+        return observe.gone(target.cluster, state["node"])
 
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         target.db.start(target.cluster, state["node"])

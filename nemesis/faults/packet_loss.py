@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from harness.options import Option
-from nemesis import grudges
+from nemesis import grudges, observe
 from nemesis.faults import Fault, Target
 
 LOSS = Option(
@@ -38,6 +38,10 @@ class PacketLoss(Fault):
             "grudge": grudges.as_json(g),
             "cuts": grudges.describe(g),
         }
+
+    def observe(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> Any:
+        cluster = target.cluster
+        return observe.rules(cluster, {n: cluster.wanted_rules(n) for n in cluster.nodes})
 
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         target.cluster.heal()

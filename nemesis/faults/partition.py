@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from nemesis import grudges
+from nemesis import grudges, observe
 from nemesis.faults import Fault, Target
 
 
@@ -22,6 +22,11 @@ class Partition(Fault):
         g = grudges.for_shape(target, params["shape"], random.Random(params["seed"]))
         target.cluster.partition(g)
         return {"shape": params["shape"], "grudge": grudges.as_json(g), "cuts": grudges.describe(g)}
+
+    def observe(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> Any:
+        cluster = target.cluster
+        g = grudges.from_json(state["grudge"])
+        return observe.separation(cluster, target.db, g, lossy=cluster.lossy())
 
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         target.cluster.heal()

@@ -12,6 +12,7 @@ from typing import Any
 from harness.errors import SpecError
 from harness.options import Option
 from harness.powerloss.options import WRITEBACK_S
+from nemesis import observe
 from nemesis.faults import Fault, Target, pick_node
 
 TARGET = Option(
@@ -74,6 +75,9 @@ class PowerLoss(Fault):
                 time.sleep(params["gap_ms"] / 1000)
             dropped[node] = target.cluster.power_loss(node)
         return {"nodes": order, "dropped": dropped}
+
+    def observe(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> Any:
+        return {n: observe.gone(target.cluster, n) for n in state["nodes"]}
 
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         for node in state["nodes"]:

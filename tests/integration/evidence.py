@@ -44,3 +44,33 @@ def assert_cycle_proves_itself(anomaly: dict[str, Any], history: list[Op]) -> No
     assert [s["to"] for s in cycle] == [s["op"] for s in cycle[1:] + cycle[:1]], anomaly
     for step in cycle:
         assert_edge(step, ops, history)
+
+
+def pause_windows(history: list[Op]) -> list[tuple[str, int, int]]:
+    """(node, from, to) of every pause that took effect: from the nemesis' report that the
+    node was stopped (observed) to the invocation of its resume."""
+    out, open_ = [], {}
+    for op in history:
+        if op.process != "nemesis":
+            continue
+        if op.f == "start-pause" and op.type == "info" and not op.error:
+            open_[op.value["node"]] = op.time
+        elif op.f == "stop-pause" and op.type == "invoke":
+            for node, t in list(open_.items()):
+                out.append((node, t, op.time))
+                del open_[node]
+    return out
+
+
+def completed_while_paused(history: list[Op]) -> list[Op]:
+    """Client ops that a paused node acknowledged inside its pause window (must be none).
+    Ops that failed there are the clients giving up (their timeout shut the socket down,
+    a connect to the port proxy was never answered), not the node answering."""
+    windows = pause_windows(history)
+    return [
+        op
+        for op in history
+        if op.process != "nemesis" and op.type == "ok" and op.node is not None
+        for node, a, b in windows
+        if op.node == node and a < op.time < b
+    ]

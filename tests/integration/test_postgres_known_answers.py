@@ -90,6 +90,24 @@ def test_replica_reads_under_partition_are_stale(tmp_path):
     assert doc["checkers"]["set"]["stats"]["max_staleness_s"] > 1.0
 
 
+def test_a_paused_node_acknowledges_nothing_in_its_pause_window(tmp_path):
+    """Every process of the paused PostgreSQL (its backends too, which leave the postmaster's
+    session) stops: no op on it is acknowledged between the observation and the resume."""
+    from tests.integration.evidence import completed_while_paused, pause_windows
+
+    doc, history = _run(
+        tmp_path, mode="sync", nemesis=("kill", "pause"), time_limit=30,
+        options={"pause_target": "primary"},
+    )  # fmt: skip
+    assert not doc["run"].get("unknown_because"), doc["run"]["unknown_because"]
+    starts = [o for o in history if o.process == "nemesis" and o.type == "info"
+              and o.f == "start-pause"]  # fmt: skip
+    assert starts and all(o.value["observed"]["open_connection"] == "silent" for o in starts)
+    assert pause_windows(history)
+    assert completed_while_paused(history) == []
+    assert "lost-write" not in _counts(doc)
+
+
 def test_no_faults_is_valid(tmp_path):
     doc, _ = _run(tmp_path, mode="async", nemesis=(), time_limit=10)
     assert doc["valid"] is True, doc["checkers"]["set"]["anomalies"][:3]

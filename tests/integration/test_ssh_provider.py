@@ -18,7 +18,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +86,10 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _live_members(pgid: int) -> list[int]:
-    """Processes of the group that are not zombies (a zombie holds nothing but its pid)."""
-    out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout
+def _live(pids: Iterable[int]) -> list[int]:
+    """The pids that are still processes and not zombies (a zombie holds nothing but its pid)."""
     live = []
-    for p in out.split():
+    for p in pids:
         try:
             state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
@@ -143,22 +142,28 @@ def test_node_contract(clean: SshdHosts) -> None:
         assert Path(f).stat().st_uid == Path(d).stat().st_uid
         assert c.read_file("n1", d / "nope") == "" and not c.exists("n1", d / "nope")
 
-        # processes: one group per service; pause counts as running; kill waits; start respawns
+        # processes: one session per service and every process it forks (one leaves the
+        # session, as PostgreSQL's backends do); pause stops them all and counts as running;
+        # kill waits until none is left; start respawns
         log = d / "svc.log"
-        c.spawn("n1", ["sh", "-c", "echo up; sleep 300 & sleep 300"], user="postgres", log=log)
-        pgid = c._pgid["n1"]
+        c.spawn("n1", ["sh", "-c", "echo up; setsid sleep 300 & sleep 300"], user="postgres", log=log)
+        time.sleep(0.3)
+        procs = c.processes("n1")
+        assert len(procs) == 3, procs
+        sid = c._sid("n1")  # the session's leader
+        assert sid in procs
         assert c.is_running("n1")
         c.pause("n1")
-        assert c.is_running("n1")
+        assert set(c.processes("n1").values()) == {"T"} and c.is_running("n1")
         c.resume("n1")
         c.kill("n1")
-        assert not c.is_running("n1")
-        assert _live_members(pgid) == []  # the whole group, not only its leader
+        assert not c.is_running("n1") and c.processes("n1") == {}
+        assert _live(procs) == []  # every one of them, not only the leader
         c.start("n1")
-        assert c.is_running("n1") and c._pgid["n1"] != pgid
+        assert c.is_running("n1") and c._sid("n1") != sid
         assert c.read_file("n1", log).count("up") == 2  # same argv, same log
         state = json.loads(Path(f"{clean.data_root}/a1b2c3/n1.state.json").read_text())
-        assert state["pgids"] == sorted([pgid, c._pgid["n1"]])
+        assert state["sids"] == sorted([sid, c._sid("n1")])
 
         # partitions: iptables in the run's own chain, first in INPUT
         assert _connects(c, "n1", "n2")

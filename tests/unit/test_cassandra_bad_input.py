@@ -81,7 +81,7 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     ("running", "says"),
     [
-        (True, "cassandra: n1 did not open port 9042 within 1 s: "),
+        (True, "cassandra: n1 did not answer on port 9042 within 1 s: "),
         (False, "n1 exited during start"),
     ],
 )

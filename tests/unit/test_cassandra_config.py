@@ -68,7 +68,10 @@ def test_jvm_argv_heap_classpath_java17_flags_and_config() -> None:
 def test_deployment_facts() -> None:
     d = Cassandra.deployment
     assert d.user == "cassandra" and d.ports == {"client": 9042}  # peers use storage_port
-    assert d.image == "cassandra:5.0.6" and d.binaries[0][0] == "java"
+    assert d.image == "splitbrain/cassandra:5.0.6" and d.required()[0][0] == "java"
+    assert d.required(lambda k, v: "/opt/cassandra" if k == "cassandra_home" else v)[1][0] == (
+        "/opt/cassandra/lib"
+    )
     names = {o.name for o in Cassandra.options}
     assert {
         "write_cl",

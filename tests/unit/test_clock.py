@@ -137,7 +137,6 @@ def test_a_failing_clock_primitive_raises_from_begin() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"provider": "compose"}, "provider compose cannot clock"),
         ({"db": "galera"}, "does not apply to galera"),
         ({"options": {"clock_strobe_ms": 100}}, "clock_strobe_ms=100: must be >= 1000"),
         ({"options": {"clock_mode": "scramble"}}, "clock_mode=scramble: expected one of"),

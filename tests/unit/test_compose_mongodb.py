@@ -442,7 +442,8 @@ def test_clients_connect_directly_to_the_nodes_address() -> None:
 
 def test_deployment_is_data_for_the_provider() -> None:
     d = MongoDB.deployment
-    assert (d.user, d.ports, d.image) == ("mongodb", {"client": 27017}, "mongo:7.0.12")
-    assert MongoDB(spec()).required_binaries() == [
-        ("mongod", "the MongoDB server (mongodb-org-server)")
+    assert (d.user, d.ports, d.image) == ("mongodb", {"client": 27017}, "splitbrain/mongodb:7.0")
+    assert d.required() == [("mongod", "the MongoDB server (mongodb-org-server)")]
+    assert d.required(lambda key, default: {"mongod": "/opt/m/mongod"}[key]) == [
+        ("/opt/m/mongod", "the MongoDB server (mongodb-org-server)")
     ]

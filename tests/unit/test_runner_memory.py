@@ -41,7 +41,11 @@ def spec(**kw: Any) -> TestSpec:
         "recovery_timeout": 10,
         "seed": 7,
     }
-    return TestSpec(**{**base, **kw})
+    # a paused memory node is silent at once: 50 ms of silence is proof enough here
+    merged = {**base, **kw}
+    if "pause" in merged["nemesis"]:
+        merged["options"] = {"pause_probe_s": 0.05, **merged.get("options", {})}
+    return TestSpec(**merged)
 
 
 def go(s: TestSpec, tmp_path: Path) -> tuple[RunResult, list[str]]:
@@ -57,8 +61,9 @@ def torn_down(r: RunResult) -> None:
     assert not (memory.work_root() / run_id).exists()
 
 
-def client_ops(r: RunResult) -> list[Any]:
-    return [op for op in load(r.dir / "history.jsonl") if op.process != "nemesis"]
+def client_ops(r: RunResult, nemesis: bool = False) -> list[Any]:
+    """The clients' ops (the nemesis' with nemesis=True)."""
+    return [op for op in load(r.dir / "history.jsonl") if (op.process == "nemesis") == nemesis]
 
 
 def test_a_normal_run_is_valid_and_writes_every_report(tmp_path: Path) -> None:
@@ -108,6 +113,38 @@ def test_a_fault_that_fails_to_start_makes_the_verdict_unknown(tmp_path: Path) -
     assert "UNKNOWN: fault kill planned at" in (r.dir / "summary.txt").read_text()
     assert r.doc["checkers"]["set"]["valid"] is True  # the history itself was fine
     torn_down(r)
+
+
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        ("pause", "n1: processes [1000] are not stopped"),
+        ("partition", "reached"),
+    ],
+)
+def test_a_fault_that_never_takes_effect_makes_the_verdict_unknown(
+    tmp_path: Path, fault: str, why: str
+) -> None:
+    """The primitive returns as if done but changes nothing (the old compose pause of
+    PostgreSQL): its observation fails, the fault is undone and the run is unknown."""
+    r, _ = go(spec(nemesis=(fault,), options={"ineffective_fault": fault}), tmp_path)
+    assert r.valid == "unknown" and exit_code(r.valid) == 2
+    said = r.doc["run"]["unknown_because"]
+    assert said and f"{fault} did not take effect" in said[0] and why in said[0], said
+    starts = [op for op in client_ops(r, nemesis=True) if op.f == f"start-{fault}" and op.type == "info"]
+    assert starts and all(op.error and "NotObserved" in op.error for op in starts)
+    assert r.doc["checkers"]["set"]["valid"] is True  # the history itself was fine
+    torn_down(r)
+
+
+def test_an_observed_fault_records_what_was_seen(tmp_path: Path) -> None:
+    r, _ = go(spec(nemesis=("pause", "partition")), tmp_path)
+    assert r.valid is True
+    starts = {op.f: op.value for op in client_ops(r, nemesis=True) if op.type == "info"
+              and op.f.startswith("start-")}  # fmt: skip
+    assert starts["start-pause"]["observed"]["stopped"] == 1
+    assert starts["start-pause"]["observed"]["new_connection"] == "silent"
+    assert "silent" in starts["start-partition"]["observed"].values()
 
 
 def test_an_abort_mid_run_keeps_the_history_and_tears_down(tmp_path: Path) -> None:

@@ -1,0 +1,89 @@
+"""A Remote runs commands on one node and moves files to and from it (Jepsen's control/remote).
+
+Three transports implement it: a network namespace on this host (harness.remote.netns), a
+container through the Docker Engine API (harness.remote.docker) and an SSH connection
+(harness.remote.ssh). Everything a provider does *on* a node (the database's processes, the
+firewall, clock offsets, logs) is written once over this protocol (harness.remote.service,
+firewall, probe); a provider only creates and removes nodes and says how to reach them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.errors import ClusterError
+
+# The PATH every command on a node gets (a transport may put the harness' own first).
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+class RemoteTimeout(ClusterError):
+    """A command did not finish in time (it was ended on the node)."""
+
+
+class Remote(Protocol):
+    label: str  # names the node in messages: "n1", "n1 (db1.example.com)"
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> Result:
+        """Run argv (no shell) as user (root when None) and wait for it. The command gets a
+        small clean environment (PATH, LANG, HOME=cwd, USER) plus env. RemoteTimeout when it
+        overruns; any other failure to run it at all is a ClusterError."""
+        ...
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        user: str,
+        log: str,
+        cwd: str,
+        env: Mapping[str, str] | None = None,
+    ) -> int:
+        """Start argv detached, leading a session of its own, output appended to log;
+        return its pid (= the session's id). harness.remote.service.detach is the way of
+        the transports whose processes are not the harness' own children."""
+        ...
+
+    def reap(self, pid: int) -> None:
+        """Collect a dead service's exit status if the harness is its parent (so that a
+        restart does not find a zombie holding its pid file); a no-op elsewhere."""
+        ...
+
+    def put(self, path: str, data: bytes, *, user: str | None = None) -> None:
+        """Write a file (replacing it), owned by user (root when None)."""
+        ...
+
+    def get(self, path: str, limit: int | None = None) -> bytes | None:
+        """A file's bytes (its last `limit` bytes when given), or None when it is absent."""
+        ...
+
+
+def environment(user: str | None, home: str | None, env: Mapping[str, str] | None,
+                path: str = PATH) -> dict[str, str]:  # fmt: skip
+    """The environment of a command on a node: the same small one on every transport."""
+    return {"PATH": path, "LANG": "C.UTF-8", "HOME": home or "/", "USER": user or "root",
+            **(env or {})}  # fmt: skip
+
+
+def shown(argv: Sequence[str], limit: int = 160) -> str:
+    """A command on one line, cut to a readable length (scripts hold newlines)."""
+    text = " ".join(" ".join(a.split()) for a in argv)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
