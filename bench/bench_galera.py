@@ -33,7 +33,7 @@ def one_round(subnet: str) -> dict[str, float]:
     spec = TestSpec(db="galera", mode="multi-primary", subnet=subnet, nemesis=(), workload="set")
     db = dbs.get(spec)
     assert isinstance(db, Galera)
-    local.preflight(db.required_binaries())
+    local.preflight(db)
     out: dict[str, float] = {}
     t = time.monotonic()
     cluster = local.create(spec, secrets.token_hex(3))

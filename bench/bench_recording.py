@@ -55,16 +55,16 @@ def harness_rate(spec: TestSpec, db: Postgres, cluster, seconds: float, out: Pat
     return n0 / elapsed
 
 
-def bare_rate(spec: TestSpec, cluster, seconds: float, offset: int) -> float:
+def bare_rate(spec: TestSpec, db: Postgres, cluster, seconds: float, offset: int) -> float:
     """The same ops from the same generator, run as the same statements (one transaction
     each), with nothing recorded. Keys and values are shifted so rounds do not collide."""
-    primary = cluster.host("n1")
+    conninfo = db.conninfo(cluster, "n1")
     wl = SetWorkload(spec, random.Random(2))
     done = [0] * spec.concurrency
     stop = threading.Event()
 
     def loop(i: int) -> None:
-        conn = psycopg.connect(host=primary, port=5432, user="postgres", dbname="postgres")
+        conn = psycopg.connect(conninfo)
         conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
         while not stop.is_set():
             f, (k, v) = wl.next_op(i)
@@ -100,7 +100,7 @@ def main() -> int:
     args = ap.parse_args()
     spec = TestSpec(subnet=args.subnet, concurrency=args.concurrency, nemesis=())
     db = Postgres(spec)
-    local.preflight(db.required_binaries())
+    local.preflight(db)
     cluster = local.create(spec, secrets.token_hex(3))
     recorded, bare = [], []
     try:
@@ -110,7 +110,7 @@ def main() -> int:
                 # ABBA order: the table grows, so whichever runs second in a round is slower
                 runs = [
                     lambda r=r: bare.append(
-                        bare_rate(spec, cluster, args.seconds, 100_000_000 * (r + 1))
+                        bare_rate(spec, db, cluster, args.seconds, 100_000_000 * (r + 1))
                     ),
                     lambda r=r: recorded.append(
                         harness_rate(spec, db, cluster, args.seconds, Path(tmp) / f"h{r}.jsonl")

@@ -391,11 +391,10 @@ def doctor() -> None:
 
 
 def _register_extra_commands() -> None:
-    try:
-        from harness.cli_reports import COMMANDS
-    except ImportError:
-        return
-    for cmd in COMMANDS:
+    from harness.cli_images import COMMANDS as IMAGES
+    from harness.cli_reports import COMMANDS as REPORTS
+
+    for cmd in (*REPORTS, *IMAGES):
         main.add_command(cmd)
 
 

