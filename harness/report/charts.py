@@ -179,7 +179,11 @@ def style(names: list[str], start: int = 0) -> dict[str, tuple[str, str]]:
     """series -> (colour, shape), in the order given from palette entry `start` (so that two
     legends side by side do not begin alike); no two series of one legend look the same."""
     return {
-        n: (PALETTE[(start + i) % len(PALETTE)], SHAPES[(i + i // len(PALETTE)) % len(SHAPES)])
+        # each time the colours come round again the shape moves one further: 28 distinct
+        n: (
+            PALETTE[(start + i) % len(PALETTE)],
+            SHAPES[(i + 2 * (i // len(PALETTE))) % len(SHAPES)],
+        )
         for i, n in enumerate(names)
     }
 

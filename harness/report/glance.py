@@ -5,6 +5,7 @@ columns, and what each column pools. Everything on it links to the runs it rests
 from __future__ import annotations
 
 from html import escape
+from itertools import groupby
 
 from harness.report import charts
 from harness.report.configs import Config
@@ -67,12 +68,7 @@ def _edges(cols: list[Config]) -> set[int]:
 
 def _table(cols: list[Config], points: list[ScalePoint], links: Links) -> str:
     edges = _edges(cols)
-    groups: list[tuple[str, int]] = []
-    for c in cols:
-        if groups and groups[-1][0] == c.topology:
-            groups[-1] = (c.topology, groups[-1][1] + 1)
-        else:
-            groups.append((c.topology, 1))
+    groups = [(t, len(list(g))) for t, g in groupby(cols, key=lambda c: c.topology)]
     head = ["<tr><th></th>"]
     i = 0
     for topology, n in groups:
@@ -85,7 +81,7 @@ def _table(cols: list[Config], points: list[ScalePoint], links: Links) -> str:
         settings = " · ".join(f"{k} {'/'.join(v)}" for k, v in c.settings.items())
         edge = " edge" if i in edges else ""
         head.append(
-            f'<th class="col{edge}"><a href="#{anchor(c.title)}">{escape(c.title or c.db)}</a>'
+            f'<th class="col{edge}"><a href="#{anchor(c.title)}">{escape(c.title)}</a>'
             + (f'<div class="set">{escape(settings)}</div>' if settings else "")
             + "</th>"
         )
@@ -107,7 +103,7 @@ def _table(cols: list[Config], points: list[ScalePoint], links: Links) -> str:
 
 
 def _cell(c: Cell, links: Links, col_anchor: str, edge: bool) -> str:
-    classes = (["nm"] if c.text.startswith("not measured") else []) + (["edge"] if edge else [])
+    classes = ([] if c.measured else ["nm"]) + (["edge"] if edge else [])
     cls = f' class="{" ".join(classes)}"' if classes else ""
     tip = f' title="{escape(c.detail)}"' if c.detail else ""
     word = f'<b class="{c.tone}">{escape(c.word)}</b>' if c.word else ""
@@ -133,7 +129,7 @@ def _charts(cols: list[Config], points: list[ScalePoint]) -> list[str]:
     nodes = ["1 node", "all nodes"]
     styles = {**charts.style(kinds), **charts.style(models, 4), **charts.style(nodes)}
     svg = charts.small_multiples(
-        panels, [c.title or c.db for c in cols], [c.topology for c in cols], styles
+        panels, [c.title for c in cols], [c.topology for c in cols], styles
     )
     keys = [
         f'<div class="keys"><b>fault kinds</b>{charts.legend(kinds, styles)}</div>'
@@ -157,7 +153,7 @@ def _pooled(cols: list[Config], links: Links) -> list[str]:
             what = f"{cfg.workload}" + (f" · {cfg.knobs}" if cfg.knobs else "")
             what += f" (--mode {', '.join(given)})" if given else ""
             name = (
-                f'<th id="{anchor(c.title)}" rowspan="{len(c.parts)}">{escape(c.title or c.db)}</th>'
+                f'<th id="{anchor(c.title)}" rowspan="{len(c.parts)}">{escape(c.title)}</th>'
                 if first
                 else ""
             )

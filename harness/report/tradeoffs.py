@@ -26,6 +26,10 @@ class Cell:
     tone: str = ""  # GOOD | BAD | "": how the word is marked
     detail: str = ""  # the longer figures, shown on hover
 
+    @property
+    def measured(self) -> bool:
+        return not self.text.startswith("not measured")
+
 
 # (row title, what it is computed from): the table's first column and its caption
 ROWS = (

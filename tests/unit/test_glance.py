@@ -429,6 +429,8 @@ def test_small_multiples_are_one_self_contained_svg(pair: list[Config]) -> None:
     assert len(drawn) == sum(len(p.marks) for p in panels)
     assert all(g.find(f"{ns}title") is not None for g in drawn)  # each figure on hover
     assert not re.search(r"(href|src)=\"(https?:)?//", svg)  # nothing fetched
+    many = [f"kind {i}" for i in range(len(charts.PALETTE) * len(charts.SHAPES))]
+    assert len(set(charts.style(many).values())) == len(many)  # no two series look alike
     assert set(re.findall(r'(?:fill|stroke)="(#[0-9A-Fa-f]{6})"', svg)) <= {
         *charts.PALETTE,
         "#fff",
