@@ -12,8 +12,11 @@ WORD = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}
 
 def summary(spec: TestSpec, doc: dict[str, Any], run_dir: Path) -> str:
     run = doc["run"]
+    from harness.report.results import mode_label
+
+    mode = mode_label(spec.to_dict())
     lines = [
-        f"{spec.name}  ({spec.db} {run['topology']}, mode {spec.mode}, provider {spec.provider}, "
+        f"{spec.name}  ({spec.db} {run['topology']}, mode {mode}, provider {spec.provider}, "
         f"seed {spec.seed})",
         f"ops: ok {run['ops']['ok']}, fail {run['ops']['fail']}, info {run['ops']['info']} "
         f"in {run['duration_s']} s (setup {run.get('setup_s', '?')} s)",

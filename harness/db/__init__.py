@@ -6,9 +6,9 @@ cluster's type: what a provider needs from it is the data in `Deployment`."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from harness.cluster import Cluster
 from harness.db.probe import Answer, Probe, answer
@@ -57,6 +57,15 @@ class Deployment:
         return [(p.format_map(values), hint) for p, hint in wanted]
 
 
+@dataclass(frozen=True)
+class AsRun:
+    """What a run's settings made of the database, as reports name it: the mode in words and
+    the settings that change what a client may see or lose, (name, value) in a fixed order."""
+
+    mode: str
+    settings: tuple[tuple[str, str], ...] = ()
+
+
 class Database(ABC):
     name: str
     topology: Topology
@@ -65,6 +74,36 @@ class Database(ABC):
     faults: tuple[str, ...] = GENERIC_FAULTS
     options: tuple[Option, ...] = ()
     deployment: Deployment
+    # How reports name its runs (read by harness.report, which keeps no table of databases).
+    title: ClassVar[str] = ""  # as a reader names it, e.g. "PostgreSQL"; "" = name
+    mode_titles: ClassVar[Mapping[str, str]] = {}  # mode -> words; a missing mode: itself
+    isolation_applies: ClassVar[bool] = False  # --isolation sets a transaction isolation level
+    reads_routed: ClassVar[bool] = False  # --read-from chooses the nodes that serve reads
+    consistency_options: ClassVar[tuple[Option, ...]] = ()  # what a client may see or lose
+    certifies: ClassVar[bool] = False  # refuses conflicting writes at commit (Galera: 1213)
+
+    @classmethod
+    def routes_reads(cls, options: Mapping[str, Any]) -> bool:
+        """Whether --read-from routes reads in a run with these options."""
+        return cls.reads_routed
+
+    @classmethod
+    def as_run(cls, spec: Mapping[str, Any]) -> AsRun:
+        """The mode and consistency settings a run of `spec` (spec.json's fields) really
+        used. Consistency options are named when the spec sets them (a default is the
+        database's plain behaviour); a database whose options override its mode resolves
+        them here (Cassandra's read_cl/write_cl)."""
+        options = spec.get("options") or {}
+        mode = str(spec.get("mode") or "")
+        settings: list[tuple[str, str]] = []
+        if cls.isolation_applies and spec.get("isolation"):
+            settings.append(("isolation", str(spec["isolation"])))
+        if cls.routes_reads(options) and spec.get("read_from"):
+            settings.append(("read_from", str(spec["read_from"])))
+        settings += [
+            (o.name, _word(options[o.name])) for o in cls.consistency_options if o.name in options
+        ]
+        return AsRun(cls.mode_titles.get(mode, mode), tuple(settings))
 
     def __init__(self, spec: TestSpec) -> None:
         self.spec = spec
@@ -144,6 +183,10 @@ class Database(ABC):
     def classify(self, exc: BaseException) -> Literal["fail", "info"]:
         """Was the op certainly not applied (fail) or may it have been (info)?"""
         return "info"
+
+
+def _word(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def database_class(name: str) -> type[Database]:

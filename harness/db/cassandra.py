@@ -18,11 +18,12 @@ from __future__ import annotations
 import re
 import socket
 import time
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from harness.cluster import Cluster
-from harness.db import Database, Deployment
+from harness.db import AsRun, Database, Deployment
 from harness.db.probe import Probe, shutdown
 from harness.errors import ClusterError, EnvironmentProblem, SpecError, one_line
 from harness.install.maven import CASSANDRA_VERSION, JAVA_HINT, cassandra_home
@@ -290,6 +291,9 @@ class Cassandra(Database):
         C1_ONLY,
         START_TIMEOUT,
     )
+    title = "Cassandra"
+    mode_titles = MODE_LEVEL
+    consistency_options = (LWT, SERIAL_CL, TIMESTAMPS)
     deployment = Deployment(
         user="cassandra",
         ports={"client": CLIENT_PORT},  # what the harness reaches; peers use storage_port
@@ -298,6 +302,17 @@ class Cassandra(Database):
         files=(("{cassandra_home}/lib", INSTALL_HINT),),
         settings={"cassandra_home": str(cassandra_home()), "java": "java"},
     )
+
+    @classmethod
+    def as_run(cls, spec: Mapping[str, Any]) -> AsRun:
+        """The levels the run's reads and writes used: write_cl/read_cl override the mode's
+        level, so a run of mode quorum with both set to ONE is a ONE run."""
+        options = spec.get("options") or {}
+        level = cls.mode_titles.get(str(spec.get("mode")), str(spec.get("mode")).upper())
+        write, read = WRITE_CL.get(options) or level, READ_CL.get(options) or level
+        base = super().as_run(spec)
+        mode = write if write == read else f"write {write}, read {read}"
+        return AsRun(mode, (("read_cl", read), ("write_cl", write), *base.settings))
 
     def __init__(self, spec: TestSpec) -> None:
         super().__init__(spec)

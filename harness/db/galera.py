@@ -23,7 +23,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 from typing import Any, Literal, TypeVar
@@ -152,6 +152,11 @@ class Galera(Database):
     modes = ("multi-primary",)
     workloads = ("set", "register", "append", "bank")
     options = (SYNC_WAIT, WRITE_TO, FSYNC)
+    title = "Galera"
+    mode_titles = {"multi-primary": ""}  # its only mode: "Galera" says it
+    isolation_applies = True
+    consistency_options = (WRITE_TO, SYNC_WAIT, FSYNC)
+    certifies = True  # a writeset that conflicts fails certification: error 1213
     deployment = Deployment(
         user=OS_USER,
         ports={"client": PORT},
@@ -166,6 +171,10 @@ class Galera(Database):
         files=(("{galera_provider}", "apt-get install galera-4"),),
         settings={"mariadbd": MARIADBD, "galera_provider": PROVIDER_LIB},
     )
+
+    @classmethod
+    def routes_reads(cls, options: Mapping[str, Any]) -> bool:
+        return WRITE_TO.get(options) == "one"  # with write_to=all, read_from is ignored
 
     @property
     def sync_wait(self) -> int:

@@ -188,6 +188,8 @@ class MemoryDB(Database):
     faults = (*GENERIC_FAULTS, "failover", "clock")
     options = (BUG, BROKEN_FAULT, INEFFECTIVE_FAULT, ABORT_AFTER)
     providers = ("memory",)
+    title = "memory (test double)"
+    reads_routed = True
     deployment = Deployment(
         user="memory", ports={"client": 1}, image="none (in-memory test double)"
     )

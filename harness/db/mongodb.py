@@ -83,6 +83,10 @@ class MongoDB(Database):
     workloads = ("set", "register", "append")
     faults = (*GENERIC_FAULTS, "failover")
     options = (READ_CONCERN, READ_PREFERENCE, WRITE_CONCERN, ELECTION_TIMEOUT, CACHE_GB)
+    title = "MongoDB"
+    mode_titles = {"w1": "w:1", "majority": "w:majority"}
+    reads_routed = True
+    consistency_options = (READ_CONCERN, READ_PREFERENCE)
     deployment = Deployment(
         user="mongodb",
         ports={"client": PORT},

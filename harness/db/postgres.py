@@ -36,6 +36,10 @@ class Postgres(PgReplication):
     workloads = ("set", "register", "append", "bank")
     faults = (*GENERIC_FAULTS, "failover")
     options = (FSYNC, SYNCHRONOUS_COMMIT)
+    title = "PostgreSQL"
+    isolation_applies = True
+    reads_routed = True
+    consistency_options = (SYNCHRONOUS_COMMIT, FSYNC)
     deployment = Deployment(
         user=OS_USER,
         ports={"client": PORT},

@@ -1,44 +1,22 @@
-"""compare.html: the answer first (a few sentences and the trade-off table, every cell linked
-to its runs), then the details each cell rests on."""
+"""compare.html: the answer first (the trade-off table and its pictures, glance.py), then
+the details each cell rests on: conflicts, write availability per fault kind, data loss per
+fault window, write scaling, every configuration's figures, and every run."""
 
 from __future__ import annotations
 
-import os
 from html import escape
 from pathlib import Path
 
 from harness.report import plots
-from harness.report.compare import NAMED, Config, row
+from harness.report.configs import NAMED, Config, row
+from harness.report.glance import STYLE, first_screen
 from harness.report.html import collapsed, long_table, num, page, pct, table
 from harness.report.measures import SLICE_NS
 from harness.report.results import HEALTHY, WRITE_DEFINITION
+from harness.report.run_links import Links
 from harness.report.scaling import CAVEAT, ScalePoint, ratio, series
-from harness.report.tradeoffs import ROWS, Cell, cells
 
 MAX_RUN_LIST = 12  # runs listed before the rest is collapsed
-
-
-class Links:
-    """r1, r2, ...: one short name per run, linking to its report.html."""
-
-    def __init__(self, runs: list[Path], out_dir: Path) -> None:
-        self.number = {d: i + 1 for i, d in enumerate(runs)}
-        self.out_dir = out_dir
-
-    def href(self, d: Path) -> str:
-        return os.path.relpath(Path(d) / "report.html", self.out_dir)
-
-    def one(self, d: Path) -> str:
-        return f'<a class="run" href="{escape(self.href(d))}">r{self.number[d]}</a>'
-
-    def many(self, runs: list[Path], limit: int = 8) -> str:
-        shown = " ".join(self.one(d) for d in runs[:limit])
-        more = len(runs) - limit
-        return shown + (f" +{more}" if more > 0 else "")
-
-    def cell(self, c: Cell) -> str:
-        runs = f' <span class="runs">[{self.many(c.runs)}]</span>' if c.runs else ""
-        return escape(c.text) + runs
 
 
 def render(configs: list[Config], faults: list[str], points: list[ScalePoint], out: Path) -> str:
@@ -46,7 +24,7 @@ def render(configs: list[Config], faults: list[str], points: list[ScalePoint], o
     links = Links(runs, out)
     body = ["<h1>splitbrain: primary-replica or peer-to-peer?</h1>"]
     if configs:
-        body += _tradeoffs(configs, points, links)
+        body += first_screen(configs, points, links)
     else:
         body.append(
             '<h2 id="tradeoffs">Trade-offs, as measured</h2><p class="note">No fault-injection '
@@ -64,28 +42,7 @@ def render(configs: list[Config], faults: list[str], points: list[ScalePoint], o
     body += _scaling(points, links)
     body += _details(configs, faults)
     body += _run_list(configs, points, links)
-    return page("splitbrain comparison", body)
-
-
-def _tradeoffs(configs: list[Config], points: list[ScalePoint], links: Links) -> list[str]:
-    ordered = sorted(configs, key=lambda c: (c.topology != "primary-replica", c.topology))
-    columns = [cells(c, points) for c in ordered]
-    headers = ["", *(f"{c.topology}: {c.label}" for c in ordered)]
-    rows = [
-        [f"<b>{escape(title)}</b>", *(links.cell(col[i]) for col in columns)]
-        for i, (title, _) in enumerate(ROWS)
-    ]
-    basis = "; ".join(f"{title}: {what}" for title, what in ROWS)
-    return [
-        '<h2 id="tradeoffs">Trade-offs, as measured</h2>',
-        '<p class="caption">The question a reader brings, answered from the runs below: '
-        "one column per configuration, primary-replica first.</p>",
-        '<div id="tradeoff-table">',
-        table(headers, rows, raw_cols=frozenset(range(len(headers)))),
-        "</div>",
-        f'<p class="caption">Each cell is computed from the runs linked in it (r1, r2, ... '
-        f"open their reports). Based on: {escape(basis)}.</p>",
-    ]
+    return page("splitbrain comparison", body, STYLE)
 
 
 def _conflicts(configs: list[Config], links: Links) -> list[str]:
@@ -150,6 +107,7 @@ def _availability(configs: list[Config], links: Links) -> list[str]:
                     f"{st.covered_s:.1f}",
                     escape(pct(st.share)),
                     f"{st.longest_gap_s:.2f}",
+                    f"{st.lost:,}" if c.loss_runs else "–",
                     links.many(c.stretch_runs[kind]),
                 ]
             )
@@ -158,8 +116,9 @@ def _availability(configs: list[Config], links: Links) -> list[str]:
         "fault kind",
         "windows",
         "time (s)",
-        "time with acknowledged writes",
+        "time with surviving acknowledged writes",
         "longest stretch without (s)",
+        "acknowledged, then lost",
         "runs",
     ]
     return [
@@ -167,9 +126,12 @@ def _availability(configs: list[Config], links: Links) -> list[str]:
         long_table(headers, rows, "rows", show=16, raw_cols=frozenset(range(len(headers)))),
         f'<p class="caption">A fault\'s time runs from the nemesis invoking it to the heal '
         f"completing, cut in {SLICE_NS // 1_000_000_000} s slices; a slice counts when a write "
-        "was acknowledged in it. Kill (primary) aims at the node taking writes, kill (random "
-        "node) at any node (it may hit the primary). Whole run = first invocation to last "
-        "completion of the workload, faults included.</p>",
+        "was acknowledged in it and not lost afterwards (writes the set checker found lost are "
+        "counted beside, not as available; – = no run checked for lost writes). Kill "
+        "(primary) aims at the node taking writes, kill (random node) at any node (it may hit "
+        "the primary); on a peer-to-peer database a fault aimed at the primary hits a random "
+        "node and is named so. Whole run = first invocation to last completion of the "
+        "workload, faults included.</p>",
     ]
 
 
@@ -246,7 +208,8 @@ def _data_loss(configs: list[Config], links: Links) -> list[str]:
         out.append(long_table(headers, detail, "windows with losses", raw_cols=frozenset(range(8))))
     out.append(
         '<p class="caption">Lost = acknowledged, then missing from every final read after '
-        "healing (set checker). Each is charged to the fault window (invocation to heal) it "
+        "healing (set checker), or silently replaced by an older write under last-write-wins "
+        "(conflicts checker). Each is charged to the fault window (invocation to heal) it "
         "was acknowledged in; every window counts, also those that lost nothing. The span is "
         "the time between the first and last acknowledgement of the writes lost in it: the "
         "window during which the database said yes to writes it was going to lose.</p>"
@@ -390,19 +353,19 @@ def summary(configs: list[Config], points: list[ScalePoint]) -> list[str]:
     )
     for topology in sorted({c.topology for c in configs}):
         group = [c for c in configs if c.topology == topology]
-        scored = [
-            (c.faulted_share("write"), c) for c in group if c.faulted_share("write") is not None
-        ]
-        if len(scored) >= 2:
-            best, worst = max(scored, key=lambda x: x[0] or 0), min(scored, key=lambda x: x[0] or 0)
+        scored = [(c.faulted(), c) for c in group if c.faulted().share is not None]
+        if scored:
+            best = max(scored, key=lambda x: x[0].share or 0.0)
+            worst = min(scored, key=lambda x: x[0].share or 0.0)
+            gone = f"; {worst[0].lost:,} more acknowledged, then lost" if worst[0].lost else ""
             out.append(
-                f"{topology}: {best[1].label} kept the most writes available during faults "
-                f"({pct(best[0])} ok), {worst[1].label} the fewest ({pct(worst[0])})."
-            )
-        elif scored:
-            out.append(
-                f"{topology}: {scored[0][1].label} acknowledged {pct(scored[0][0])} of writes "
-                "during faults."
+                f"{topology}: {worst[1].label} held a surviving acknowledged write in "
+                f"{pct(worst[0].share)} of its fault time{gone}"
+                + (
+                    f"; {best[1].label} in {pct(best[0].share)}."
+                    if best[1] is not worst[1]
+                    else "."
+                )
             )
         most = max(c.max_write_nodes for c in group)
         if most:

@@ -132,10 +132,11 @@ def long_table(
     return head + collapsed(f"{len(rows) - show} more {what} (of {len(rows)})", rest)
 
 
-def page(title: str, body: list[str]) -> str:
+def page(title: str, body: list[str], style: str = "") -> str:
+    """A whole page; `style` adds to the shared STYLE."""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"<title>{escape(title)}</title><style>{STYLE}{style}</style></head><body>"
         + "\n".join(body)
         + "</body></html>\n"
     )

@@ -1,11 +1,13 @@
 """The comparison's per-run measurements, each a pure function of one run's files (history,
-verdict, spec): time-based write availability per fault kind, the longest stretch without an
-acknowledged write, conflicts, acknowledged writes lost per fault window, write throughput.
+verdict, spec): time-based write availability per fault kind (counting only acknowledged
+writes that survived), the longest stretch without one, conflicts, acknowledged writes lost
+per fault window, write throughput.
 
 Times are ns as in the history; the outputs say seconds where they say _s."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,29 +22,35 @@ SLICE_NS = 1_000_000_000  # write availability: share of 1 s slices with an ackn
 
 @dataclass
 class Stretch:
-    """Acknowledged writes over some covered time (one fault kind, or the whole run)."""
+    """Acknowledged writes that survived, over some covered time (one fault kind, or the
+    whole run); those acknowledged in it and then lost are counted apart."""
 
     covered_s: float = 0.0  # time observed
-    with_writes_s: float = 0.0  # of which: slices holding an acknowledged write
-    longest_gap_s: float = 0.0  # longest time without an acknowledged write inside it
+    with_writes_s: float = 0.0  # of which: slices holding a surviving acknowledged write
+    longest_gap_s: float = 0.0  # longest time without a surviving acknowledged write
     windows: int = 0
+    lost: int = 0  # writes acknowledged inside it, then lost (not counted as available)
 
     def add(self, other: Stretch) -> None:
         self.covered_s += other.covered_s
         self.with_writes_s += other.with_writes_s
         self.longest_gap_s = max(self.longest_gap_s, other.longest_gap_s)
         self.windows += other.windows
+        self.lost += other.lost
 
     @property
     def share(self) -> float | None:
         return self.with_writes_s / self.covered_s if self.covered_s > 0 else None
 
 
-def ok_write_times(df: pd.DataFrame) -> np.ndarray:
-    """Completion times (ns, sorted) of acknowledged client writes of the workload phase."""
+def ok_write_times(df: pd.DataFrame, lost: Collection[int] = ()) -> np.ndarray:
+    """Completion times (ns, sorted) of acknowledged client writes of the workload phase,
+    leaving out those whose completion index is in `lost` (acknowledged, then lost)."""
     if df.empty:
         return np.zeros(0, dtype=np.int64)
     sel = (df["type"] == OK) & (df["kind"] == "write") & (df["f"] != "final-read")
+    if lost:
+        sel &= ~df["index"].isin(list(lost))
     return np.sort(df.loc[sel, "time"].to_numpy(dtype=np.int64))
 
 
@@ -76,19 +84,33 @@ def workload_span(df: pd.DataFrame) -> tuple[int, int] | None:
 
 
 def availability_by_kind(
-    df: pd.DataFrame, wins: list[dict[str, Any]], has_primary: bool
+    df: pd.DataFrame,
+    wins: list[dict[str, Any]],
+    has_primary: bool,
+    lost: Collection[int] = (),
 ) -> dict[str, Stretch]:
     """Per fault kind (fault_kind: kill (primary), partition (halves)...), the write stretch
-    over its windows (from invocation to heal), and "whole run" over the workload phase."""
-    acks = ok_write_times(df)
+    over its windows (from invocation to heal), and "whole run" over the workload phase.
+
+    A write acknowledged and then lost (its completion index in `lost`, from lost_acks) was
+    not available: it is left out of the stretch and counted in its `lost`."""
+    acks = ok_write_times(df, lost)
+    gone = ok_write_times(df[df["index"].isin(list(lost))]) if lost else acks[:0]
     out: dict[str, Stretch] = {}
     span = workload_span(df)
     if span is not None:
-        out["whole run"] = stretch(acks, *span)
+        start, end = span[0], span[1] + 1  # the last completion is inside the run
+        out["whole run"] = _with_lost(stretch(acks, start, end), gone, start, end)
     for w in wins:
         kind = fault_kind(w, has_primary)
-        out.setdefault(kind, Stretch()).add(stretch(acks, int(w["start"]), int(w["end"])))
+        start, end = int(w["start"]), int(w["end"])
+        out.setdefault(kind, Stretch()).add(_with_lost(stretch(acks, start, end), gone, start, end))
     return out
+
+
+def _with_lost(st: Stretch, gone: np.ndarray, start: int, end: int) -> Stretch:
+    st.lost = int(((gone >= start) & (gone < end)).sum())
+    return st
 
 
 @dataclass
@@ -110,12 +132,25 @@ class LossWindow:
         return self.last_ack_s - self.first_ack_s
 
 
-LOST_TYPES = ("lost-write",)  # the set checker: acknowledged, then missing after healing
+# Acknowledged, then gone: missing after healing (set checker), silently replaced by an
+# older write under last-write-wins (conflicts checker).
+LOST_TYPES = ("lost-write", "lost-to-lww")
+LOSS_CHECKERS = ("set", "conflicts")  # without one of them, loss is not measured
 
 
-def lost_ack_times(history: list[Op], verdict: dict[str, Any]) -> list[tuple[int, Any]]:
-    """(ack time ns, value) of each lost acknowledged write in the verdict: the ok
-    completion among the anomaly's ops (a final read is never the lost write)."""
+def loss_checked(verdict: dict[str, Any]) -> bool:
+    """Whether a checker that finds lost acknowledged writes judged this run (a verdict of
+    unknown did not): otherwise "0 lost" would be a figure nobody measured."""
+    checkers = verdict.get("checkers") or {}
+    return any(
+        isinstance(checkers.get(c), dict) and checkers[c].get("valid") in (True, False)
+        for c in LOSS_CHECKERS
+    )
+
+
+def lost_acks(history: list[Op], verdict: dict[str, Any]) -> list[tuple[Op, Any]]:
+    """(ok completion, value) of each lost acknowledged write in the verdict, by time: the
+    ok completion among the anomaly's ops (a final read is never the lost write)."""
     ops = {op.index: op for op in history}
     out = []
     for v in (verdict.get("checkers") or {}).values():
@@ -129,14 +164,19 @@ def lost_ack_times(history: list[Op], verdict: dict[str, Any]) -> list[tuple[int
             ]
             if acked:
                 data = a.get("data") if isinstance(a.get("data"), dict) else {}
-                out.append((acked[0].time, data.get("value", acked[0].value)))
-    return sorted(out, key=lambda x: x[0])
+                out.append((acked[0], data.get("value", acked[0].value)))
+    return sorted(out, key=lambda x: x[0].time)
+
+
+def lost_ack_times(history: list[Op], verdict: dict[str, Any]) -> list[tuple[int, Any]]:
+    """(ack time ns, value) of each lost acknowledged write in the verdict."""
+    return [(op.time, value) for op, value in lost_acks(history, verdict)]
 
 
 def unlisted_lost(history: list[Op], verdict: dict[str, Any]) -> int:
     """Lost writes the verdict counts but does not itemise (a capped anomaly list): they
     cannot be charged to a window, and the page says how many."""
-    counted = _type_counts(verdict).get("lost-write", 0)
+    counted = sum(_type_counts(verdict).get(t, 0) for t in LOST_TYPES)
     return max(0, counted - len(lost_ack_times(history, verdict)))
 
 
@@ -145,7 +185,11 @@ def loss_windows(
 ) -> list[LossWindow]:
     """One entry per fault window (also those that lost nothing: a zero is a measurement),
     plus "no fault" if writes were lost outside every window. A write acknowledged while two
-    windows overlap is charged to the one invoked last (the fault most recently begun)."""
+    windows overlap is charged to the one invoked last (the fault most recently begun).
+    No entry at all when no checker looked for lost writes (loss_checked): not measured,
+    which is not zero."""
+    if not loss_checked(verdict):
+        return []
     entries = [
         LossWindow(fault_kind(w, has_primary), w["start"] / 1e9, w["end"] / 1e9) for w in wins
     ]
@@ -194,13 +238,14 @@ def _type_counts(verdict: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-def conflicts(history: list[Op], verdict: dict[str, Any], topology: str) -> dict[str, Any]:
+def conflicts(history: list[Op], verdict: dict[str, Any], certifies: bool) -> dict[str, Any]:
     """What concurrent writes cost, per run: {key: count or None (not measured)}, and the
     writes the certification refusals are out of.
 
-    certification_rejects: verdict.json's `conflicts` block (peer-to-peer runs), recomputed
-    from the history for peer-to-peer runs recorded before it existed; None elsewhere (a
-    primary-replica database has one writer: nothing to certify). lost_to_lww: the
+    certification_rejects, for a database that certifies writes (harness.db's `certifies`,
+    Galera): verdict.json's `conflicts` block, recomputed from the history for runs recorded
+    before it existed; None elsewhere (nothing to certify: one writer, or last-write-wins,
+    where a refusal count could never be anything but 0). lost_to_lww: the
     conflicts checker's `lost-to-lww`; None without a conflicts verdict. lost_updates,
     write/read skew: the list-append checker's findings; None without one."""
     checkers = verdict.get("checkers") or {}
@@ -209,7 +254,9 @@ def conflicts(history: list[Op], verdict: dict[str, Any], topology: str) -> dict
     out["of_writes"] = None
     out["reads_rejected"] = None
     block = verdict.get("conflicts")
-    if not isinstance(block, dict) and topology == "peer-to-peer":
+    if not certifies:
+        block = None
+    elif not isinstance(block, dict):
         from harness.checkers.conflicts_p2p import account
 
         block = account(history, verdict)

@@ -44,7 +44,7 @@ def shade(ax: Any, wins: list[dict[str, Any]]) -> None:
             rows_end.append(e)
         rows_end[row] = e
         ax.annotate(
-            window_label(w),
+            w.get("label") or window_label(w),
             xy=(s, 1.0),
             xycoords=("data", "axes fraction"),
             xytext=(1, 2 + 10 * row),

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.db import REGISTRY as DATABASES
+from harness.db import AsRun, Database, database_class
 from harness.errors import HistoryError
 from harness.history import NEMESIS, Op, load, pairs
 from nemesis.record import windows as fault_windows
@@ -21,8 +23,6 @@ WRITE_DEFINITION = (
     "write = every other client op (add, write, cas, transfer, txn with an append or w)"
 )
 HEALTHY = "healthy"
-SQL_DBS = ("postgres", "galera")  # isolation is a knob only where there is SQL
-READ_FROM_DBS = ("postgres", "mongodb", "memory")  # where read_from routes reads
 
 
 @dataclass
@@ -45,6 +45,19 @@ class RunData:
     def name(self) -> str:
         return str(self.run.get("test") or self.spec.get("name") or self.dir.parent.name)
 
+    @property
+    def topology(self) -> str:
+        cls = database(self.run.get("db", self.spec.get("db")))
+        return str(self.run.get("topology") or (cls.topology if cls else "unknown"))
+
+    @property
+    def has_primary(self) -> bool:
+        return self.topology == "primary-replica"
+
+    def label(self, w: dict[str, Any]) -> str:
+        """A fault window as this run's reports name it (see window_label)."""
+        return window_label(w, self.has_primary)
+
 
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.exists():
@@ -60,13 +73,16 @@ def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
     hist_path = run_dir / "history.jsonl"
     history = load(hist_path) if hist_path.exists() else []
-    return RunData(
+    data = RunData(
         dir=run_dir,
         spec=_read_json(run_dir / "spec.json"),
         verdict=_read_json(run_dir / "verdict.json"),
         history=history,
         windows=windows_from_invocation(history),
     )
+    for w in data.windows:  # named once, as it applies to this database
+        w["label"] = data.label(w)
+    return data
 
 
 def windows_from_invocation(history: list[Op]) -> list[dict[str, Any]]:
@@ -98,19 +114,22 @@ def windows_from_invocation(history: list[Op]) -> list[dict[str, Any]]:
 
 
 def fault_kind(w: dict[str, Any], has_primary: bool = True) -> str:
-    """The fault and what it was aimed at, as the comparison splits availability:
-    kill (primary) vs kill (random node), partition (isolate-primary), failover (kill)...
+    """The fault and what it was aimed at, as every report names it: kill (primary) vs
+    kill (random node), partition (isolate-primary), failover (kill)...
 
-    A kill aimed at the primary of a database without one (peer-to-peer) hits a random
-    node (nemesis.faults.pick_node), and is labelled so."""
+    On a database without a primary (peer-to-peer) a fault aimed at the primary hits a
+    random node (nemesis.faults.pick_node, nemesis.grudges.for_shape), and is named so:
+    kill (random node), partition (isolate-one)."""
     p, v = w.get("params"), w.get("value")
     params: dict[str, Any] = p if isinstance(p, dict) else {}
     value: dict[str, Any] = v if isinstance(v, dict) else {}
     fault = str(w["fault"])
-    if fault == "kill" and params.get("target") in ("primary", "random"):
+    if params.get("target") in ("primary", "random"):
         primary = params["target"] == "primary" and has_primary
-        return f"kill ({'primary' if primary else 'random node'})"
+        return f"{fault} ({'primary' if primary else 'random node'})"
     detail = params.get("how") or value.get("how") or params.get("shape") or value.get("shape")
+    if detail == "isolate-primary" and not has_primary:
+        detail = "isolate-one"
     return f"{fault} ({detail})" if detail else fault
 
 
@@ -230,30 +249,84 @@ def anomaly_types(verdict: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-def window_label(w: dict[str, Any]) -> str:
+def window_label(w: dict[str, Any], has_primary: bool = True) -> str:
+    """One window as the run report names it: its fault kind, and the node(s) a fault
+    aimed at nodes hit ("kill (primary) on n1"); a partition's cut is in the fault table."""
+    kind = fault_kind(w, has_primary)
     v = w.get("value")
-    if isinstance(v, dict):
-        extra = v.get("shape") or v.get("how") or v.get("node")
-        nodes = v.get("nodes")
-        if not extra and isinstance(nodes, list) and nodes:
-            extra = ",".join(map(str, nodes))
-        if extra:
-            return f"{w['fault']} ({extra})"
-    return str(w["fault"])
+    value: dict[str, Any] = v if isinstance(v, dict) else {}
+    if value.get("shape") or value.get("grudge"):
+        return kind
+    nodes = value.get("nodes")
+    hit = value.get("node") or (",".join(map(str, nodes)) if isinstance(nodes, list) else "")
+    return f"{kind} on {hit}" if hit else kind
 
 
 def is_nemesis(op: Op) -> bool:
     return op.process == NEMESIS
 
 
+def database(name: Any) -> type[Database] | None:
+    """The definition of a database by name; None for one this version does not know (its
+    runs are still reported, from what their files say)."""
+    return database_class(str(name)) if name in DATABASES else None
+
+
+def title(db: str) -> str:
+    """How a reader names the database (its declared title)."""
+    cls = database(db)
+    return (cls.title if cls is not None else "") or db
+
+
+def mode_word(db: str, mode: str) -> str:
+    """A --mode as the reports name it (the database's declared mode_titles)."""
+    cls = database(db)
+    return cls.mode_titles.get(mode, mode) if cls is not None else mode
+
+
+def mode_label(spec: dict[str, Any]) -> str:
+    """The mode as the run's settings made it, with the --mode given where they made it
+    something else: "ONE (--mode quorum)" for Cassandra with read_cl and write_cl ONE. Every
+    report (summary.txt, report.html, compare.html) names a run's mode with this."""
+    given = str(spec.get("mode") or "")
+    used = as_run(spec).mode
+    if not used:
+        return given
+    return used if used == mode_word(str(spec.get("db")), given) else f"{used} (--mode {given})"
+
+
+def certifies(db: str) -> bool:
+    """Whether the database refuses conflicting writes at commit (declared; unknown: no)."""
+    cls = database(db)
+    return cls is not None and cls.certifies
+
+
+def routes_reads(spec: dict[str, Any]) -> bool:
+    """Whether the run's read_from chose the nodes reads went to (declared per database; a
+    database this version does not know: assume so, and show it)."""
+    cls = database(spec.get("db"))
+    return cls is None or cls.routes_reads(spec.get("options") or {})
+
+
+def as_run(spec: dict[str, Any]) -> AsRun:
+    """The mode and consistency settings the run really used, from its database's declared
+    facts; for a database this version does not know, the mode and what the spec gave."""
+    cls = database(spec.get("db"))
+    if cls is not None:
+        return cls.as_run(spec)
+    given = [(k, str(spec[k])) for k in ("isolation", "read_from") if spec.get(k)]
+    return AsRun(str(spec.get("mode") or ""), tuple(given))
+
+
 def knobs(spec: dict[str, Any]) -> str:
-    """The settings that mean something for that database: read_from where it routes reads
-    (Postgres, MongoDB; Galera only with write_to=one), isolation where there is SQL."""
-    db = spec.get("db")
+    """The settings that mean something for that database: read_from where it routes reads,
+    isolation where it sets one, and every option the spec gives."""
+    cls = database(spec.get("db"))
     options = spec.get("options") or {}
-    routes_reads = db in READ_FROM_DBS or (db == "galera" and options.get("write_to") == "one")
-    parts = [f"read_from={spec['read_from']}"] if routes_reads and spec.get("read_from") else []
-    if db in SQL_DBS and spec.get("isolation"):
+    parts = (
+        [f"read_from={spec['read_from']}"] if routes_reads(spec) and spec.get("read_from") else []
+    )
+    if (cls is None or cls.isolation_applies) and spec.get("isolation"):
         parts.append(f"isolation={spec['isolation']}")
     parts += [f"{k}={v}" for k, v in sorted(options.items())]
     return ", ".join(parts)

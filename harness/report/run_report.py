@@ -22,14 +22,14 @@ from harness.report.html import (
     verdict_badge,
 )
 from harness.report.results import (
-    READ_FROM_DBS,
     WRITE_DEFINITION,
     RunData,
     availability,
     completions,
     load_run,
+    mode_label,
     quantiles,
-    window_label,
+    routes_reads,
 )
 
 MAX_ANOMALIES = 30  # per checker; verdict.json has them all
@@ -59,25 +59,17 @@ def render(data: RunData) -> str:
     return page(f"splitbrain: {data.name}", body)
 
 
-def _reads_routed(spec: dict[str, Any]) -> bool:
-    """read_from routes reads on Postgres/MongoDB, and on Galera only with write_to=one."""
-    db = spec.get("db")
-    return db in READ_FROM_DBS or (
-        db == "galera" and (spec.get("options") or {}).get("write_to") == "one"
-    )
-
-
 def _header(data: RunData, df: Any) -> str:
     run, spec = data.run, data.spec
-    mode = run.get("mode", spec.get("mode", "?"))
+    mode = mode_label({"db": run.get("db"), "mode": run.get("mode"), **spec})
     facts = [
         ("database", run.get("db", spec.get("db", "?"))),
-        ("topology / mode", f"{run.get('topology', '?')} / {mode}"),
+        ("topology / mode", f"{data.topology} / {mode}"),
         ("provider", run.get("provider", spec.get("provider", "?"))),
         ("workload", run.get("workload", spec.get("workload", "?"))),
         ("nemesis", ", ".join(run.get("nemesis", spec.get("nemesis", []))) or "none"),
     ]
-    if _reads_routed(spec):
+    if routes_reads(spec):
         facts.append(("read from", spec.get("read_from", "?")))
     facts += [
         ("knobs", ", ".join(f"{k}={v}" for k, v in (spec.get("options") or {}).items()) or "–"),
@@ -189,7 +181,7 @@ def _faults(data: RunData) -> list[str]:
         return out + ["<p>No nemesis op in the history: no fault was injected.</p>"]
     rows = [
         (
-            window_label(w),
+            w["label"],
             f"{w['start'] / 1e9:.3f}",
             f"{w.get('effective', w['start']) / 1e9:.3f}",
             f"{w['end'] / 1e9:.3f}",
@@ -363,7 +355,7 @@ def _timeline(
     hi = max((c or a).time for a, c in window) + 5_000_000_000
     near = [w for w in wins if w["start"] < hi and w["end"] > lo]
     faults = (
-        "; ".join(f"{window_label(w)} {w['start'] / 1e9:.3f}–{w['end'] / 1e9:.3f} s" for w in near)
+        "; ".join(f"{w['label']} {w['start'] / 1e9:.3f}–{w['end'] / 1e9:.3f} s" for w in near)
         or "no fault within 5 s of these ops"
     )
     comp = pair[1]

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.errors import HistoryError
 from harness.report.measures import write_throughput
-from harness.report.results import completions, load_run
+from harness.report.results import as_run, completions, load_run
 
 SCALE_FILE = "scale.json"  # as harness.scale writes it
 CAVEAT = (
@@ -36,6 +36,7 @@ class ScalePoint:
     ok_by_node: dict[str, int]
     run: Path
     refused_reads: int = 0
+    mode: str = ""  # as run (harness.db's as_run): matches the trade-off table's columns
 
 
 def scale_info(run_dir: Path) -> dict[str, Any] | None:
@@ -61,10 +62,13 @@ def scale_points(run_dirs: list[Path]) -> list[ScalePoint]:
             continue
         data = load_run(d)
         t = write_throughput(completions(data.history))
+        spec = dict(data.spec)
+        spec.setdefault("db", data.run.get("db"))
+        spec.setdefault("mode", data.run.get("mode"))
         out.append(
             ScalePoint(
                 db=str(data.run.get("db", data.spec.get("db", "?"))),
-                topology=str(data.run.get("topology", "?")),
+                topology=data.topology,
                 nodes=info["nodes"],
                 write_nodes=info["write_nodes"],
                 ok_per_s=t.ok_per_s,
@@ -75,6 +79,7 @@ def scale_points(run_dirs: list[Path]) -> list[ScalePoint]:
                 ok_by_node=t.ok_by_node,
                 run=d,
                 refused_reads=t.refused_reads,
+                mode=as_run(spec).mode,
             )
         )
     return sorted(out, key=lambda p: (p.db, p.nodes, p.write_nodes, str(p.run)))

@@ -138,7 +138,8 @@ def test_html_groups_by_topology_and_summarises_from_numbers(runs: Path, tmp_pat
     t.feed(html.read_text())
     text = " ".join(t.parts)
     assert t.h2 == [
-        "Trade-offs, as measured",  # the answer comes first
+        "What each column pools",  # under the table and its pictures, which come first
+        "How each row is measured",
         "Summary",
         "Conflicts per configuration",
         "Write availability per fault kind",
@@ -149,16 +150,18 @@ def test_html_groups_by_topology_and_summarises_from_numbers(runs: Path, tmp_pat
         "Runs",
     ]
     assert "3 run(s) of 2 configuration(s) compared." in text
-    assert "acknowledged 0% of writes during faults" in text  # postgres under kill
-    assert "acknowledged 66.7% of writes during faults" in text  # galera under partition
+    # postgres acknowledged nothing during its kill (1.0-2.0 s): no surviving write in it
+    assert (
+        "primary-replica: PostgreSQL async / set / read_from=primary, isolation=serializable "
+        "held a surviving acknowledged write in 0% of its fault time." in text
+    )
+    assert "peer-to-peer: Galera / set / isolation=serializable, wsrep_sync_wait=1 held a " in text
     assert (
         "primary-replica: at most 1 node(s) acknowledged writes in the same healthy second." in text
     )
     assert "peer-to-peer: at most 3 node(s)" in text
     assert "lost-write 2" in text and "G2-item 2" in text
-    assert "Longest stretch without an acknowledged write: 2.2 s (postgres async" in text
-    assert "n1 100%; up to 1 of 2 nodes in one healthy second" in text
-    assert "n1 40.0%, n2 40.0%, n3 20.0%; up to 3 of 3 nodes" in text
+    assert "Longest stretch without an acknowledged write: 2.2 s (PostgreSQL async" in text
     assert "No `splitbrain scale` run among these folders" in text
 
 
@@ -219,31 +222,44 @@ def test_tradeoff_table_is_filled_and_every_cell_links_to_its_runs(
 
     out = tmp_path / "out"
     html = compare([runs], out)[0].read_text()
-    table_html = html.split('<div id="tradeoff-table">', 1)[1].split("</div>", 1)[0]
-    header = re.findall(r"<th>(.*?)</th>", table_html)
-    # primary-replica first, then peer-to-peer: the seed's side-by-side question
-    assert header[1].startswith("primary-replica: postgres async")
-    assert header[2].startswith("peer-to-peer: galera multi-primary")
+    table_html = html.split('<div id="tradeoff-table">', 1)[1].split("</table>", 1)[0]
+    groups = re.findall(r'<th class="group[^"]*"[^>]*>(.*?)</th>', table_html)
+    assert groups == ["primary-replica", "peer-to-peer"]  # the seed's side-by-side question
+    heads = [
+        re.sub(r"<[^>]+>", " ", h).split()
+        for h in re.findall(r'<th class="col[^"]*">(.*?)</th>', table_html)
+    ]
+    assert heads[0][:2] == ["PostgreSQL", "async"] and heads[1][:1] == ["Galera"]
+    assert "wsrep_sync_wait 1" in " ".join(heads[1])  # what the runs used, in the label
     body = table_html.split("<tbody>", 1)[1]
     rows = re.findall(r"<tr>(.*?)</tr>", body)
-    assert [re.findall(r"<b>(.*?)</b>", r)[0] for r in rows] == [t for t, _ in ROWS]
+    assert [re.findall(r'<th scope="row"[^>]*>(.*?)</th>', r)[0] for r in rows] == [
+        t for t, _ in ROWS
+    ]
     for r in rows:
-        cells = re.findall(r"<td>(.*?)</td>", r)[1:]
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", r)
         assert len(cells) == 2
         for cell in cells:
             text = re.sub(r"<[^>]+>", "", cell).strip()
             assert text and text != "–"
             hrefs = re.findall(r'href="([^"]+)"', cell)
-            assert hrefs, cell
+            assert hrefs or text.startswith("not measured"), cell
             for h in hrefs:
-                assert (out / h).resolve().parent.joinpath("verdict.json").is_file()
-    pg, ga = (re.findall(r"<td>(.*?)</td>", rows[i])[1:] for i in (3, 4))
-    # single point of failure: postgres acknowledged no write in its kill window (1.0 s to 2.0 s)
-    assert "kill: writes acknowledged in 0% of the time, none for up to 1.00 s" in pg[0]
-    assert "partition (halves): writes acknowledged in 100% of the time" in pg[1]
-    # conflicts: postgres has nothing to certify; galera's refusals were measured (0 of 6), and its G2 cycles
-    assert "single writer: nothing to certify" in ga[0]
-    assert "certification refused 0 of 6 writes (0%); lost updates 0; write skew 2" in ga[1]
+                if h.startswith("#"):
+                    assert f'id="{h[1:]}"' in html
+                else:
+                    assert (out / h).resolve().parent.joinpath("verdict.json").is_file()
+    cell = [
+        [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in rows
+    ]
+    spof, conflict = cell[3], cell[4]
+    # single point of failure: postgres acknowledged no write in its kill window (1.0-2.0 s)
+    assert spof[0].startswith("yes kill: writes in 0% of its time, 1.0 s gap")
+    assert spof[1].startswith("no partition (halves): writes in 100% of its time")
+    # conflicts: postgres has nothing to certify; galera's refusals were measured (0 of 6),
+    # and its G2 cycles
+    assert conflict[0].startswith("not measured (single writer,")
+    assert conflict[1].startswith("write skew 2")
 
 
 def test_failover_loss_window_lists_each_lost_write_once(tmp_path: Path) -> None:

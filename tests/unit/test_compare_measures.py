@@ -12,6 +12,7 @@ from harness.report.measures import (
     availability_by_kind,
     conflicts,
     loss_windows,
+    lost_acks,
     stretch,
     unlisted_lost,
     write_throughput,
@@ -128,8 +129,29 @@ def test_lost_writes_are_charged_to_the_window_they_were_acknowledged_in() -> No
     capped = {"checkers": {"set": dict(verdict["checkers"]["set"], counts={"lost-write": 5})}}
     assert unlisted_lost(ops, capped) == 2
     # twin: a verdict without lost writes charges nothing, and adds no "no fault" entry
-    clean = loss_windows(ops, {"checkers": {"set": {"anomalies": []}}}, wins, True)
+    clean = loss_windows(ops, {"checkers": {"set": {"valid": True, "anomalies": []}}}, wins, True)
     assert [w.lost for w in clean] == [0, 0]
+    # twin: no checker looked for lost writes (or it could not decide): not measured, not 0
+    assert loss_windows(ops, {"checkers": {"linearizable": {"valid": True}}}, wins, True) == []
+    unknown = {"checkers": {"set": {"valid": "unknown", "anomalies": []}}}
+    assert loss_windows(ops, unknown, wins, True) == []
+
+
+def test_availability_counts_only_acknowledged_writes_that_survived() -> None:
+    ops, verdict = lost_history()
+    wins = windows_from_invocation(ops)
+    df = completions(ops)
+    lost = {op.index for op, _ in lost_acks(ops, verdict)}
+    st = availability_by_kind(df, wins, True, lost)["partition (isolate-primary)"]
+    # adds 1 (1.5 s) and 2 (2.5 s) were acknowledged in the 1.0-3.0 s window and then lost:
+    # no surviving write in it at all, and both counted beside it
+    assert (st.covered_s, st.with_writes_s, st.share, st.lost) == (2.0, 0.0, 0.0, 2)
+    assert st.longest_gap_s == pytest.approx(2.0)
+    # twin: counting every acknowledgement would have called the window fully available
+    naive = availability_by_kind(df, wins, True)["partition (isolate-primary)"]
+    assert (naive.share, naive.lost) == (1.0, 0)
+    whole = availability_by_kind(df, wins, True, lost)["whole run"]
+    assert whole.lost == 3  # add 3, lost outside any window, counts against the run
 
 
 def test_conflicts_from_each_checker_and_not_measured_elsewhere() -> None:
@@ -140,28 +162,31 @@ def test_conflicts_from_each_checker_and_not_measured_elsewhere() -> None:
     h.invoke(0.4, 2, "read", None, node="n3")
     h.ops.append(Op(len(h.ops), int(0.5 * S), 2, "fail", "read", None, "n3", "1213 Deadlock"))
     ops = h.ops
-    # peer-to-peer, recorded before verdict.json had a conflicts block: recomputed
-    c = conflicts(ops, {"checkers": {"set": {"anomalies": []}}}, "peer-to-peer")
+    # a certifying database, recorded before verdict.json had a conflicts block: recomputed
+    c = conflicts(ops, {"checkers": {"set": {"anomalies": []}}}, certifies=True)
     assert (c["certification_rejects"], c["of_writes"]) == (1, 2)  # the refused read is apart
     assert c["reads_rejected"] == 1
     assert c["lost_to_lww"] is None and c["lost_updates"] is None
     # the block in verdict.json wins over the history
     block = {"certification_rejects": {"count": 7, "of_writes": 70}}
     assert (
-        conflicts(ops, {"checkers": {}, "conflicts": block}, "peer-to-peer")[
+        conflicts(ops, {"checkers": {}, "conflicts": block}, certifies=True)[
             "certification_rejects"
         ]
         == 7
     )
-    # twin: a primary-replica run has nothing to certify: not measured, not zero
-    assert conflicts(ops, {"checkers": {}}, "primary-replica")["certification_rejects"] is None
+    # twin: a database that does not certify (one writer, or last-write-wins) has nothing to
+    # refuse: not measured, not zero, even where the runner wrote a block (every peer-to-peer)
+    assert conflicts(ops, {"checkers": {}}, certifies=False)["certification_rejects"] is None
+    no_block = {"checkers": {}, "conflicts": block}
+    assert conflicts(ops, no_block, certifies=False)["certification_rejects"] is None
     lww = {"conflicts": {"counts": {"lost-to-lww": 3}, "anomalies": []}}
-    assert conflicts([], {"checkers": lww}, "primary-replica")["lost_to_lww"] == 3
+    assert conflicts([], {"checkers": lww}, certifies=False)["lost_to_lww"] == 3
     la = {"list-append": {"counts": {"lost-update": 1, "G2-item": 2, "G-single-realtime": 4}}}
-    c = conflicts([], {"checkers": la}, "primary-replica")
+    c = conflicts([], {"checkers": la}, certifies=False)
     assert (c["lost_updates"], c["write_skew"], c["read_skew"]) == (1, 2, 4)
     # a clean list-append verdict measured zero
-    c = conflicts([], {"checkers": {"list-append": {"counts": {}}}}, "primary-replica")
+    c = conflicts([], {"checkers": {"list-append": {"counts": {}}}}, certifies=False)
     assert (c["lost_updates"], c["write_skew"]) == (0, 0)
 
 
@@ -184,6 +209,7 @@ def test_write_throughput_counts_acknowledged_writes_per_second() -> None:
     [
         (1.0, "100%"),
         (0.9997, "99.97%"),  # never rounded up to 100
+        (0.9996, "99.96%"),  # a failure in 2,500 is not 100%
         (0.99999, ">99.99%"),
         (0.999, "99.9%"),
         (0.5, "50.0%"),
