@@ -14,7 +14,7 @@ _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
 def _fail(e: SplitbrainError) -> None:
-    click.echo(f"error: {e}", err=True)
+    click.echo(f"splitbrain: error: {e}", err=True)
     sys.exit(e.exit_code)
 
 
@@ -45,15 +45,47 @@ def report(run_dir: Path) -> None:
     help="Results root.",
 )
 @click.option("--seed", type=int, default=None, help="Run every case with this seed only.")
-def suite(suite_file: Path, results: Path, seed: int | None) -> None:
+@click.option(
+    "--case",
+    "cases",
+    multiple=True,
+    help="Run only this case (as the file names it: every run of its matrix; or one run by "
+    "its full name). Repeatable.",
+)
+@click.option("--list", "list_", is_flag=True, help="List the suite's cases; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --list: one JSON array (a CI matrix).")
+@click.option(
+    "--merge",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Gather the results of cases run apart (folders under MERGE) into one summary and "
+    "JUnit file; exit 1 when a planned run failed or never reported.",
+)
+def suite(
+    suite_file: Path,
+    results: Path,
+    seed: int | None,
+    cases: tuple[str, ...],
+    list_: bool,
+    as_json: bool,
+    merge: Path | None,
+) -> None:
     """Run the cases of SUITE_FILE one after another; exit 0 if none surprised."""
     from harness import suite as suites
-    from harness.runner import run_to_dir  # lazy: the runner pulls in providers and drivers
 
     try:
-        res = suites.run_suite(
-            suite_file, results, run_to_dir, click.echo, seed=seed, db_check=suites.database_check
-        )
+        if list_:
+            click.echo(suites.listing(suite_file, as_json))
+            return
+        if merge is not None:
+            res = suites.merged(suite_file, merge, click.echo)
+        else:
+            from harness.runner import run_to_dir  # lazy: it pulls in providers and drivers
+
+            res = suites.run_suite(
+                suite_file, results, run_to_dir, click.echo, seed=seed,
+                db_check=suites.database_check, cases=list(cases),
+            )  # fmt: skip
     except SplitbrainError as e:
         _fail(e)
         return

@@ -2,26 +2,32 @@
 
     sudo python3 -m harness.quickstart          # a real 3-node Postgres test with a report
     sudo python3 -m harness.quickstart test     # the test suite (what CI runs)
+    sudo python3 -m harness.quickstart install [--tests | --suite FILE [--case NAME ...]]
 
-Standard library only: it runs before the package and its dependencies are installed.
-It installs Debian's iproute2, iptables, postgresql (and, for the test suite, mariadb-server,
-galera-4, rsync, chromium, a Java 17 runtime and maven, which resolves Cassandra's jars into a
-cache folder: harness.install.maven), then the Python package (into the running interpreter, or into
-./.venv when that interpreter is externally managed, as Debian's is), and, when cargo is found
-(PATH or ~/.cargo/bin), the native list-append core (native/: `pip install ./native`)."""
+The one install path (the README, .ci/run and the nightly workflow all call it). It installs
+the Python package first (into the running interpreter, or into ./.venv when that interpreter
+is externally managed, as Debian's is), then asks it what the job needs
+(harness.install.needs: the databases', faults' and providers' own declarations), installs
+those Debian packages and runs the databases' host preparation (Cassandra's jars from Maven
+Central), builds the native list-append core when cargo is found (PATH or ~/.cargo/bin), and
+for the compose provider links the compose plugin, starts a Docker engine when none answers
+(harness.install.engine) and builds the images. Standard library only: it runs before the
+package and its dependencies are installed."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_BIN = Path(os.environ.get("SPLITBRAIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MAIN_JOB = [
     "run",
     "--db",
@@ -43,10 +49,6 @@ MAIN_JOB = [
     "--results",
     str(ROOT / "results"),
 ]
-
-
-# the images the compose tests use (MongoDB's cannot be built here: no MongoDB repository)
-COMPOSE_IMAGES = ["--db", "postgres", "--db", "galera", "--db", "cassandra"]
 
 
 def say(msg: str) -> None:
@@ -76,48 +78,21 @@ IMPORTS = (
 )  # fmt: skip
 
 
-def system_packages(for_tests: bool, for_cassandra: bool = False) -> list[str]:
-    want = []
-    if shutil.which("ip") is None:
-        want.append("iproute2")
-    if shutil.which("iptables") is None:
-        want.append("iptables")
-    if not (PG_BIN / "postgres").exists():
-        want.append("postgresql-15")
-    if for_tests:
-        if not Path("/usr/sbin/mariadbd").exists():
-            want.append("mariadb-server")
-        if not Path("/usr/lib/galera/libgalera_smm.so").exists():
-            want.append("galera-4")
-        if shutil.which("rsync") is None:
-            want.append("rsync")
-        if shutil.which("chromium") is None:
-            want.append("chromium")
-        if not Path("/usr/sbin/sshd").exists():
-            want.append("openssh-server")  # the ssh provider's tests run sshd in namespaces
-        if shutil.which("sudo") is None:
-            want.append("sudo")  # the ssh provider's test of a non-root login with sudo
-        # the power-loss layer (harness/powerloss/lossyfs.c) is built on first use
-        if shutil.which("fusermount3") is None:
-            want.append("fuse3")
-        if not Path("/usr/include/fuse3/fuse.h").exists():
-            want.append("libfuse3-dev")
-        if not Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1").exists():
-            want.append("faketime")  # the clock fault's libfaketime
-        for tool in ("gcc", "pkg-config"):
-            if shutil.which(tool) is None:
-                want.append(tool)
-        # the compose provider's tests: an engine, and a base image from Debian's packages
-        if shutil.which("dockerd") is None and not engine_answers():
-            want.append("docker.io")
-        if shutil.which("debootstrap") is None:
-            want.append("debootstrap")
-    if for_tests or for_cassandra:
-        if shutil.which("java") is None:
-            want.append("openjdk-17-jre-headless")
-        if shutil.which("mvn") is None:
-            want.append("maven")
-    return want
+def installed(package: str) -> bool:
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True,
+                       text=True)  # fmt: skip
+    return r.returncode == 0 and r.stdout.startswith("install ok installed")
+
+
+def needs(py: str, args: list[str]) -> dict[str, Any]:
+    """What the job needs, as the installed package says (harness.install.needs)."""
+    r = subprocess.run([py, "-m", "harness.install.needs", *args], cwd=ROOT, capture_output=True,
+                       text=True)  # fmt: skip
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+        raise SystemExit(r.returncode)
+    out: dict[str, Any] = json.loads(r.stdout)
+    return out
 
 
 def engine_answers() -> bool:
@@ -125,6 +100,19 @@ def engine_answers() -> bool:
     from harness.install import engine
 
     return engine.answers()
+
+
+def install_system(py: str, want: dict[str, Any]) -> None:
+    """Debian's packages the job needs, then each database's host preparation."""
+    apt = list(want["apt"])
+    if "docker.io" in apt and (shutil.which("dockerd") or engine_answers()):
+        apt.remove("docker.io")  # an engine of the user's own (Docker CE conflicts with it)
+    apt_install([p for p in apt if not installed(p)])
+    for db in want["prepare"]:
+        say(f"preparing this host for {db}")
+        rc = subprocess.run([py, "-m", "harness.install.needs", "--prepare", db], cwd=ROOT)
+        if rc.returncode != 0:
+            raise SystemExit(rc.returncode)
 
 
 def link_compose_plugin(py: str) -> None:
@@ -147,22 +135,6 @@ def link_compose_plugin(py: str) -> None:
         link.unlink()
     link.symlink_to(binary)
     say(f"docker compose: {link} -> {binary}")
-
-
-def install_cassandra() -> None:
-    """Cassandra's jars (cached, reused) and the user its nodes run as."""
-    sys.path.insert(0, str(ROOT))
-    from harness.errors import EnvironmentProblem
-    from harness.install import maven
-
-    if not maven.is_installed():
-        say(f"resolving cassandra-all {maven.CASSANDRA_VERSION} into {maven.classpath_dir()}")
-    try:
-        maven.resolve()
-    except EnvironmentProblem as e:
-        sys.exit(f"quickstart: {e}")
-    if not maven.ensure_user():
-        sys.exit(f"quickstart: cannot create the system user {maven.USER!r}")
 
 
 def python() -> str:
@@ -227,6 +199,45 @@ def build_native(py: str) -> bool:
     return True
 
 
+def _main_job_needs(extra: list[str]) -> list[str]:
+    """harness.install.needs' arguments for the main job with the user's extra flags (the
+    ones that change what is installed: --db, --provider, --nemesis)."""
+    ap = argparse.ArgumentParser(add_help=False)
+    for flag in ("--db", "--provider", "--nemesis"):
+        ap.add_argument(flag)
+    ours, _ = ap.parse_known_args(MAIN_JOB[1:] + extra)  # the later flag wins
+    spec = {"db": ours.db, "provider": ours.provider or "local",
+            "nemesis": [f for f in (ours.nemesis or "").split(",") if f and f != "none"]}  # fmt: skip
+    return ["--run", json.dumps(spec)]
+
+
+def _install_args(argv: list[str]) -> tuple[list[str] | None, list[str]]:
+    """(harness.install.needs arguments, the rest) of `install`: --tests (the default),
+    --suite FILE with any --case NAME, or --python-only (None: nothing else)."""
+    ap = argparse.ArgumentParser(prog="python3 -m harness.quickstart install")
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--tests", action="store_true", help="what the test suite needs (default)")
+    how.add_argument("--suite", help="what this suite's cases need")
+    how.add_argument("--python-only", action="store_true", help="the Python package only")
+    ap.add_argument("--case", action="append", default=[], help="only these cases of --suite")
+    args, rest = ap.parse_known_args(argv)
+    if args.python_only:
+        return None, rest
+    if args.suite:
+        return ["--suite", args.suite, *(x for c in args.case for x in ("--case", c))], rest
+    return ["--tests"], rest
+
+
+def compose_ready(py: str, want: dict[str, Any]) -> int:
+    """The compose plugin, and the images the job runs (an engine must answer)."""
+    link_compose_plugin(py)
+    if not want["images"]:
+        return 0
+    cmd = [py, "-m", "harness.cli", "images", "build", *(x for d in want["images"] for x in ("--db", d))]
+    say(" ".join(cmd))
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
 def main(argv: list[str]) -> int:
     what = argv[0] if argv else "run"
     if what not in ("run", "test", "install"):
@@ -240,20 +251,35 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 4
-    # `run` needs Cassandra only when its extra arguments ask for it (the main job is Postgres).
-    cassandra = what in ("test", "install") or "cassandra" in argv[1:]
-    apt_install(system_packages(for_tests=what == "test", for_cassandra=cassandra))
-    if cassandra:
-        install_cassandra()
-    py = python()
-    built = build_native(py)
-    link_compose_plugin(py)
+    rest = argv[1:]
+    needs_args: list[str] | None
     if what == "install":
-        return 0
+        needs_args, rest = _install_args(rest)
+    elif what == "test":
+        needs_args = ["--tests"]
+    else:
+        needs_args = _main_job_needs(rest)
+    py = python()
+    if needs_args is None:
+        return 0  # --python-only: what a machine that only lists or reports needs
+    want = needs(py, needs_args)
+    install_system(py, want)
+    built = build_native(py) if what != "run" else False
+    sys.path.insert(0, str(ROOT))
+    from harness.install import engine
+
     if what == "run":
-        cmd = [py, "-m", "harness.cli", *MAIN_JOB, *argv[1:]]
+        cmd = [py, "-m", "harness.cli", *MAIN_JOB, *rest]
         say(" ".join(cmd))
         return subprocess.run(cmd, cwd=ROOT).returncode
+    if what == "install":
+        if want["engine"] and not engine.answers():
+            try:  # left running for the cases this machine runs next (a CI cell)
+                engine.start(say)
+            except RuntimeError as e:
+                print(f"quickstart: {e}", file=sys.stderr)
+                return 4
+        return compose_ready(py, want) if want["engine"] else 0
     # lint and types first (cheap, and CI must hold them), then the tests
     for check in ([py, "-m", "ruff", "check", "."], [py, "-m", "mypy"]):
         say(" ".join(check))
@@ -263,18 +289,13 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     if built:
         env["SPLITBRAIN_REQUIRE_NATIVE"] = "1"  # its tests must run, not skip
-    sys.path.insert(0, str(ROOT))
-    from harness.install import engine
-
     try:
-        with engine.running(say):
+        with engine.running(say):  # started here if none answers, and stopped at the end
             env["SPLITBRAIN_REQUIRE_COMPOSE"] = "1"  # an engine answers: compose tests run
-            images = [py, "-m", "harness.cli", "images", "build", *COMPOSE_IMAGES]
-            say(" ".join(images))
-            rc = subprocess.run(images, cwd=ROOT).returncode
+            rc = compose_ready(py, want)
             if rc != 0:
                 return rc
-            cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv[1:]]
+            cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *rest]
             say(" ".join(cmd))
             return subprocess.run(cmd, cwd=ROOT, env=env).returncode
     except RuntimeError as e:  # dockerd would not start: said in one line

@@ -18,16 +18,19 @@ failover") and goes red when that changes either way.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness.report.junit import write_suite_junit
 from harness.spec import TestSpec
 from harness.suite_judge import judge, junit_cases
-from harness.suite_load import DbCheck, database_check, load_suite
+from harness.suite_load import DbCheck, database_check, groups, load_suite, select
 from harness.suite_model import CaseResult, Expect, Suite, SuiteCase, SuiteError, SuiteResult
 
 __all__ = [
@@ -50,10 +53,16 @@ def run_suite(
     *,
     seed: int | None = None,
     db_check: DbCheck | None = database_check,
+    cases: list[str] | None = None,
 ) -> SuiteResult:
-    """Validate every case, then run them one after another, printing a row per case."""
+    """Validate every case, then run them (or the named ones: `cases`, harness.suite_load.
+    select) one after another, printing a row per case."""
     suite = load_suite(path, seed=seed, db_check=db_check)
+    if cases:
+        suite = dataclasses.replace(suite, cases=select(suite, cases))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if cases:  # cases run apart are gathered into one folder later: their names keep them apart
+        stamp += "-" + re.sub(r"[^A-Za-z0-9_+.-]", "_", "+".join(cases))[:80]
     out = Path(results_root) / "suites" / suite.name / stamp
     n = 1
     while out.exists():
@@ -86,6 +95,48 @@ def run_suite(
     echo(
         f"suite {suite.name}: {'PASSED' if result.passed else 'FAILED'} "
         f"({c['pass']} pass, {c['fail']} fail, {c['error']} error) -> {out}"
+    )
+    return result
+
+
+def listing(path: Path, as_json: bool) -> str:
+    """The suite's cases as its file names them: one line each, or a JSON array of
+    {case, runs, db, provider, minutes} (a CI matrix: one job per case)."""
+    suite = load_suite(path)
+    rows: list[dict[str, Any]] = []
+    for g in groups(suite):
+        runs = [c for c in suite.cases if (c.group or c.name) == g]
+        s = runs[0].spec
+        # the runs, with set-up, recovery and teardown (about 2 minutes each) around them
+        minutes = sum(r.spec.time_limit for r in runs) / 60 + 2 * len(runs)
+        rows.append({"case": g, "runs": len(runs), "db": s.db, "provider": s.provider,
+                     "minutes": round(minutes)})  # fmt: skip
+    if as_json:
+        return json.dumps(rows)
+    width = max(len(r["case"]) for r in rows)
+    return "\n".join(
+        f"{r['case']:<{width}}  {r['runs']} run(s)  {r['db']} on {r['provider']}, "
+        f"~{r['minutes']} min"
+        for r in rows
+    )
+
+
+def merged(path: Path, root: Path, echo: Echo = print) -> SuiteResult:
+    """The gathered results of a suite run apart (harness.suite_merge), one row per run."""
+    from harness.suite_merge import merge
+
+    result = merge(path, root)
+    width = max(len(r.case.name) for r in result.results)
+    echo(_row("#", "case", "expected", "observed", "result", "time", width))
+    for i, r in enumerate(result.results, start=1):
+        echo(_row(str(i), r.case.name, str(r.case.expect), r.observed, r.outcome.upper(),
+                  f"{r.duration_s:.0f}s", width))  # fmt: skip
+        for s in r.surprises:
+            echo(f"{'':>7}  surprise: {s}")
+    c = result.counts()
+    echo(
+        f"suite {result.suite.name}: {'PASSED' if result.passed else 'FAILED'} "
+        f"({c['pass']} pass, {c['fail']} fail, {c['error']} error) -> {result.dir}"
     )
     return result
 

@@ -76,6 +76,23 @@ def load_suite(path: Path, seed: int | None = None, db_check: DbCheck | None = N
     return Suite(name, path, cases, str(doc.get("description") or ""))
 
 
+def groups(suite: Suite) -> list[str]:
+    """The suite's cases as its file names them, in order (each may make several runs)."""
+    return list(dict.fromkeys(c.group or c.name for c in suite.cases))
+
+
+def select(suite: Suite, names: list[str]) -> list[SuiteCase]:
+    """The runs of the named cases (a case as the file names it: all its matrix's runs; or
+    one run by its full name). An unknown name is a SuiteError listing the known ones."""
+    known = groups(suite)
+    unknown = [n for n in names if n not in known and n not in {c.name for c in suite.cases}]
+    if unknown:
+        raise SuiteError(
+            f"{suite.path}: no case {', '.join(map(repr, unknown))}; cases: {', '.join(known)}"
+        )
+    return [c for c in suite.cases if c.name in names or (c.group or c.name) in names]
+
+
 def _anchor_inventory(case: SuiteCase, suite: Path) -> SuiteCase:
     """A relative `inventory:` is relative to the suite file, not to where it is run from."""
     inv = case.spec.inventory
@@ -132,10 +149,10 @@ def _expand(
         spec = _spec(
             values, where + (f" ({', '.join(f'{a}={v}' for a, v in varying)})" if varying else "")
         )
-        name = base_name or spec.name
-        name += "".join(f"-{a}{_flat(v)}" for a, v in varying)
+        group = re.sub(r"[^A-Za-z0-9_+.-]", "_", base_name or spec.name)
+        name = group + "".join(f"-{a}{_flat(v)}" for a, v in varying)
         name = re.sub(r"[^A-Za-z0-9_+.-]", "_", name)
-        out.append(SuiteCase(name, spec.replace(name=name), expect, allow_unknown))
+        out.append(SuiteCase(name, spec.replace(name=name), expect, allow_unknown, group))
     return out
 
 

@@ -34,6 +34,7 @@ class SuiteCase:
     spec: TestSpec
     expect: Expect
     allow_unknown: bool = False
+    group: str = ""  # the case as the file names it (its matrix makes one run per value)
 
 
 @dataclass

@@ -81,6 +81,14 @@ class Database(ABC):
     reads_routed: ClassVar[bool] = False  # --read-from chooses the nodes that serve reads
     consistency_options: ClassVar[tuple[Option, ...]] = ()  # what a client may see or lose
     certifies: ClassVar[bool] = False  # refuses conflicting writes at commit (Galera: 1213)
+    # What a machine that hosts its nodes itself (local provider) installs: Debian packages,
+    # then prepare_host() (harness.install.needs; `python3 -m harness.quickstart install`).
+    packages: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod  # noqa: B027 - most databases need nothing more
+    def prepare_host(cls) -> None:
+        """Whatever beyond packages a host needs to run the database's nodes (Cassandra:
+        its jars from Maven Central and its user); EnvironmentProblem when it cannot."""
 
     @classmethod
     def routes_reads(cls, options: Mapping[str, Any]) -> bool:

@@ -277,6 +277,7 @@ class Cassandra(Database):
     name = "cassandra"
     topology = "peer-to-peer"
     modes = ("quorum", "one", "all")  # the first is the CLI default
+    packages = ("openjdk-17-jre-headless", "maven")
     workloads = ("set", "register", "counter", "conflicts")
     faults = ("partition", "packet-loss", "kill", "pause", "clock")
     options = (
@@ -313,6 +314,15 @@ class Cassandra(Database):
         base = super().as_run(spec)
         mode = write if write == read else f"write {write}, read {read}"
         return AsRun(mode, (("read_cl", read), ("write_cl", write), *base.settings))
+
+    @classmethod
+    def prepare_host(cls) -> None:
+        """The jars (cached, reused) and the system user the nodes run as."""
+        from harness.install import maven
+
+        maven.resolve()
+        if not maven.ensure_user():
+            raise EnvironmentProblem(f"cannot create the system user {maven.USER!r}")
 
     def __init__(self, spec: TestSpec) -> None:
         super().__init__(spec)

@@ -150,6 +150,7 @@ class Galera(Database):
     name = "galera"
     topology = "peer-to-peer"
     modes = ("multi-primary",)
+    packages = ("mariadb-server", "galera-4", "rsync")
     workloads = ("set", "register", "append", "bank")
     options = (SYNC_WAIT, WRITE_TO, FSYNC)
     title = "Galera"

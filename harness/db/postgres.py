@@ -37,6 +37,7 @@ class Postgres(PgReplication):
     faults = (*GENERIC_FAULTS, "failover")
     options = (FSYNC, SYNCHRONOUS_COMMIT)
     title = "PostgreSQL"
+    packages = ("postgresql-15",)
     isolation_applies = True
     reads_routed = True
     consistency_options = (SYNCHRONOUS_COMMIT, FSYNC)

@@ -322,6 +322,8 @@ def create(spec: TestSpec, run_id: str, deployment: HostFacts, **kwargs: Any) ->
     return cluster
 
 
+# Debian packages the machine running the harness needs for this provider
+PACKAGES: tuple[str, ...] = ("docker.io", "debootstrap")
 CAPABILITIES = ComposeCluster.capabilities
 
 

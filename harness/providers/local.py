@@ -475,4 +475,6 @@ def _power_loss_leftovers(force: bool) -> list[str]:
 
 
 OPTIONS: tuple[Option, ...] = ()  # no knobs beyond the spec's own (--subnet)
+# Debian packages the machine running the harness needs for this provider
+PACKAGES: tuple[str, ...] = ("iproute2", "iptables", "util-linux")
 CAPABILITIES = LocalCluster.capabilities

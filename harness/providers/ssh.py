@@ -150,4 +150,6 @@ def cleanup(force: bool = False, inventory: str = "") -> list[str]:
 
 
 OPTIONS: tuple[Option, ...] = ()  # everything is in the inventory
+# Debian packages the machine running the harness needs for this provider
+PACKAGES: tuple[str, ...] = ()
 CAPABILITIES = SshCluster.capabilities

@@ -55,6 +55,7 @@ class Fault(ABC):
     colour: ClassVar[str]  # the shading of its windows in plots
     needs: ClassVar[frozenset[str]] = frozenset()  # cluster capabilities
     options: ClassVar[tuple[Option, ...]] = ()
+    packages: ClassVar[tuple[str, ...]] = ()  # Debian packages the hosts need for it
 
     def __init__(self, spec: TestSpec) -> None:
         self.spec = spec

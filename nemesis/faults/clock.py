@@ -75,6 +75,7 @@ class Clock(Fault):
     help = "shift a node's server clock (libfaketime): bump or strobe, then reset to 0"
     colour = "#ffcc80"
     needs = frozenset({"clock"})
+    packages = ("faketime",)
     options = (MODE, OFFSET_MS, DIRECTION, STROBE_MS)
 
     def __init__(self, spec: Any) -> None:

@@ -44,6 +44,7 @@ class PowerLoss(Fault):
     help = "kill nodes and drop their writes that were never fsynced, then restart them"
     colour = "#b39ddb"
     needs = frozenset({"power-loss"})
+    packages = ("fuse3", "libfuse3-dev", "gcc", "pkg-config")  # lossyfs, built on first use
     options = (TARGET, NODES, GAP_MS, WRITEBACK_S)
 
     def validate(self, db: Any, capabilities: frozenset[str]) -> None:

@@ -27,8 +27,13 @@ def load() -> dict[str, Any]:
     return doc
 
 
+def jobs() -> dict[str, Any]:
+    jobs: dict[str, Any] = load()["jobs"]
+    return jobs
+
+
 def steps() -> list[dict[str, Any]]:
-    return load()["jobs"]["suite"]["steps"]
+    return [s for job in jobs().values() for s in job["steps"]]
 
 
 def schema_errors(doc: dict[str, Any]) -> list[str]:
@@ -50,8 +55,8 @@ def test_schema() -> None:
 
 def test_schema_catches_a_broken_workflow() -> None:
     broken = load()
-    del broken["jobs"]["suite"]["runs-on"]
-    broken["jobs"]["suite"]["steps"][0]["uses"] = 3
+    del broken["jobs"]["case"]["runs-on"]
+    broken["jobs"]["case"]["steps"][0]["uses"] = 3
     assert schema_errors(broken) != []
 
 
@@ -66,23 +71,40 @@ def test_triggers_cron_and_dispatch() -> None:
         assert f == "*" or lo <= int(f) <= hi, cron
 
 
-def test_runs_the_nightly_suite_as_root_and_publishes_results() -> None:
-    job = load()["jobs"]["suite"]
-    assert job["runs-on"] == "ubuntu-latest" and job["timeout-minutes"] <= 360
-    runs = "\n".join(s.get("run", "") for s in steps())
-    for pkg in ("postgresql", "iptables", "mariadb-server", "galera-4", "rsync"):
-        assert re.search(rf"apt-get install -y .*\b{pkg}\b", runs), pkg
-    assert "pip install -e ." in runs
-    assert re.search(r"sudo -E .*splitbrain suite \"\$SUITE\" --results results", runs)
-    assert job["env"]["SUITE"].endswith("'suites/nightly.yaml' }}")
-    by_use = {s["uses"].split("@")[0]: s for s in steps() if "uses" in s}
-    upload = by_use["actions/upload-artifact"]
+def test_a_matrix_of_cases_in_debian_12_containers_and_one_report() -> None:
+    j = jobs()
+    assert list(j) == ["list", "case", "report"]
+    for job in j.values():  # the machine the tests were written on
+        assert job["container"]["image"] == "debian:bookworm"
+        assert "--privileged" in job["container"]["options"]
+        assert job["timeout-minutes"] <= 120
+    assert j["list"]["outputs"]["cases"] == "${{ steps.list.outputs.cases }}"
+    runs = {s.get("id"): s["run"] for s in j["list"]["steps"] if "run" in s}
+    assert '--list --json' in runs["list"] and "GITHUB_OUTPUT" in runs["list"]
+    case = j["case"]
+    assert case["needs"] == "list" and case["strategy"]["fail-fast"] is False
+    assert case["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.list.outputs.cases) }}"
+    run_case = next(s for s in case["steps"] if s.get("name") == "Run the case")
+    assert '--case "${{ matrix.case }}"' in run_case["run"]
+    upload = next(s for s in case["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"] == "results/"
-    junit = by_use["mikepenz/action-junit-report"]
-    assert (
-        junit["if"] == "always()" and junit["with"]["report_paths"] == "results/suites/**/junit.xml"
-    )
+    report = j["report"]
+    assert report["if"] == "always()" and report["needs"] == ["list", "case"]
+    report_runs = "\n".join(s.get("run", "") for s in report["steps"])
+    assert '--merge results' in report_runs and "splitbrain compare results" in report_runs
+    junit = next(s for s in report["steps"] if s.get("uses", "").startswith("mikepenz/"))
+    assert junit["with"]["report_paths"] == "results/suites/*/merged/junit.xml"
+    assert report["steps"][-1]["if"] == "steps.judge.outcome != 'success'"
     assert "checks" in load()["permissions"]
+
+
+def test_one_install_path_and_no_package_list_in_the_yaml() -> None:
+    runs = "\n".join(s.get("run", "") for s in steps())
+    assert "apt-get" not in runs and "pip install" not in runs
+    installs = [s["run"] for s in steps() if s.get("name", "").startswith("Install")]
+    assert installs and all(r.startswith("sh .ci/bootstrap install") for r in installs)
+    ci = (WORKFLOW.parents[2] / ".ci" / "run").read_text()
+    assert "harness.quickstart test" in ci
 
 
 def test_actions_are_pinned_to_a_release() -> None:
@@ -94,7 +116,7 @@ def test_actions_are_pinned_to_a_release() -> None:
 
 
 def test_shell_steps_reference_only_defined_env() -> None:
-    env = set(load()["jobs"]["suite"].get("env", {}))
+    env = set(load().get("env", {})) | {"PATH", "GITHUB_OUTPUT"}
     for s in steps():
         for var in re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", s.get("run", "")):
-            assert var in env | {"PATH"}, f"{var} in step {s.get('name')}"
+            assert var in env, f"{var} in step {s.get('name')}"
