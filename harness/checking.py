@@ -15,8 +15,9 @@ from typing import Any
 
 from harness import checkers
 from harness import options as opts
+from harness.checkers.linearizable.calls import OpError
 from harness.errors import HistoryError, SpecError, SplitbrainError, one_line
-from harness.history import NEMESIS, Op, is_edn_file, load
+from harness.history import NEMESIS, Op, is_edn_file, load_lines
 from harness.options import Option
 from harness.verdict import Verdict, compose
 
@@ -37,10 +38,12 @@ def check_file(
         return first
     notes: list[str] = []
     try:
-        history = load(history_file, notes=notes, validate=True)
+        history, line_of = load_lines(history_file, notes=notes, validate=True)
         plan = plan_checks(history, history_file.parent / "spec.json", checker, options or {})
         notes.extend(plan.notes)
         verdicts = [_judge(name, history, o, history_file, not tried) for name, o in plan.runs]
+    except OpError as e:  # a checker refused one op: name its line in the file
+        return f"{history_file}: line {line_of(e.position)}: {one_line(e)}"
     except SplitbrainError as e:
         return one_line(e)
     doc = compose(verdicts)

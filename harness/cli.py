@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from harness import spec as specs
+from harness.checkers import models as linear_models
 from harness.errors import SplitbrainError
 from harness.verdict import exit_code, worst
 
@@ -230,7 +231,7 @@ def run(
     help="set | linearizable | list-append | bank (default: from spec.json)",
 )
 @click.option(
-    "--model", default=None, help="linearizable model: register | cas-register | multi-register"
+    "--model", default=None, help="linearizable model: " + " | ".join(linear_models.MODELS)
 )
 @click.option(
     "--consistency-models",

@@ -523,6 +523,13 @@ def load(path: Path | str, notes: list[str] | None = None, validate: bool = Fals
     """Load a history of any supported format: JSONL, or Jepsen EDN (by extension or content).
     Notes for the user (a dropped truncated last line) are appended to `notes`. With
     `validate`, a history that is not one (see `validate`) is a HistoryError naming the line."""
+    return load_lines(path, notes, validate)[0]
+
+
+def load_lines(
+    path: Path | str, notes: list[str] | None = None, validate: bool = False
+) -> tuple[list[Op], LineOf]:
+    """`load`, and the line of the file each op (by position) was read from."""
     path = Path(path)
     ops, line_of = _read_any(path, notes)
     if validate:
@@ -533,7 +540,7 @@ def load(path: Path | str, notes: list[str] | None = None, validate: bool = Fals
             # the error is the Python reader's, whichever reader read the ops
             ops, line_of = _read_any(path, notes, native=False)
             _validate(ops, name, line_of)
-    return ops
+    return ops, line_of
 
 
 def validate(history: list[Op], name: str = "history", line_of: LineOf | None = None) -> None:

@@ -41,7 +41,7 @@ def test_declared_options_are_the_ones_checkers_take() -> None:
         "max_memory_mb",
     }
     model = next(o for o in options_of("linearizable") if o.name == "model")
-    assert model.choices == ("register", "cas-register", "multi-register")
+    assert model.choices == ("register", "cas-register", "multi-register", "kv")
     assert {o.name for o in options_of("bank")} == {"accounts", "total", "negative_ok"}
 
 

@@ -36,6 +36,8 @@ class Result:
     blocked_count: int = 0
     linearised: int = 0  # ops linearised at the latest blocking point (for notes)
     max_states: int = 0  # the states budget in force (max_states, or less for memory)
+    unordered: list[int] = field(default_factory=list)  # ops invoked before the furthest
+    # point reached and left out of the order that reached it (said when the budget ran out)
 
 
 class Budget:
@@ -133,6 +135,7 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
     remaining = required
     res = Result(False)
     block_e = 0  # latest return entry any branch was blocked at
+    deepest: list[int] = []  # the linearised ops of the branch that first got that far
     ticks = steps = 0
     max_steps = budget.max_steps
     entry = nxt[0]
@@ -206,6 +209,7 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
                     res.blocked_states.clear()
                     res.blocked_count = 0
                     res.linearised = len(stack)
+                    deepest = [o for o, _ in stack]
                 res.blocked_count += 1
                 if (
                     state not in res.blocked_states
@@ -231,6 +235,11 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
             entry = nxt[e]
     res.states = n_states
     res.steps = steps + ticks
+    if res.status not in (True, False) and block_e:
+        done = set(deepest)
+        res.unordered = [
+            i for i in range(n) if call_e[i] < block_e and i not in done and definite[i]
+        ]
     res.max_states = max_states
     if block_e:
         res.blocked_op = op_of[block_e]
