@@ -507,11 +507,25 @@ def is_edn_file(path: Path) -> bool:
     return not head.startswith((b'{"', b'{ "'))
 
 
+def _is_jepsen_log(path: Path) -> bool:
+    from harness import jepsen_log
+
+    try:
+        with open(path, "rb") as fh:
+            return jepsen_log.looks_like(fh.read(4096))
+    except OSError:
+        return False  # the reader names the problem
+
+
 def _read_any(path: Path, notes: list[str] | None, native: bool = True) -> tuple[list[Op], LineOf]:
     if path.is_dir():
         path = path / "history.jsonl"
     is_edn = is_edn_file(path)
     with no_gc():
+        if is_edn and _is_jepsen_log(path):
+            from harness import jepsen_log
+
+            return jepsen_log.read(path)
         if is_edn:
             from harness.edn import _read_edn
 
