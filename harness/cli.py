@@ -246,6 +246,13 @@ def run(
 )
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per history on stdout")
 @click.option("-v", "--verbose", is_flag=True, help="print each anomaly's explanation")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="also write one self-contained page with each anomaly's evidence drawn",
+)
 def check(
     paths: tuple[Path, ...],
     checker: str | None,
@@ -254,6 +261,7 @@ def check(
     opts: tuple[str, ...],
     as_json: bool,
     verbose: bool,
+    html_out: Path | None,
 ) -> None:
     """Check stored histories: results folders, history.jsonl or Jepsen .edn files, or folders
     of them. One line per history; the exit code is that of the worst verdict (3 if a history
@@ -274,6 +282,7 @@ def check(
         raise specs.SpecError("no history found in " + ", ".join(map(str, paths)))
     valids = []
     errors = 0
+    drawn: list[tuple[Path, dict[str, Any]]] = []
     for path in histories:
         t = time.monotonic()
         doc = check_file(path, checker, options)
@@ -286,6 +295,8 @@ def check(
             continue
         valids.append(doc["valid"])
         elapsed = time.monotonic() - t
+        if html_out is not None:
+            drawn.append((path, doc))
         if as_json:
             click.echo(
                 json.dumps({"path": str(path), "elapsed_s": round(elapsed, 3), **doc}, default=str)
@@ -307,6 +318,11 @@ def check(
             if verbose or v["valid"] == "unknown":
                 for note in v["notes"]:
                     click.echo(f"  {v['checker']} note: {note}")
+    if html_out is not None:
+        from harness.report import check_html
+
+        check_html.write(html_out, drawn)
+        click.echo(f"wrote {html_out}", err=True)
     sys.exit(3 if errors else exit_code(worst(valids)))
 
 

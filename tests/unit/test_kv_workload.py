@@ -137,6 +137,8 @@ def test_stale_replica_reads_are_caught(tmp_path: Path) -> None:
     a = v["anomalies"][0]
     assert a["data"]["method"] == "unique-values" and a["ops"]
     assert "get" in a["explanation"]
+    report = (r.dir / "report.html").read_text()
+    assert '<svg class="lanes"' in report and 'class="op blocked"' in report
 
 
 def test_lost_updates_are_caught(tmp_path: Path) -> None:
