@@ -380,3 +380,40 @@ def test_a_search_out_of_budget_names_the_ops_it_could_not_order() -> None:
     assert v.valid == "unknown" and v.stats["unknown_keys"] == ["k"]
     (note,) = [n for n in v.notes if "ran out" in n]
     assert "it could not order the ops invoked at indices" in note
+
+
+def test_mutated_kv_histories_get_a_verdict_or_one_line(tmp_path: Path) -> None:
+    """Fuzzing what parses: kv histories with fields of the wrong kind, lost keys, other fs,
+    dropped and swapped lines, in both formats: a verdict or one line, never a traceback."""
+    rng = random.Random(25)
+    odd: list[Any] = [None, 3, -1, 2.5, [], ["k"], {"a": 1}, "", True, "x" * 50]
+    outcomes = {"verdict": 0, "error": 0}
+    for n in range(300):
+        h = _random_history(rng)
+        dicts = [op.to_dict() for op in h]
+        for _ in range(rng.randint(1, 3)):
+            d = rng.choice(dicts)
+            what = rng.randrange(6)
+            if what == 0:
+                d["value"] = rng.choice(odd)
+            elif what == 1:
+                d.pop("key", None)
+            elif what == 2:
+                d["key"] = rng.choice(odd)
+            elif what == 3:
+                d["f"] = rng.choice(["read", "write", "cas", "txn", "get", "append"])
+            elif what == 4 and len(dicts) > 1:
+                dicts.remove(d)
+            else:
+                i = rng.randrange(len(dicts))
+                dicts[i], dicts[-1] = dicts[-1], dicts[i]
+        path = tmp_path / f"h{n}.jsonl"
+        path.write_text("".join(json.dumps(d) + "\n" for d in dicts))
+        doc = check_file(path, "linearizable", {"model": "kv", "time_limit": 1})
+        if isinstance(doc, str):
+            assert "\n" not in doc and "Traceback" not in doc
+            outcomes["error"] += 1
+        else:
+            assert doc["valid"] in (True, False, "unknown")
+            outcomes["verdict"] += 1
+    assert outcomes["verdict"] > 30 and outcomes["error"] > 30

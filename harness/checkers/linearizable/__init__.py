@@ -114,7 +114,12 @@ def check(history: list[Op], **options: Any) -> Verdict:
                 checked += len(ops)
                 if not d.valid:
                     proof = unique.prove(ops, m.initial)
-                    found_fast.append((n_key, explain.unique_anomaly(key, ops, proof, m)))
+                    a = (
+                        explain.unique_anomaly(key, ops, proof, m)
+                        if proof is not None
+                        else explain.whole_key_anomaly(key, ops)
+                    )
+                    found_fast.append((n_key, a))
                 continue
         res = search.search(ops, m, budget)
         searched += 1

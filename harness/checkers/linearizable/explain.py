@@ -212,3 +212,18 @@ def unique_anomaly(key: Any, ops: list[Call], proof: Any, model: models_.Model) 
 
 def _at(clock: Clock, op: Op | None) -> str:
     return clock.at(op) if op is not None else "never"
+
+
+def whole_key_anomaly(key: Any, ops: list[Call]) -> Anomaly:
+    """A kv key decided not linearizable whose evidence could not be shrunk: all its ops."""
+    idx = [i for o in ops for i in (o.inv.index, o.comp.index if o.comp else None) if i is not None]
+    return Anomaly(
+        type="nonlinearizable",
+        ops=idx,
+        explanation=(
+            f"no order of the {len(ops)} ops of key {models_.show(key)} is linearizable (from "
+            "the order of writes its gets reveal, each way of reading them); the evidence "
+            "could not be narrowed down, so every op of the key is listed"
+        ),
+        data={"key": key, "method": "unique-values", "evidence_minimal": False},
+    )
