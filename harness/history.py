@@ -525,7 +525,7 @@ def _read_any(path: Path, notes: list[str] | None, native: bool = True) -> tuple
         if is_edn and _is_jepsen_log(path):
             from harness import jepsen_log
 
-            return jepsen_log.read(path)
+            return jepsen_log.read(path, native)
         if is_edn:
             from harness.edn import _read_edn
 

@@ -2,11 +2,15 @@
 
 Older Jepsen tests (the etcd histories that Knossos and Porcupine test against) kept only
 this log: one op per line, the process, its type, f and value as EDN, no time and no index
-(both are the line's position). Other lines of the log are skipped."""
+(both are the line's position). Other lines of the log are skipped.
+
+The native core reads the same ops (splitbrain_native.read_log_ops) when it is there and the
+log has only the shapes it reads (register values, printable ASCII); else this module does."""
 
 from __future__ import annotations
 
 import re
+from array import array
 from pathlib import Path
 
 from harness import edn
@@ -23,7 +27,10 @@ def looks_like(head: bytes) -> bool:
     return _LINE.match(first) is not None
 
 
-def read(path: Path) -> tuple[list[Op], LineOf]:
+def read(path: Path, native: bool = True) -> tuple[list[Op], LineOf]:
+    got = _read_native(path) if native else None
+    if got is not None:
+        return got
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -43,6 +50,24 @@ def read(path: Path) -> tuple[list[Op], LineOf]:
             raise HistoryError(f"{path}: line {n}: {e}") from None
         ops.append(op)
         lines.append(n)
+    return ops, lines.__getitem__
+
+
+def _read_native(path: Path) -> tuple[list[Op], LineOf] | None:
+    from harness import native
+
+    read_log_ops = getattr(native.module(), "read_log_ops", None)
+    if read_log_ops is None:
+        return None
+    try:
+        out = read_log_ops(str(path), Op, _NO_EXTRA)
+    except Exception:  # noqa: BLE001 (any doubt: the Python reader decides)
+        return None
+    if isinstance(out, str):
+        return None
+    ops, raw = out
+    lines = array("q")
+    lines.frombytes(raw)
     return ops, lines.__getitem__
 
 

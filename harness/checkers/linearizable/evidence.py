@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.checkers.linearizable.calls import INF, Call
-from harness.checkers.linearizable.search import Budget, Result, search
+from harness.checkers.linearizable.search import Budget, Native, Result, search
 from harness.checkers.models import Model
 
 
@@ -114,6 +114,9 @@ class Shrinker:
         self.cost = cost  # search iterations of the last failing set (the prefix: the decision)
         self.effects = {i: model.effects(o.f, o.input, o.output) for i, o in self.sub.items()}
         self.initial = getattr(model, "initial", NO_INITIAL)
+        # the prefix encoded once for the native search, which then searches its subsets
+        self.native = Native.encode([self.sub[i] for i in self.prefix], model)
+        self.at = {i: j for j, i in enumerate(self.prefix)}
 
     def run(self, likely: set[int]) -> tuple[list[int], Result | None, bool]:
         """(kept op indices, their search result, done). The result is None if nothing could be
@@ -178,7 +181,12 @@ class Shrinker:
         # the ops it keeps (which failed). Past a few times that cost it is given up (the
         # chunk stays): the evidence is then less small, never wrong.
         cap = INF if unlimited else min(self.work, ATTEMPT_FACTOR * self.cost + ATTEMPT_FLOOR)
-        res = search([self.sub[i] for i in rest], self.model, self.budget.within(INF, cap))
+        budget = self.budget.within(INF, cap)
+        if self.native is not None:
+            at = self.at
+            res = self.native.search(budget, [at[i] for i in rest])
+        else:
+            res = search([self.sub[i] for i in rest], self.model, budget)
         self.work -= res.steps
         if res.status is False and rest[res.blocked_op] == self.x:
             self.cost = res.steps
