@@ -223,3 +223,16 @@ def test_a_checker_that_judged_nothing_is_not_valid() -> None:
     assert isinstance(doc, dict) and doc["valid"] == "unknown"
     notes = " ".join(doc["checkers"]["list-append"]["notes"])
     assert "judged no op" in notes or "nothing to judge" in notes
+
+
+def test_every_registered_model_is_accepted_and_listed() -> None:
+    """The model registry is the one list: --model takes each, --help names each."""
+    from harness.checkers.models import MODELS
+    from harness.checking import validate_options
+
+    for name in MODELS:
+        assert validate_options("linearizable", {"model": name})["model"] == name
+    code, out, _ = _check("--help")
+    assert code == 0 and all(name in out for name in MODELS)
+    code, _, err = _check("--model", "nope", str(DATA / "linearizable" / "stale-read.jsonl"))
+    assert code == 3 and "kv" in err
