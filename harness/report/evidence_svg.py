@@ -16,6 +16,7 @@ import math
 from html import escape
 from typing import Any
 
+from harness.checkers.models import show
 from harness.history import Op
 from harness.report.results import window_label
 
@@ -23,12 +24,21 @@ LANE_H = 28
 LEFT = 90
 WIDTH = 900
 MAX_LABEL = 22
+CHAR_W = 6.6  # px an 11 px sans-serif character takes at most, about (digits, lower case)
 COLORS = {"ok": "#9ecae1", "info": "#fdd0a2", "fail": "#d9d9d9"}
 
 
 def _short(v: Any) -> str:
-    s = v if isinstance(v, str) else repr(v)
+    s = v if isinstance(v, str) else show(v)
     return s if len(s) <= MAX_LABEL else s[: MAX_LABEL - 1] + "…"
+
+
+def _label_x(a: float, text: str) -> tuple[float, str]:
+    """Where an op's label starts (just inside its box), or, when that would run past the
+    drawing's right edge (the red op usually sits there), its end at that edge."""
+    if a + 3 + len(text) * CHAR_W <= WIDTH - 4:
+        return a + 3, ""
+    return WIDTH - 4, ' text-anchor="end"'
 
 
 def _when(op: Op) -> float:
@@ -64,6 +74,7 @@ def lanes(
         return ""
     data = anomaly.get("data") or {}
     x_op = data.get("op")
+    keyed = data.get("key") is not None
     prefix_end = by_index.get(data.get("prefix_end", -1))
     order = {idx: n for n, idx in enumerate(data.get("linearization") or [], start=1)}
     timed = all(op.time >= 0 for inv, c in calls.values() for op in (inv, c) if op is not None)
@@ -117,8 +128,8 @@ def lanes(
         fill = "#e6550d" if blocked else COLORS.get(kind, "#d9d9d9")
         dash = ' stroke-dasharray="4 2"' if comp is None or kind == "info" else ""
         shown = comp.value if comp is not None and kind == "ok" else inv.value
-        if isinstance(shown, list) and len(shown) == 2:
-            shown = shown[1]  # Jepsen's [key value]
+        if keyed and isinstance(shown, list) and len(shown) == 2:
+            shown = shown[1]  # Jepsen's [key value] (unkeyed, [a b] is a cas's old and new)
         text = f"{inv.f} {_short(shown)}" if shown is not None else inv.f
         done = (
             f"completed {when(comp):.6g} {unit} ({comp.type})"
@@ -138,11 +149,12 @@ def lanes(
         if rank is not None:
             title += f"; linearized {rank} of {len(order)}"
         cls = "op blocked" if blocked else "op"
+        tx, anchor = _label_x(a, text)
         out.append(
             f'<g class="{cls}" data-op="{inv.index}"><title>{escape(title)}</title>'
             f'<rect x="{a:.1f}" y="{y}" width="{max(b - a, 2):.1f}" height="{LANE_H - 8}" '
             f'rx="3" fill="{fill}" stroke="#333"{dash}/>'
-            f'<text x="{a + 3:.1f}" y="{y + 14}">{escape(text)}</text>'
+            f'<text x="{tx:.1f}" y="{y + 14}"{anchor}>{escape(text)}</text>'
             + (
                 f'<text class="order" x="{b - 3:.1f}" y="{y - 1}" text-anchor="end" '
                 f'font-size="9" fill="#08519c">#{rank}</text>'

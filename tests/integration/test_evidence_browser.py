@@ -104,3 +104,50 @@ def test_kv_and_cycle_evidence_render(tmp_path: Path) -> None:
     assert dom.count('<svg class="cycle"') == 1
     assert dom.count('class="txn"') == 2 and dom.count('class="edge"') == 2
     assert "read-write (anti-dependency)" in dom and "write-read" in dom
+
+
+def _overflowing_labels(page: Path, tmp_path: Path) -> str:
+    """The labels of drawn ops that a browser lays out past their drawing's right edge (a
+    script added to a copy of the page measures them and writes them into the DOM)."""
+    probe = tmp_path / "probe.html"
+    script = (
+        "<script>const bad = [];"
+        "for (const svg of document.querySelectorAll('svg.lanes')) {"
+        " const w = svg.viewBox.baseVal.width;"
+        " for (const t of svg.querySelectorAll('g.op > text')) {"
+        "  const b = t.getBBox(); if (b.x < 0 || b.x + b.width > w) bad.push(t.textContent); }}"
+        "document.body.setAttribute('data-overflow', JSON.stringify(bad));</script>"
+    )
+    probe.write_text(page.read_text().replace("</body>", script + "</body>"))
+    dom = _dom(probe, tmp_path / "profile")
+    start = dom.index('data-overflow="') + len('data-overflow="')
+    return dom[start : dom.index('"', start)]
+
+
+def test_the_red_op_label_at_the_right_edge_is_not_clipped(tmp_path: Path) -> None:
+    """The op no order places is the last one drawn: its label (here a long value) stays
+    inside the drawing, and so does every other op's."""
+    s = 10**9
+    long = "x 9 0 y x 0 0 y x 8 0 y"
+    steps = [
+        (0, "invoke", "append", "x 9 0 y "),
+        (0, "ok", "append", "x 9 0 y "),
+        (1, "invoke", "append", "x 0 0 y "),
+        (1, "ok", "append", "x 0 0 y "),
+        (2, "invoke", "append", "x 8 0 y"),
+        (2, "ok", "append", "x 8 0 y"),
+        (3, "invoke", "get", None),
+        (3, "ok", "get", long.replace(" x 0 0 y", "")),  # misses an append before it
+    ]
+    times = [0, 1, 2, 3, 4, 5, 99, 100]  # the get: short, and last
+    h = [
+        Op(i, times[i] * s, p, t, f, v, extra={"key": "k"}) for i, (p, t, f, v) in enumerate(steps)
+    ]
+    write_edn_history(h, tmp_path / "kv.edn")
+    page = tmp_path / "check.html"
+    res = CliRunner().invoke(
+        main, ["check", "--model", "kv", "--html", str(page), str(tmp_path / "kv.edn")]
+    )
+    assert res.exit_code == 1, res.output
+    assert 'class="op blocked"' in page.read_text()
+    assert _overflowing_labels(page, tmp_path) == "[]"
