@@ -1,8 +1,26 @@
 """Benchmark of the kv model's linearizability check (issue 25): prints histories/s and keys
-decided for 1, 10 and 50 clients, valid and not, on the project's own generated histories.
+decided for 1, 10 and 50 clients, valid and not, on the project's own generated histories;
+and the etcd set as a user checks it.
 
     python bench/bench_kv.py                      # generated histories
     python bench/bench_kv.py --porcupine DIR      # also Porcupine's test_data (kv/, jepsen/)
+    python bench/bench_kv.py --porcupine DIR --porcupine-bin BIN --runs 7
+    python bench/bench_kv.py --etcd-only ...      # only the etcd set
+
+The etcd set: `python -m harness.cli check --model cas-register FILE...` on all the files in
+one process, as a user calls it (interpreter start-up, imports and output included), with the
+native core and on the Python path (SPLITBRAIN_NATIVE=0), whole processes taken in turn
+(A B C A B C ...) after one warm-up each, wall and CPU (user + system) seconds, medians, and
+the ratios pair by pair (the machine may be shared: only ratios of the same round compare).
+Its files are Porcupine's 102 etcd histories (DIR/jepsen/etcd_*.log, the empty one left out)
+when --porcupine (or PORCUPINE_DATA) is given, else 100 generated ones of the same shape (a
+simulated cas register, ~85 ops each, 15% of ops indeterminate, a third with stale reads),
+written as Jepsen's log lines. With --porcupine-bin (or PORCUPINE_BIN): a program run as
+`BIN etcd FILE...` that parses and checks each file as Porcupine's own test does
+(porcupine_test.go's Jepsen log parser and etcd model, porcupine.CheckEvents); its time and
+splitbrain's ratios to it are printed too (target: native <= 0.8x Porcupine). Python runs
+with its bytecode cache (PYTHONDONTWRITEBYTECODE is unset for the runs), as an installed
+package has it.
 
 Each history: `clients` processes doing get/put/append on 10 keys (4,000 events by default),
 against a real linearizable store (each op takes effect at a random point inside its call),
@@ -17,8 +35,12 @@ With --porcupine: Porcupine's kv files (c01/c10/c50, ok and bad) and its 102 etc
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +95,106 @@ def simulate(
     return out
 
 
+def etcd_like(n_files: int = 100, seed: int = 25) -> list[list[Op]]:
+    """Histories of the etcd set's shape: one cas register, 5 clients, ~85 ops each, 15% of
+    ops indeterminate, every third file with stale reads (mostly not linearizable)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_linearizable import simulate as simulate_register
+
+    out = []
+    for i in range(n_files):
+        stale = 0.3 if i % 3 == 2 else 0.0
+        h = simulate_register(
+            42, keys=1, processes=5, info_rate=0.15, seed=seed + i, stale_rate=stale, lag=10**7
+        )
+        out.append([Op(o.index, -1, o.process, o.type, o.f, o.value[1]) for o in h])
+    return out
+
+
+def write_log(ops: list[Op], path: Path) -> None:
+    """A history as Jepsen's log lines (the etcd files' format)."""
+    from harness.edn import dumps_value
+
+    with open(path, "w") as fh:
+        for o in ops:
+            fh.write(
+                f"INFO  jepsen.util - {o.process}\t:{o.type}\t:{o.f}\t{dumps_value(o.value)}\n"
+            )
+
+
+def _timed_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+    """(wall s, CPU s, exit code, stdout) of one whole process, its CPU from wait4."""
+    t = time.perf_counter()
+    p = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert p.stdout is not None
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return wall, ru.ru_utime + ru.ru_stime, p.returncode, out
+
+
+def _verdicts(out: str) -> list[str]:
+    """The verdict words of `splitbrain check`'s lines, in file order."""
+    return [line.split("\t")[1] for line in out.splitlines() if "\t" in line]
+
+
+def bench_etcd(porcupine: Path | None, porcupine_bin: Path | None, runs: int) -> None:
+    if porcupine is not None:
+        files = sorted((porcupine / "jepsen").glob("etcd_*.log"))
+        files = [f for f in files if f.stat().st_size > 0]
+        what = f"Porcupine's {len(files)} etcd histories"
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-etcd-"))
+        files = []
+        for i, h in enumerate(etcd_like()):
+            files.append(tmp / f"etcd_{i:03d}.log")
+            write_log(h, files[-1])
+        what = f"{len(files)} generated etcd-like histories (Jepsen log lines)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    check = [sys.executable, "-m", "harness.cli", "check", "--model", "cas-register"]
+    check += [str(f) for f in files]
+    cmds: dict[str, tuple[list[str], dict[str, str]]] = {
+        "native": (check, {**env, "SPLITBRAIN_NATIVE": "1"}),
+        "python": (check, {**env, "SPLITBRAIN_NATIVE": "0"}),
+    }
+    if porcupine_bin is not None:
+        cmds["porcupine"] = ([str(porcupine_bin), "etcd", *map(str, files)], env)
+    from harness import native
+
+    if native.module() is None or not hasattr(native.module(), "LinKey"):
+        print("note: the native core (with LinKey) is not importable: 'native' runs Python")
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
+    verdicts: dict[str, list[str]] = {}
+    for n in range(runs + 1):  # the first round warms up (page cache, bytecode cache)
+        for name, (cmd, e) in cmds.items():
+            wall, cpu, code, out = _timed_process(cmd, e)
+            if name != "porcupine":
+                got = _verdicts(out)
+                assert len(got) == len(files) and code in (0, 1), (name, code, out[-500:])
+                assert verdicts.setdefault(name, got) == got, f"{name}: verdicts changed"
+            if n:
+                times[name].append((wall, cpu))
+    assert verdicts["native"] == verdicts["python"], "native and Python verdicts differ"
+    invalid = verdicts["native"].count("INVALID")
+    print(f"\n{what}, one `splitbrain check` process each, {runs} rounds (medians):")
+    print(f"  {invalid} of {len(files)} not linearizable (the same on both paths)")
+    for name, ts in times.items():
+        wall = statistics.median(w for w, _ in ts)
+        cpu = statistics.median(c for _, c in ts)
+        print(f"  {name:<10} wall {wall:.3f} s  CPU {cpu:.3f} s")
+    pairs = [("python", "native")]
+    if "porcupine" in times:
+        pairs = [("native", "porcupine"), ("python", "porcupine"), *pairs]
+    for a, b in pairs:
+        wr = statistics.median(x[0] / y[0] for x, y in zip(times[a], times[b], strict=True))
+        cr = statistics.median(x[1] / y[1] for x, y in zip(times[a], times[b], strict=True))
+        target = "  (target <= 0.8)" if (a, b) == ("native", "porcupine") else ""
+        print(f"  {a}/{b}: wall {wr:.2f}x, CPU {cr:.2f}x (median of pair ratios){target}")
+
+
 def timed(fn, repeat: int):  # type: ignore[no-untyped-def]
     best, res = float("inf"), None
     for _ in range(repeat):
@@ -86,8 +208,32 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=4000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--porcupine", type=Path, default=None, help="Porcupine's test_data folder")
+    ap.add_argument(
+        "--porcupine",
+        type=Path,
+        default=os.environ.get("PORCUPINE_DATA"),
+        help="Porcupine's test_data folder (default: $PORCUPINE_DATA)",
+    )
+    ap.add_argument(
+        "--porcupine-bin",
+        type=Path,
+        default=os.environ.get("PORCUPINE_BIN"),
+        help="a program run as `BIN etcd FILE...` checking each with Porcupine (default: "
+        "$PORCUPINE_BIN)",
+    )
+    ap.add_argument("--runs", type=int, default=5, help="rounds of the etcd set (after a warm-up)")
+    ap.add_argument("--etcd-only", action="store_true", help="only the etcd set")
     a = ap.parse_args()
+    if a.porcupine is not None:
+        a.porcupine = Path(a.porcupine)
+    if not a.etcd_only:
+        bench_generated(a)
+    bench_etcd(a.porcupine, a.porcupine_bin, a.runs)
+    if a.porcupine is not None and not a.etcd_only:
+        bench_porcupine_files(a)
+
+
+def bench_generated(a: argparse.Namespace) -> None:
     print(f"{'history':<22} {'events':>7} {'CPU s':>7} {'hist/s':>8} {'keys decided':>13} verdict")
     for clients in (1, 10, 50):
         for stale in (0.0, 0.01):
@@ -102,8 +248,9 @@ def main() -> None:
                 f"{name:<22} {len(h):>7} {s:>7.3f} {1 / s:>8.1f} {decided:>6}/{keys:<6} "
                 f"{v.valid} ({v.stats['keys_by_write_order']} by write order)"
             )
-    if a.porcupine is None:
-        return
+
+
+def bench_porcupine_files(a: argparse.Namespace) -> None:
     print("\nPorcupine's files (parse + check, CPU s, least of --repeat)")
     for name in ("c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad"):
         path = a.porcupine / "kv" / f"{name}.txt"
