@@ -144,30 +144,69 @@ fn step(
     }
 }
 
-struct Bits {
-    w: Vec<u64>,
+/// A set of ops (bit i: the op with bit number i), as a fixed array of words for the sizes
+/// histories mostly have, so that the memo's keys need no allocation; boxed beyond.
+trait Set: Clone + Eq + std::hash::Hash {
+    fn empty(bits: usize) -> Self;
+    fn flip(&mut self, b: usize);
+    /// self is a subset of `of`
+    fn within(&self, of: &Self) -> bool;
 }
 
-impl Bits {
-    fn new(n: usize) -> Bits {
-        Bits {
-            w: vec![0; n.div_ceil(64)],
-        }
+impl<const W: usize> Set for [u64; W] {
+    fn empty(_: usize) -> Self {
+        [0; W]
     }
     #[inline]
     fn flip(&mut self, b: usize) {
-        self.w[b >> 6] ^= 1 << (b & 63);
+        self[b >> 6] ^= 1 << (b & 63);
+    }
+    #[inline]
+    fn within(&self, of: &Self) -> bool {
+        self.iter().zip(of).all(|(x, y)| x | y == *y)
     }
 }
 
-#[inline]
-fn subset(s: &[u64], of: &[u64]) -> bool {
-    s.iter().zip(of).all(|(x, y)| x | y == *y)
+impl Set for Box<[u64]> {
+    fn empty(bits: usize) -> Self {
+        vec![0; bits.div_ceil(64)].into_boxed_slice()
+    }
+    #[inline]
+    fn flip(&mut self, b: usize) {
+        self[b >> 6] ^= 1 << (b & 63);
+    }
+    #[inline]
+    fn within(&self, of: &Self) -> bool {
+        self.iter().zip(of.iter()).all(|(x, y)| x | y == *y)
+    }
+}
+
+/// The indeterminate sets memoised with one (definite set, state): the first inline.
+struct Seen<S> {
+    first: S,
+    more: Vec<S>,
 }
 
 /// search.py `search` over `calls`, or over the calls at `only` (then indices in the result
 /// are positions in `only`, as when Python searches the list of those calls).
 pub fn search(
+    calls: &Calls,
+    only: Option<&[u32]>,
+    model: Model,
+    init: u32,
+    states: &mut States,
+    budget: &Budget,
+) -> Res {
+    let n = only.map_or(calls.call.len(), |o| o.len());
+    match n {
+        0..=64 => search_in::<[u64; 1]>(calls, only, model, init, states, budget),
+        65..=128 => search_in::<[u64; 2]>(calls, only, model, init, states, budget),
+        129..=256 => search_in::<[u64; 4]>(calls, only, model, init, states, budget),
+        _ => search_in::<Box<[u64]>>(calls, only, model, init, states, budget),
+    }
+}
+
+fn search_in<S: Set>(
     calls: &Calls,
     only: Option<&[u32]>,
     model: Model,
@@ -268,13 +307,11 @@ pub fn search(
         .min(budget.max_bytes / (120 + ((nd + ni) / 8) as u64));
 
     let mut state = init;
-    let mut lin = Bits::new(nd);
-    let mut linfo = Bits::new(ni);
-    let wd = lin.w.len();
+    let mut lin = S::empty(nd);
+    let mut linfo = S::empty(ni);
     let mut stack: Vec<(usize, u32)> = Vec::new();
     // (lin, state) -> the indeterminate sets seen with it
-    let mut cache: FxMap<Box<[u64]>, Vec<Box<[u64]>>> = FxMap::default();
-    let mut key: Vec<u64> = vec![0; wd + 1];
+    let mut cache: FxMap<(S, u32), Seen<S>> = FxMap::default();
     let mut n_states: u64 = 0;
     let mut remaining = required;
     let mut block_e = 0usize;
@@ -309,17 +346,20 @@ pub fn search(
                     linfo.flip(bit[o]);
                     used[klass[o]] += 1;
                 }
-                key[..wd].copy_from_slice(&lin.w);
-                key[wd] = new as u64;
-                let fresh = match cache.get_mut(key.as_slice()) {
-                    None => {
-                        cache.insert(key.clone().into_boxed_slice(), vec![linfo.w.clone().into()]);
+                let fresh = match cache.entry((lin.clone(), new)) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(Seen {
+                            first: linfo.clone(),
+                            more: Vec::new(),
+                        });
                         true
                     }
-                    Some(seen) => {
-                        let fresh = !seen.iter().any(|s| subset(s, &linfo.w));
+                    std::collections::hash_map::Entry::Occupied(mut o) => {
+                        let seen = o.get_mut();
+                        let fresh = !seen.first.within(&linfo)
+                            && !seen.more.iter().any(|s| s.within(&linfo));
                         if fresh {
-                            seen.push(linfo.w.clone().into());
+                            seen.more.push(linfo.clone());
                         }
                         fresh
                     }
