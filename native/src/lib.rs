@@ -9,6 +9,7 @@ mod fx;
 mod linear;
 mod ops;
 mod read;
+mod shrink;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -544,6 +545,82 @@ impl LinKey {
             &mut self.states,
             &budget,
         );
+        self.result(py, &r)
+    }
+
+    /// shrink(x, pinned, likely, need, sets, initial, seconds_left, max_states, max_bytes,
+    /// max_steps, work, cost) -> (kept positions, search's result of them or None, done,
+    /// work, cost): evidence.py Shrinker.run of these calls (the prefix: positions), x the
+    /// op no order places, `need`/`sets` each op's effects (-2 unknown, -1 none, else a value
+    /// id; an unknown `need` makes the whole effect unknown), `initial` the model's initial
+    /// value id (-1 none); `work` and `cost` as the Shrinker holds them, returned as it
+    /// leaves them.
+    #[pyo3(signature = (x, pinned, likely, need, sets, initial, seconds_left, max_states,
+        max_bytes, max_steps, work, cost))]
+    #[allow(clippy::too_many_arguments)]
+    fn shrink(
+        &mut self,
+        py: Python<'_>,
+        x: u32,
+        pinned: Vec<u32>,
+        likely: Vec<u32>,
+        need: Vec<i64>,
+        sets: Vec<i64>,
+        initial: i64,
+        seconds_left: f64,
+        max_states: u64,
+        max_bytes: u64,
+        max_steps: f64,
+        work: f64,
+        cost: f64,
+    ) -> PyResult<PyObject> {
+        let n = self.calls.call.len();
+        let bad = |v: &[u32]| v.iter().any(|&i| i as usize >= n);
+        if need.len() != n || sets.len() != n || x as usize >= n || bad(&pinned) || bad(&likely) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "shrink: bad positions",
+            ));
+        }
+        let id = |v: i64| (v >= 0).then_some(v as u32);
+        let eff: Vec<shrink::Effect> = need
+            .iter()
+            .zip(&sets)
+            .map(|(&a, &b)| (a != -2 && b != -2).then(|| (id(a), id(b))))
+            .collect();
+        let mut pin = vec![false; n];
+        for &i in pinned.iter().chain(std::iter::once(&x)) {
+            pin[i as usize] = true;
+        }
+        let mut like = vec![false; n];
+        for &i in &likely {
+            like[i as usize] = true;
+        }
+        let budget = linear::Budget::new(seconds_left, max_states, max_bytes, max_steps);
+        let mut sh = shrink::Shrink {
+            calls: &self.calls,
+            model: self.model,
+            init: self.init,
+            states: &mut self.states,
+            eff: &eff,
+            initial: id(initial),
+            x,
+            pinned: pin,
+            budget: &budget,
+            work,
+            cost,
+        };
+        let out = sh.run(&like);
+        let (work, cost) = (sh.work, sh.cost);
+        let res = match &out.res {
+            Some(r) => self.result(py, r)?,
+            None => py.None(),
+        };
+        Ok((out.keep, res, out.done, work, cost).into_py(py))
+    }
+}
+
+impl LinKey {
+    fn result(&self, py: Python<'_>, r: &linear::Res) -> PyResult<PyObject> {
         let blocked = PyList::empty_bound(py);
         for &(s, o) in &r.blocked_states {
             let state = if self.model == linear::Model::Kv {
@@ -562,7 +639,7 @@ impl LinKey {
             r.blocked_count,
             r.linearised,
             r.max_states,
-            r.unordered,
+            r.unordered.clone(),
         )
             .into_py(py))
     }

@@ -57,7 +57,7 @@ impl Budget {
             max_steps,
         }
     }
-    fn expired(&self) -> bool {
+    pub fn expired(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() > d)
     }
 }

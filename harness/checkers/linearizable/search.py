@@ -301,8 +301,9 @@ class Native:
     Values become ids (equal values, equal ids); `encode` gives None when the core is not
     there, or the model or a value is one it does not read: then Python searches."""
 
-    def __init__(self, key: Any, values: list[Any], kv: bool) -> None:
+    def __init__(self, key: Any, ids: dict[Any, int], values: list[Any], kv: bool) -> None:
         self.key = key
+        self.ids = ids
         self.values = values
         self.kv = kv
 
@@ -371,26 +372,66 @@ class Native:
         except (_Unsure, TypeError):  # TypeError: an unhashable value
             return None
         key = lin_key(code, init, call, ret, f, a, b, out, values if kv else [])
-        return Native(key, values, kv)
+        return Native(key, ids, values, kv)
 
     def search(self, budget: Budget, only: list[int] | None = None) -> Result:
         """search() of these calls, or of those at positions `only` (indices in the Result
         are then positions in `only`, as if Python searched that list)."""
-        left = budget.deadline - time.monotonic()
-        status, states, steps, blocked_op, blocked, count, linearised, max_states, unordered = (
+        return self.result(
             self.key.search(
                 only,
-                left,
+                budget.deadline - time.monotonic(),
                 min(budget.max_states, 2**63 - 1),  # exact: the memory bound is far lower
                 budget.max_bytes,
                 float(budget.max_steps),
             )
         )
+
+    def result(self, raw: tuple[Any, ...]) -> Result:
+        """The Result of the core's tuple (states as Python's search holds them)."""
+        status, states, steps, blocked_op, blocked, count, linearised, max_states, unordered = raw
         values = self.values
         res = Result(_STATUS[status], states, steps, blocked_op)
-        res.blocked_states = {(s if self.kv else (values[s],)): setter_ for s, setter_ in blocked}
+        res.blocked_states = {(s if self.kv else (values[s],)): o for s, o in blocked}
         res.blocked_count = count
         res.linearised = linearised
         res.max_states = max_states
         res.unordered = unordered
         return res
+
+    def value_id(self, v: Any) -> int | None:
+        """The id of a value of these calls (None: not one of them, or not the same)."""
+        try:
+            i = self.ids.get(v)
+        except TypeError:
+            return None
+        if i is None or (self.values[i] is not v and not _same(self.values[i], v)):
+            return None
+        return i
+
+    def effects(self, effects: list[Any]) -> tuple[list[int], list[int]] | None:
+        """Model.effects of each call as the core's shrink reads them: (what each needs, what
+        each sets): a value id, -1 nothing, -2 unknown; None if an effect is on more than one
+        (register, value), on a register other than the model's one, or a value not seen."""
+        need: list[int] = []
+        sets: list[int] = []
+        for e in effects:
+            if e is None:
+                need.append(-2)
+                sets.append(-2)
+                continue
+            pair: list[int] = []
+            for side in e:
+                if len(side) > 1:
+                    return None
+                if not side:
+                    pair.append(-1)
+                    continue
+                ((reg, v),) = side
+                i = self.value_id(v)
+                if reg is not None or i is None:
+                    return None
+                pair.append(i)
+            need.append(pair[0])
+            sets.append(pair[1])
+        return need, sets
