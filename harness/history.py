@@ -20,8 +20,6 @@ from pathlib import Path
 from sys import intern
 from typing import Any
 
-import orjson
-
 from harness.errors import HistoryError
 
 INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
@@ -379,6 +377,8 @@ def _json_line(line: bytes) -> Any:
     ):
         raise ValueError(f"values nested too deep (more than {MAX_DEPTH} levels)")
     if not _BIG_INT.search(line):
+        import orjson  # JSONL only (it brings zoneinfo and sysconfig along)
+
         try:
             return orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -449,6 +449,8 @@ def _read_jsonl(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
             len(x) <= lim or x.count(b"[") + x.count(b"{") <= MAX_DEPTH or _depth(x) <= MAX_DEPTH
             for x in chunk
         ):
+            import orjson
+
             try:  # one call for many lines: the common case, at C speed
                 docs = orjson.loads(b"[" + joined + b"]")
             except orjson.JSONDecodeError:

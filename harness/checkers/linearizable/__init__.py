@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.checkers import models as models_
-from harness.checkers.linearizable import calls, evidence, explain, search, unique
+from harness.checkers.linearizable import calls, evidence, explain, search
 from harness.checkers.shapes import read_options
 from harness.errors import SpecError
 from harness.history import Op
@@ -108,6 +108,8 @@ def check(history: list[Op], **options: Any) -> Verdict:
             unknown_keys.extend(models_.show(k) for k in list(by_key)[n_key:])
             break
         if isinstance(m, models_.KV):
+            from harness.checkers.linearizable import unique  # kv only
+
             d = unique.decide_key(ops, m.initial)
             if d is not None:
                 by_order += 1
