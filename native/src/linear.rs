@@ -144,8 +144,8 @@ fn step(
     }
 }
 
-/// A set of ops (bit i: the op with bit number i), as a fixed array of words for the sizes
-/// histories mostly have, so that the memo's keys need no allocation; boxed beyond.
+/// A set of ops (bit i: the op with bit number i), as a fixed array of words for up to 1,024
+/// ops, so that the memo's keys need no allocation; boxed beyond.
 trait Set: Clone + Eq + std::hash::Hash {
     fn empty(bits: usize) -> Self;
     fn flip(&mut self, b: usize);
@@ -202,6 +202,8 @@ pub fn search(
         0..=64 => search_in::<[u64; 1]>(calls, only, model, init, states, budget),
         65..=128 => search_in::<[u64; 2]>(calls, only, model, init, states, budget),
         129..=256 => search_in::<[u64; 4]>(calls, only, model, init, states, budget),
+        257..=512 => search_in::<[u64; 8]>(calls, only, model, init, states, budget),
+        513..=1024 => search_in::<[u64; 16]>(calls, only, model, init, states, budget),
         _ => search_in::<Box<[u64]>>(calls, only, model, init, states, budget),
     }
 }
