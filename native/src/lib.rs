@@ -537,14 +537,17 @@ impl LinKey {
             ));
         }
         let budget = linear::Budget::new(seconds_left, max_states, max_bytes, max_steps);
-        let r = linear::search(
-            &self.calls,
-            only.as_deref(),
-            self.model,
-            self.init,
-            &mut self.states,
-            &budget,
-        );
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            linear::search(
+                &self.calls,
+                only.as_deref(),
+                self.model,
+                self.init,
+                &mut self.states,
+                &budget,
+            )
+        }))
+        .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("native panic in search"))?;
         self.result(py, &r)
     }
 
@@ -609,7 +612,8 @@ impl LinKey {
             work,
             cost,
         };
-        let out = sh.run(&like);
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sh.run(&like)))
+            .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("native panic in shrink"))?;
         let (work, cost) = (sh.work, sh.cost);
         let res = match &out.res {
             Some(r) => self.result(py, r)?,

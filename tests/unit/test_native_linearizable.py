@@ -69,6 +69,14 @@ def _files() -> list[tuple[Path, str]]:
         for p in sorted(DATA.glob("*.jsonl"))
         if not p.stem.startswith("multi")
     ]
+    # every other history of the project: not register histories mostly (the same one-line
+    # refusal either way), or Python's search (multi-register)
+    out += [
+        (p, "cas-register")
+        for p in sorted((ROOT / "tests" / "data").rglob("*"))
+        if p.suffix in (".edn", ".jsonl") and p.parent != DATA
+    ]
+    out += [(p, "multi-register") for p in sorted(DATA.glob("multi*.jsonl"))]
     out += [(p, "cas-register") for p in sorted(KNOSSOS.rglob("*.edn"))]
     out += [
         (p, "cas-register")
@@ -123,11 +131,12 @@ def _same_result(ops: list[Call], m: models.Model, budget: search.Budget) -> sea
 
 def _keys(path: Path, model: str) -> list[list[Call]]:
     m = models.get(model)
+    if not isinstance(m, models.Register | models.KV):
+        return []  # searched in Python: only the documents are compared
     try:
-        history = load(path, validate=True)
-    except HistoryError:  # a Knossos file that is not a history: the documents say so
+        return list(calls.prepare(load(path, validate=True), m, None).by_key.values())
+    except HistoryError:  # not a history, or not one of this model: the documents say so
         return []
-    return list(calls.prepare(history, m, None).by_key.values())
 
 
 def _check_keys(path: Path, model: str) -> int:
@@ -286,6 +295,47 @@ def test_random_small_histories(model: str) -> None:
         if res.status is False:
             _same_shrink(ops, res, m)
     assert {True, False} <= statuses
+
+
+def test_a_time_budget_that_runs_out_is_unknown_never_valid() -> None:
+    """14 overlapping writes and a read of a value none wrote: the search must try the
+    writes' orders, and a deadline already past stops it after its first check."""
+    w = [
+        Call(i, 100 + i, "write", i, None, Op(i, i, i, "invoke", "write", i), None)
+        for i in range(14)
+    ]
+    read = Call(200, 201, "read", None, 99, Op(200, 200, 99, "invoke", "read", None), None)
+    m = models.get("cas-register")
+    budget = search.Budget(1e-9, 10**6, 1024)
+    budget.deadline = 0.0  # expired
+    nk = search.Native.encode([*w, read], m)
+    assert nk is not None
+    res = nk.search(budget)
+    assert res.status == "budget-time" and res.steps == 2048
+    assert search.python_search([*w, read], m, budget).status == "budget-time"
+
+
+def test_a_panic_in_the_core_leaves_the_search_and_shrink_to_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = [Call(0, 1, "write", 1, None, Op(0, 0, 0, "invoke", "write", 1), None)]
+    r = [Call(2, 3, "read", None, 2, Op(2, 2, 1, "invoke", "read", None), None)]
+    m = models.get("cas-register")
+    want = search.python_search(w + r, m, search.Budget(None, 100, 10))
+
+    def panic(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("native panic in search")
+
+    monkeypatch.setattr(search.Native, "search", panic)
+    got = search.search(w + r, m, search.Budget(None, 100, 10))
+    assert _fields(got) == _fields(want) and got.status is False
+    budget = search.Budget(None, 100, 10)
+    keep, res, done = evidence.Shrinker(w + r, 1, set(), m, budget)._run_python({1})
+    monkeypatch.setattr(evidence.Shrinker, "_run_native", panic)
+    sh = evidence.Shrinker(w + r, 1, set(), m, budget)
+    got_keep, got_res, got_done = sh.run({1})
+    assert (got_keep, got_done) == (keep, done) == ([1], True)
+    assert res is not None and got_res is not None and _fields(got_res) == _fields(res)
 
 
 @pytest.mark.parametrize(

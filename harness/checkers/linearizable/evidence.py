@@ -142,7 +142,10 @@ class Shrinker:
         The native core runs this same loop when it reads the ops' effects (native/src/
         shrink.rs, step for step: the same ops kept, the same work counted)."""
         if self.native is not None and self.native_effects is not None:
-            return self._run_native(likely)
+            try:
+                return self._run_native(likely)
+            except RuntimeError:  # a panic in the core: the Python loop shrinks
+                pass
         return self._run_python(likely)
 
     def _run_native(self, likely: set[int]) -> tuple[list[int], Result | None, bool]:
@@ -221,10 +224,14 @@ class Shrinker:
         # chunk stays): the evidence is then less small, never wrong.
         cap = INF if unlimited else min(self.work, ATTEMPT_FACTOR * self.cost + ATTEMPT_FLOOR)
         budget = self.budget.within(INF, cap)
+        res = None
         if self.native is not None:
             at = self.at
-            res = self.native.search(budget, [at[i] for i in rest])
-        else:
+            try:
+                res = self.native.search(budget, [at[i] for i in rest])
+            except RuntimeError:  # a panic in the core: Python searches
+                res = None
+        if res is None:
             res = search([self.sub[i] for i in rest], self.model, budget)
         self.work -= res.steps
         if res.status is False and rest[res.blocked_op] == self.x:

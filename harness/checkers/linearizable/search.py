@@ -73,7 +73,10 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
     (the same Result either way; `python_search` is the reference)."""
     nk = Native.encode(ops, model)
     if nk is not None:
-        return nk.search(budget)
+        try:
+            return nk.search(budget)
+        except RuntimeError:  # a panic in the core: Python decides (never a lost verdict)
+            pass
     return python_search(ops, model, budget)
 
 
@@ -371,7 +374,10 @@ class Native:
                     out[j] = vid(o.output) if fc == 0 else 0
         except (_Unsure, TypeError):  # TypeError: an unhashable value
             return None
-        key = lin_key(code, init, call, ret, f, a, b, out, values if kv else [])
+        try:
+            key = lin_key(code, init, call, ret, f, a, b, out, values if kv else [])
+        except (ValueError, OverflowError, TypeError):  # e.g. positions past 64 bits
+            return None
         return Native(key, ids, values, kv)
 
     def search(self, budget: Budget, only: list[int] | None = None) -> Result:
