@@ -238,6 +238,48 @@ def test_generated_histories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert failed > 0  # the stale twins exercise the evidence shrink
 
 
+@pytest.mark.parametrize("model", ["register", "cas-register", "kv"])
+def test_simulated_histories_same_verdicts(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many small simulated histories (one register or several keys, crashed clients, stale
+    reads or not): the checker's whole verdict, with and without the core."""
+    from harness.checkers.linearizable import check
+
+    rng = random.Random(model)
+    bad = 0
+    for n in range(40):
+        if model == "kv":
+            h = simulate_kv(
+                rng.choice([2, 5, 10]),
+                events=rng.choice([40, 120]),
+                keys=rng.choice([1, 3]),
+                stale=rng.choice([0.0, 0.2]),
+                seed=n,
+            )
+        else:
+            h = simulate_register(
+                rng.choice([30, 80]),
+                keys=rng.choice([1, 3]),
+                processes=rng.choice([3, 6]),
+                info_rate=rng.choice([0.0, 0.1, 0.3]),
+                seed=n,
+                stale_rate=rng.choice([0.0, 0.3]),
+                lag=10**6,
+            )
+            if model == "register":
+                h = [o for o in h if o.f != "cas"]
+        docs = []
+        for on in ("1", "0"):
+            with monkeypatch.context() as mp:
+                mp.setenv("SPLITBRAIN_NATIVE", on)
+                v = check(h, model=model).to_dict()
+            for k in VOLATILE:
+                v["stats"].pop(k)
+            docs.append(v)
+        assert docs[0] == docs[1], n
+        bad += docs[0]["valid"] is False
+    assert 0 < bad < 40
+
+
 def _random_register_calls(rng: random.Random, n: int, kv: bool) -> list[Call]:
     """Random (mostly not linearizable) calls: overlapping, some indeterminate, few values so
     that states repeat and the memo, the symmetry and the subsumption all matter."""
