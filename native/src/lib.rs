@@ -1,6 +1,9 @@
-//! splitbrain's native fast path for `splitbrain check --checker list-append` (issue 14):
-//! read a history file into columns and decide the list-append verdict when it is clean.
-//! Anything else returns a reason string, and the Python path runs exactly as before.
+//! splitbrain's native fast paths: for `splitbrain check --checker list-append` (issue 14),
+//! read a history file into columns and decide the list-append verdict when it is clean;
+//! read EDN histories and Jepsen's log lines into ops; and the linearizability search and
+//! evidence shrink of the register and kv models (issue 25: linear.rs, shrink.rs), step for
+//! step as Python's. Anything it does not read returns a reason string (or None in Python),
+//! and the Python path runs exactly as before.
 
 #![allow(clippy::useless_conversion)] // in the code pyo3's #[pyfunction] generates
 
