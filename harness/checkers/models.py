@@ -30,6 +30,9 @@ MAX_DEPTH = 100  # nesting of a value: no database value is deeper; Python's sta
 def freeze(v: Any, depth: int = 0) -> Any:
     """v, hashable: lists become tuples, maps and sets frozensets. ValueError if it is nested
     deeper than MAX_DEPTH."""
+    t = type(v)
+    if (t is int or t is str or v is None) and depth <= MAX_DEPTH:
+        return v  # the common case, first
     if depth > MAX_DEPTH:
         raise ValueError(f"value nested more than {MAX_DEPTH} deep")
     if isinstance(v, list | tuple):

@@ -35,6 +35,9 @@ class Prepared:
 
 
 def _is_pair(v: Any) -> bool:
+    t = type(v)
+    if t is list or t is tuple:  # the common case, without isinstance of a union
+        return len(v) == 2
     return isinstance(v, list | tuple) and len(v) == 2
 
 
