@@ -15,9 +15,9 @@ from typing import Any
 
 from harness import checkers
 from harness import options as opts
-from harness.errors import HistoryError, SpecError, SplitbrainError, one_line
-from harness.history import NEMESIS, Op, is_edn_file, load
-from harness.options import Option
+from harness.checkers.linearizable.calls import OpError
+from harness.errors import SpecError, SplitbrainError, one_line
+from harness.history import NEMESIS, Op, is_edn_file, load_lines
 from harness.verdict import Verdict, compose
 
 DEFAULT_APPEND_MODEL = "strict-serializable"  # Elle's default model
@@ -37,10 +37,12 @@ def check_file(
         return first
     notes: list[str] = []
     try:
-        history = load(history_file, notes=notes, validate=True)
+        history, line_of = load_lines(history_file, notes=notes, validate=True)
         plan = plan_checks(history, history_file.parent / "spec.json", checker, options or {})
         notes.extend(plan.notes)
         verdicts = [_judge(name, history, o, history_file, not tried) for name, o in plan.runs]
+    except OpError as e:  # a checker refused one op: name its line in the file
+        return f"{history_file}: line {line_of(e.position)}: {one_line(e)}"
     except SplitbrainError as e:
         return one_line(e)
     doc = compose(verdicts)
@@ -201,9 +203,7 @@ def guess_kind(history: Sequence[Op]) -> str | None:
 
 def validate_options(checker: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """The typed options for `checker` (SpecError naming a bad or unknown one)."""
-    checkers.get(checker)  # SpecError for an unknown checker name
-    options_of = getattr(checkers, "options_of", None) or _options_of
-    return opts.validate(given, [(checker, options_of(checker))])
+    return opts.validate(given, [(checker, checkers.options_of(checker))])
 
 
 # The stat in which a checker counts the ops it judged: list-append skips the ops that are
@@ -214,12 +214,7 @@ _JUDGED = {"list-append": "txns", "linearizable": "ops"}
 def run_checker(name: str, history: Sequence[Op], options: Mapping[str, Any]) -> Verdict:
     """One checker's verdict; a checker that crashes gives "unknown" with the error, and so
     does one that judged no op at all (not "valid": it checked nothing)."""
-    safely = getattr(checkers, "check_safely", None)
-    if safely is not None:
-        v: Verdict = safely(name, list(history), **options)
-    else:
-        v = _check_safely(name, list(history), **options)
-    return _judged_something(name, v)
+    return _judged_something(name, checkers.check_safely(name, list(history), **options))
 
 
 def _judged_something(name: str, v: Verdict) -> Verdict:
@@ -228,56 +223,3 @@ def _judged_something(name: str, v: Verdict) -> Verdict:
         v.valid = "unknown"
         v.notes.append(f"{name} judged no op of this history: it is not a {name} history")
     return v
-
-
-# -- fallbacks until harness.checkers has options_of and check_safely ----------------------
-
-
-def _check_safely(name: str, history: list[Op], **options: Any) -> Verdict:
-    try:
-        return checkers.check(name, history, **options)
-    except (HistoryError, SpecError):
-        raise
-    except Exception as e:  # a checker's bug must not pass for a verdict, nor stop the run
-        return Verdict(
-            checker=name,
-            valid="unknown",
-            notes=[f"checker {name} crashed: {type(e).__name__}: {one_line(e)}"],
-        )
-
-
-_TIME_LIMIT = Option("time_limit", float, 30.0, "seconds the checker may search", minimum=0)
-_FALLBACK_OPTIONS: dict[str, tuple[Option, ...]] = {
-    "set": (),
-    "counter": (),
-    "conflicts": (),
-    "bank": (
-        Option("accounts", list, None, "account names"),
-        Option("total", float, None, "the sum of all balances"),
-        Option("negative_ok", bool, False, "balances may go below zero"),
-    ),
-    "linearizable": (
-        Option(
-            "model",
-            str,
-            "cas-register",
-            "the object model",
-            choices=("register", "cas-register", "multi-register"),
-        ),
-        Option("independent", bool, False, "values are [key, value]: check each key alone"),
-        Option("initial", int, None, "the register's initial value"),
-        Option("time_limit", float, 60.0, "seconds of search", minimum=0),
-        Option("max_states", int, 2_000_000, "configurations to explore", minimum=1),
-        Option("max_memory_mb", float, 1024, "memory for the search", minimum=1),
-    ),
-    "list-append": (
-        Option("models", list, ("serializable",), "consistency models to check against"),
-        Option("realtime", bool, None, "add real-time edges"),
-        Option("process", bool, False, "add process-order edges"),
-        _TIME_LIMIT,
-    ),
-}
-
-
-def _options_of(name: str) -> Sequence[Option]:
-    return _FALLBACK_OPTIONS.get(name, ())

@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from harness import spec as specs
-from harness.errors import SplitbrainError
+from harness.checkers import models as linear_models
+from harness.errors import SpecError, SplitbrainError
 from harness.verdict import exit_code, worst
 
 VERDICT_WORD = {True: "valid", False: "INVALID", "unknown": "unknown"}
@@ -57,7 +57,7 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in pairs:
         if "=" not in p:
-            raise specs.SpecError(f"--opt {p!r} must look like KEY=VALUE")
+            raise SpecError(f"--opt {p!r} must look like KEY=VALUE")
         k, v = p.split("=", 1)
         out[k.strip().replace("-", "_")] = _scalar(v.strip())
     return out
@@ -72,9 +72,30 @@ def _scalar(v: str) -> Any:
     return {"true": True, "false": False}.get(v.lower(), v)
 
 
+class _NamesHelp(click.Option):
+    """An option whose help names what harness.spec lists, read only when help is shown:
+    `splitbrain check` never imports the spec, the fault registry or the grudges."""
+
+    def __init__(self, *args: Any, names: str, text: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.names = names
+        self.text = text
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from harness import spec as specs
+
+        self.help = self.text.format(", ".join(getattr(specs, self.names)))
+        return super().get_help_record(ctx)
+
+
 @main.command()
 @click.option(
-    "--db", default="postgres", show_default=True, help=f"one of {', '.join(specs.DATABASES)}"
+    "--db",
+    cls=_NamesHelp,
+    default="postgres",
+    show_default=True,
+    names="DATABASES",
+    text="one of {}",
 )
 @click.option(
     "--mode",
@@ -89,20 +110,29 @@ def _scalar(v: str) -> Any:
     help="ssh provider: YAML file of the hosts and how to log in (docs/ssh.md)",
 )
 @click.option(
-    "--workload", default="set", show_default=True, help=f"one of {', '.join(specs.WORKLOADS)}"
+    "--workload",
+    cls=_NamesHelp,
+    default="set",
+    show_default=True,
+    names="WORKLOADS",
+    text="one of {}",
 )
 @click.option(
     "--nemesis",
     default="partition,kill,failover",
     show_default=True,
-    help=f"comma-separated faults ({', '.join(specs.FAULTS)}) or none",
+    cls=_NamesHelp,
+    names="FAULTS",
+    text="comma-separated faults ({}) or none",
 )
 @click.option(
     "--partition",
     "partition",
     default="isolate-primary,halves,isolate-one",
     show_default=True,
-    help=f"partition shapes to draw from ({', '.join(specs.PARTITION_SHAPES)})",
+    cls=_NamesHelp,
+    names="PARTITION_SHAPES",
+    text="partition shapes to draw from ({})",
 )
 @click.option(
     "--time", "time_limit", type=float, default=60, show_default=True, help="seconds of workload"
@@ -185,6 +215,7 @@ def run(
     list_options: bool,
 ) -> None:
     """Run one test: bring a cluster up, run a workload under faults, check, report."""
+    from harness import spec as specs
     from harness.plan import describe_options
     from harness.runner import run as run_test
 
@@ -230,7 +261,7 @@ def run(
     help="set | linearizable | list-append | bank (default: from spec.json)",
 )
 @click.option(
-    "--model", default=None, help="linearizable model: register | cas-register | multi-register"
+    "--model", default=None, help="linearizable model: " + " | ".join(linear_models.MODELS)
 )
 @click.option(
     "--consistency-models",
@@ -245,6 +276,13 @@ def run(
 )
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per history on stdout")
 @click.option("-v", "--verbose", is_flag=True, help="print each anomaly's explanation")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="also write one self-contained page with each anomaly's evidence drawn",
+)
 def check(
     paths: tuple[Path, ...],
     checker: str | None,
@@ -253,6 +291,7 @@ def check(
     opts: tuple[str, ...],
     as_json: bool,
     verbose: bool,
+    html_out: Path | None,
 ) -> None:
     """Check stored histories: results folders, history.jsonl or Jepsen .edn files, or folders
     of them. One line per history; the exit code is that of the worst verdict (3 if a history
@@ -265,14 +304,17 @@ def check(
         options["model"] = model
     if models:
         checker = checker or "list-append"
-        options["models"] = tuple(specs.parse_list(models))
+        from harness.spec import parse_list
+
+        options["models"] = tuple(parse_list(models))
     if checker is not None:
         validate_options(checker, options)  # a bad flag is one error, not one per history
     histories = _find_histories(paths)
     if not histories:
-        raise specs.SpecError("no history found in " + ", ".join(map(str, paths)))
+        raise SpecError("no history found in " + ", ".join(map(str, paths)))
     valids = []
     errors = 0
+    drawn: list[tuple[Path, dict[str, Any]]] = []
     for path in histories:
         t = time.monotonic()
         doc = check_file(path, checker, options)
@@ -285,6 +327,8 @@ def check(
             continue
         valids.append(doc["valid"])
         elapsed = time.monotonic() - t
+        if html_out is not None:
+            drawn.append((path, doc))
         if as_json:
             click.echo(
                 json.dumps({"path": str(path), "elapsed_s": round(elapsed, 3), **doc}, default=str)
@@ -306,6 +350,11 @@ def check(
             if verbose or v["valid"] == "unknown":
                 for note in v["notes"]:
                     click.echo(f"  {v['checker']} note: {note}")
+    if html_out is not None:
+        from harness.report import check_html
+
+        check_html.write(html_out, drawn)
+        click.echo(f"wrote {html_out}", err=True)
     sys.exit(3 if errors else exit_code(worst(valids)))
 
 
@@ -345,7 +394,7 @@ def export(path: Path, out: Path | None) -> None:
     to_edn = src.suffix != ".edn"
     out = out or src.with_suffix(".edn" if to_edn else ".jsonl")
     if out.resolve() == src.resolve():
-        raise specs.SpecError(f"--to {out} would overwrite the input")
+        raise SpecError(f"--to {out} would overwrite the input")
     (write_edn_history if to_edn else write_jsonl)(ops, out)
     click.echo(f"{len(ops)} ops -> {out}")
 

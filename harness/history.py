@@ -20,8 +20,6 @@ from pathlib import Path
 from sys import intern
 from typing import Any
 
-import orjson
-
 from harness.errors import HistoryError
 
 INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
@@ -379,6 +377,8 @@ def _json_line(line: bytes) -> Any:
     ):
         raise ValueError(f"values nested too deep (more than {MAX_DEPTH} levels)")
     if not _BIG_INT.search(line):
+        import orjson  # JSONL only (it brings zoneinfo and sysconfig along)
+
         try:
             return orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -449,6 +449,8 @@ def _read_jsonl(path: Path, notes: list[str] | None) -> tuple[list[Op], LineOf]:
             len(x) <= lim or x.count(b"[") + x.count(b"{") <= MAX_DEPTH or _depth(x) <= MAX_DEPTH
             for x in chunk
         ):
+            import orjson
+
             try:  # one call for many lines: the common case, at C speed
                 docs = orjson.loads(b"[" + joined + b"]")
             except orjson.JSONDecodeError:
@@ -507,11 +509,25 @@ def is_edn_file(path: Path) -> bool:
     return not head.startswith((b'{"', b'{ "'))
 
 
+def _is_jepsen_log(path: Path) -> bool:
+    from harness import jepsen_log
+
+    try:
+        with open(path, "rb") as fh:
+            return jepsen_log.looks_like(fh.read(4096))
+    except OSError:
+        return False  # the reader names the problem
+
+
 def _read_any(path: Path, notes: list[str] | None, native: bool = True) -> tuple[list[Op], LineOf]:
     if path.is_dir():
         path = path / "history.jsonl"
     is_edn = is_edn_file(path)
     with no_gc():
+        if is_edn and _is_jepsen_log(path):
+            from harness import jepsen_log
+
+            return jepsen_log.read(path, native)
         if is_edn:
             from harness.edn import _read_edn
 
@@ -523,6 +539,13 @@ def load(path: Path | str, notes: list[str] | None = None, validate: bool = Fals
     """Load a history of any supported format: JSONL, or Jepsen EDN (by extension or content).
     Notes for the user (a dropped truncated last line) are appended to `notes`. With
     `validate`, a history that is not one (see `validate`) is a HistoryError naming the line."""
+    return load_lines(path, notes, validate)[0]
+
+
+def load_lines(
+    path: Path | str, notes: list[str] | None = None, validate: bool = False
+) -> tuple[list[Op], LineOf]:
+    """`load`, and the line of the file each op (by position) was read from."""
     path = Path(path)
     ops, line_of = _read_any(path, notes)
     if validate:
@@ -533,7 +556,7 @@ def load(path: Path | str, notes: list[str] | None = None, validate: bool = Fals
             # the error is the Python reader's, whichever reader read the ops
             ops, line_of = _read_any(path, notes, native=False)
             _validate(ops, name, line_of)
-    return ops
+    return ops, line_of
 
 
 def validate(history: list[Op], name: str = "history", line_of: LineOf | None = None) -> None:

@@ -2,7 +2,8 @@
 
 One place decides whether it is there: installed, and not turned off by SPLITBRAIN_NATIVE=0
 (benches, debugging: the Python paths only). Its users (harness.checkers.elle.native for
-list-append, harness.edn for register histories) ask here."""
+list-append, harness.edn and harness.jepsen_log for reading histories, and
+harness.checkers.linearizable.search for the register and kv search and evidence) ask here."""
 
 from __future__ import annotations
 

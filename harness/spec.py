@@ -17,7 +17,7 @@ DATABASES = ("postgres", "galera", "mongodb", "cassandra")  # harness.db.REGISTR
 PROVIDERS = ("local", "compose", "ssh", "auto")  # harness.providers.REGISTRY + auto
 # Test doubles (in-process nodes and a dict-backed database): accepted, never advertised.
 TEST_DOUBLES = ("memory",)
-WORKLOADS = ("set", "register", "append", "bank", "counter", "conflicts")  # workloads.REGISTRY
+WORKLOADS = ("set", "register", "kv", "append", "bank", "counter", "conflicts")  # workloads.REGISTRY
 FAULTS = _fault_names()
 MIN_PREFIX = 16  # a larger node network only slows setup (every address is a candidate)
 READ_FROM = ("primary", "replica", "any")

@@ -30,7 +30,25 @@ class Verdict:
         return dict(Counter(a.type for a in self.anomalies))
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """dataclasses.asdict(self) and the counts: a deep copy of plain data, made directly
+        (asdict's generic walk cost as much as a small check)."""
+        d = {
+            "checker": self.checker,
+            "valid": self.valid,
+            "anomalies": [
+                {
+                    "type": a.type,
+                    "ops": _copy(a.ops),
+                    "explanation": a.explanation,
+                    "data": _copy(a.data),
+                }
+                if type(a) is Anomaly
+                else asdict(a)
+                for a in self.anomalies
+            ],
+            "stats": _copy(self.stats),
+            "notes": _copy(self.notes),
+        }
         d["counts"] = self.counts
         return d
 
@@ -43,6 +61,29 @@ class Verdict:
             stats=d.get("stats", {}),
             notes=d.get("notes", []),
         )
+
+
+_ATOMS = frozenset((str, int, float, bool, type(None)))
+
+
+def _copy(v: Any) -> Any:
+    """What asdict makes of a field's value: plain JSON-like data copied directly; anything
+    else (a dataclass, a namedtuple, a subclass, a set) by asdict's own rules."""
+    t = type(v)
+    if t in _ATOMS:
+        return v
+    if t is list:
+        return [_copy(x) for x in v]
+    if t is dict:
+        return {_copy(k): _copy(x) for k, x in v.items()}
+    if t is tuple:
+        return tuple(_copy(x) for x in v)
+    return asdict(_Box(v))["v"]
+
+
+@dataclass
+class _Box:
+    v: Any
 
 
 def worst(values: list[Validity]) -> Validity:

@@ -14,6 +14,7 @@ from harness.spec import TestSpec
 REGISTRY = {
     "set": "workloads.set:SetWorkload",
     "register": "workloads.register:RegisterWorkload",
+    "kv": "workloads.kv:KVWorkload",
     "append": "workloads.append:AppendWorkload",
     "bank": "workloads.bank:BankWorkload",
     "counter": "workloads.counter:CounterWorkload",

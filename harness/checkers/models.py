@@ -16,6 +16,7 @@ Values are frozen (lists -> tuples) so states hash.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable
 from typing import Any
 
@@ -29,6 +30,9 @@ MAX_DEPTH = 100  # nesting of a value: no database value is deeper; Python's sta
 def freeze(v: Any, depth: int = 0) -> Any:
     """v, hashable: lists become tuples, maps and sets frozensets. ValueError if it is nested
     deeper than MAX_DEPTH."""
+    t = type(v)
+    if (t is int or t is str or v is None) and depth <= MAX_DEPTH:
+        return v  # the common case, first
     if depth > MAX_DEPTH:
         raise ValueError(f"value nested more than {MAX_DEPTH} deep")
     if isinstance(v, list | tuple):
@@ -59,6 +63,7 @@ def show(v: Any, depth: int = 0) -> str:
 class Model:
     name = "model"
     fs: tuple[str, ...] = ()
+    keyed = False  # every op names a key, and keys are checked apart
 
     def init(self) -> State:
         raise NotImplementedError
@@ -259,10 +264,77 @@ class MultiRegister(Model):
         )
 
 
+class KV(Model):
+    """One string per key (Porcupine's kv model): it starts empty, `get` returns it, `put v`
+    replaces it, `append v` concatenates v. Keys are checked apart (P-compositionality); the
+    key is the op's `:key` field or the first element of Jepsen's independent [key value].
+    Values are strings: anything else is a HistoryError naming the op."""
+
+    name = "kv"
+    fs = ("get", "put", "append")
+    keyed = True
+
+    def __init__(self, initial: Any = "") -> None:
+        if not isinstance(initial, str):
+            raise ValueError(f"the kv model's initial value is a string, got {show(initial)}")
+        self.initial = initial
+
+    def init(self) -> State:
+        return self.initial
+
+    def prepare(
+        self, f: str, invoke_value: Any, complete_value: Any, ok: bool
+    ) -> tuple[Any, Any] | None:
+        if f == "get":
+            if not ok:
+                return None  # an indeterminate get tells nothing
+            if not isinstance(complete_value, str):
+                raise ValueError(f"get returned {show(complete_value)}, not a string")
+            return None, complete_value
+        if f in ("put", "append"):
+            v = complete_value if ok and complete_value is not None else invoke_value
+            if not isinstance(v, str):
+                raise ValueError(f"{f} value must be a string, got {show(v)}")
+            return v, None
+        raise self._unknown(f)
+
+    def step(self, state: State, f: str, input: Any, output: Any) -> State | None:
+        if f == "get":
+            return state if state == output else None
+        if f == "put":
+            return input
+        return state + input
+
+    def describe_op(self, f: str, input: Any, output: Any, where: str = "") -> str:
+        if f == "get":
+            return f"get{where} returned {quote(output)}"
+        return f"{f} of {quote(input)}{where}"
+
+    def describe_state(self, state: State) -> str:
+        return quote(state)
+
+    def needs(self, f: str, input: Any, output: Any) -> tuple[bool, Any]:
+        return (True, output) if f == "get" else (False, None)
+
+    def writes(self, f: str, input: Any) -> tuple[bool, Any]:
+        return (True, input) if f == "put" else (False, None)
+
+    def effects(self, f: str, input: Any, output: Any) -> Effects | None:
+        # a get can always be dropped from evidence; what an append sets depends on the
+        # state before it, which (register, value) pairs cannot say
+        return (((None, output),), ()) if f == "get" else None
+
+
+def quote(v: Any) -> str:
+    """A string value as text a reader can tell from the words around it ("" visible)."""
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, str) else show(v)
+
+
 MODELS: dict[str, type[Model]] = {
     "register": Register,
     "cas-register": CasRegister,
     "multi-register": MultiRegister,
+    "kv": KV,
 }
 
 

@@ -110,6 +110,8 @@ SCHEMA = [
     "CREATE TABLE sets (k INT NOT NULL, v INT NOT NULL, PRIMARY KEY (k, v))",
     # register: one row per key
     "CREATE TABLE registers (k INT PRIMARY KEY, v INT)",
+    # kv: one string per key
+    "CREATE TABLE kv (k INT PRIMARY KEY, v LONGTEXT NOT NULL)",
     # append (Elle list-append): a comma-separated list per key, extended with CONCAT
     "CREATE TABLE lists (k INT PRIMARY KEY, v TEXT NOT NULL)",
     # bank: fixed accounts, transfers keep the total
@@ -151,7 +153,7 @@ class Galera(Database):
     topology = "peer-to-peer"
     modes = ("multi-primary",)
     packages = ("mariadb-server", "galera-4", "rsync")
-    workloads = ("set", "register", "append", "bank")
+    workloads = ("set", "register", "kv", "append", "bank")
     options = (SYNC_WAIT, WRITE_TO, FSYNC)
     title = "Galera"
     mode_titles = {"multi-primary": ""}  # its only mode: "Galera" says it

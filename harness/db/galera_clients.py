@@ -209,6 +209,11 @@ MARIADB = SqlDialect(
         " ON DUPLICATE KEY UPDATE v = VALUES(v)",
         # rowcount = rows matched (CLIENT.FOUND_ROWS), so cas(v, v) counts as done
         "register_cas": "UPDATE registers SET v = %s WHERE k = %s AND v = %s",
+        "kv_get": "SELECT v FROM kv WHERE k = %s",
+        "kv_put": "INSERT INTO kv (k, v) VALUES (%s, %s) ON DUPLICATE KEY UPDATE v = VALUES(v)",
+        # one atomic statement: the row's old value and the new one, joined by the server
+        "kv_append": "INSERT INTO kv (k, v) VALUES (%s, %s)"
+        " ON DUPLICATE KEY UPDATE v = CONCAT(v, VALUES(v))",
         # a comma-separated list per key, extended with CONCAT
         "list_append": "INSERT INTO lists (k, v) VALUES (%s, %s)"
         " ON DUPLICATE KEY UPDATE v = CONCAT(v, ',', VALUES(v))",

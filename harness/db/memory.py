@@ -32,7 +32,7 @@ one; its writes that never reached the new primary are lost, as on async Postgre
 
 Injected bugs (option `bug`): stale-read (a replica serves every read from a snapshot of its
 dict taken at its first read, never refreshed), lost-write (every 10th acknowledged write is
-not applied), lost-update (append and bank only: a transaction reads, lets go of the lock,
+not applied), lost-update (append, bank and kv only: a transaction reads, lets go of the lock,
 then writes what it computed, so concurrent transactions overwrite each other).
 Option `broken_fault` makes a cluster primitive raise (a fault that fails to start);
 `abort_after` interrupts the run that many seconds after the workload's first client is made:
@@ -184,7 +184,7 @@ class MemoryDB(Database):
     name = "memory"
     topology = "primary-replica"
     modes = ("async",)
-    workloads = ("set", "register", "append", "bank")
+    workloads = ("set", "register", "kv", "append", "bank")
     faults = (*GENERIC_FAULTS, "failover", "clock")
     options = (BUG, BROKEN_FAULT, INEFFECTIVE_FAULT, ABORT_AFTER)
     providers = ("memory",)
@@ -201,9 +201,9 @@ class MemoryDB(Database):
 
     def validate(self) -> None:
         super().validate()
-        if self.opt(BUG) == "lost-update" and self.spec.workload not in ("append", "bank"):
+        if self.opt(BUG) == "lost-update" and self.spec.workload not in ("append", "bank", "kv"):
             raise SpecError(
-                f"--opt bug=lost-update needs --workload append or bank, not {self.spec.workload}"
+                f"--opt bug=lost-update needs --workload append, bank or kv, not {self.spec.workload}"
             )
 
     def _store(self, cluster: Cluster) -> tuple[MemoryCluster, _Store]:
@@ -460,6 +460,24 @@ class RegisterClient(MemoryClient):
         return value
 
 
+class KVClient(MemoryClient):
+    ops = {"get": "get", "put": "put", "append": "append"}
+
+    def get(self, value: list[Any]) -> list[Any]:
+        k = value[0]
+        return [k, self._txn(False, lambda d: (d.get(k, ""), {}))]
+
+    def put(self, value: list[Any]) -> list[Any]:
+        k, v = value
+        self._txn(True, lambda d: (None, {k: v}))
+        return value
+
+    def append(self, value: list[Any]) -> list[Any]:
+        k, v = value
+        self._txn(True, lambda d: (None, {k: d.get(k, "") + v}))
+        return value
+
+
 class AppendClient(MemoryClient):
     ops = {"txn": "txn"}
 
@@ -506,6 +524,7 @@ class BankClient(MemoryClient):
 CLIENTS: dict[str, type[MemoryClient]] = {
     "set": SetClient,
     "register": RegisterClient,
+    "kv": KVClient,
     "append": AppendClient,
     "bank": BankClient,
 }

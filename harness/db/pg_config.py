@@ -70,6 +70,8 @@ SCHEMA = [
     "CREATE INDEX sets_k ON sets (k)",
     # register: one row per key
     "CREATE TABLE registers (k int PRIMARY KEY, v int)",
+    # kv: one string per key
+    "CREATE TABLE kv (k int PRIMARY KEY, v text NOT NULL)",
     # append (Elle list-append): one array per key
     "CREATE TABLE lists (k int PRIMARY KEY, v int[] NOT NULL)",
     # bank: fixed accounts, transfers keep the total

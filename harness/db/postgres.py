@@ -33,7 +33,7 @@ class Postgres(PgReplication):
     name = "postgres"
     topology = "primary-replica"
     modes = ("async", "sync")
-    workloads = ("set", "register", "append", "bank")
+    workloads = ("set", "register", "kv", "append", "bank")
     faults = (*GENERIC_FAULTS, "failover")
     options = (FSYNC, SYNCHRONOUS_COMMIT)
     title = "PostgreSQL"

@@ -207,6 +207,11 @@ PG = SqlDialect(
         "register_upsert": "INSERT INTO registers (k, v) VALUES (%s, %s)"
         " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
         "register_cas": "UPDATE registers SET v = %s WHERE k = %s AND v = %s",
+        "kv_get": "SELECT v FROM kv WHERE k = %s",
+        "kv_put": "INSERT INTO kv (k, v) VALUES (%s, %s) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+        # one atomic statement: the row's old value and the new one, joined by the server
+        "kv_append": "INSERT INTO kv (k, v) VALUES (%s, %s)"
+        " ON CONFLICT (k) DO UPDATE SET v = kv.v || EXCLUDED.v",
         "list_append": "INSERT INTO lists (k, v) VALUES (%s, ARRAY[%s]::int[])"
         " ON CONFLICT (k) DO UPDATE SET v = lists.v || EXCLUDED.v",
         "list_read": "SELECT v FROM lists WHERE k = %s",

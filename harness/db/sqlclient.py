@@ -174,6 +174,31 @@ class RegisterOps(SqlWorkloadClient):
         return value
 
 
+class KVOps(SqlWorkloadClient):
+    """get [k, None] -> [k, v] ("" for no row); put [k, v]; append [k, v] (one statement)."""
+
+    ops = {"get": "get", "put": "put", "append": "append"}
+
+    def get(self, value: list[Any]) -> list[Any]:
+        k = value[0]
+
+        def body(cur: Any) -> str:
+            row = self._one(cur, "kv_get", k)
+            return str(row[0]) if row else ""
+
+        return [k, self._txn("read", body)]
+
+    def put(self, value: list[Any]) -> list[Any]:
+        k, v = value
+        self._txn("write", lambda cur: self._changed(cur, "kv_put", k, v))
+        return value
+
+    def append(self, value: list[Any]) -> list[Any]:
+        k, v = value
+        self._txn("write", lambda cur: self._changed(cur, "kv_append", k, v))
+        return value
+
+
 class AppendOps(SqlWorkloadClient):
     ops = {"txn": "txn"}
 
@@ -219,6 +244,7 @@ class BankOps(SqlWorkloadClient):
 WORKLOAD_OPS: dict[str, type[Any]] = {  # mixins: abstract until joined to connections
     "set": SetOps,
     "register": RegisterOps,
+    "kv": KVOps,
     "append": AppendOps,
     "bank": BankOps,
 }

@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.history import NEMESIS, Op, pairs
 from harness.report import plots
+from harness.report.evidence_svg import drawing
 from harness.report.html import (
     collapsed,
     long_table,
@@ -235,7 +236,7 @@ def _anomalies(data: RunData) -> list[str]:
                 "anomalies; verdict.json has them all.</p>"
             )
         shown = [
-            _anomaly(checker, n, a, by_index, ops, linked)
+            _anomaly(checker, n, a, by_index, ops, linked, drawing(data.history, a, data.windows))
             for n, a in enumerate(anomalies[:MAX_ANOMALIES])
         ]
         out += shown[:SHOWN_ANOMALIES]
@@ -272,6 +273,7 @@ def _anomaly(
     by_index: dict[int, Pair],
     ops: dict[int, Op],
     linked: dict[int, None],
+    svg: str = "",
 ) -> str:
     rows = []
     # A checker may list an op's invocation and its completion: one op, one row, one timeline.
@@ -308,6 +310,7 @@ def _anomaly(
     return (
         f'<div class="anomaly" id="anomaly-{escape(checker)}-{n}"><b>{escape(str(a.get("type")))}</b>: '
         f"{escape(str(a.get('explanation', '')))}{data_html}"
+        + (f'<div class="drawing">{svg}</div>' if svg else "")
         + table(
             ["op", "process", "node", "invoked (s)", "completed (s)", "f", "value", "type"],
             rows,

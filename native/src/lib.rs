@@ -1,13 +1,18 @@
-//! splitbrain's native fast path for `splitbrain check --checker list-append` (issue 14):
-//! read a history file into columns and decide the list-append verdict when it is clean.
-//! Anything else returns a reason string, and the Python path runs exactly as before.
+//! splitbrain's native fast paths: for `splitbrain check --checker list-append` (issue 14),
+//! read a history file into columns and decide the list-append verdict when it is clean;
+//! read EDN histories and Jepsen's log lines into ops; and the linearizability search and
+//! evidence shrink of the register and kv models (issue 25: linear.rs, shrink.rs), step for
+//! step as Python's. Anything it does not read returns a reason string (or None in Python),
+//! and the Python path runs exactly as before.
 
 #![allow(clippy::useless_conversion)] // in the code pyo3's #[pyfunction] generates
 
 mod check;
 mod fx;
+mod linear;
 mod ops;
 mod read;
+mod shrink;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -271,6 +276,42 @@ fn read_ops(
 ) -> PyResult<PyObject> {
     // keep: the :index of each op to make (the others are read, checked, and dropped)
     let keep: Option<std::collections::HashSet<i64>> = keep.map(|k| k.into_iter().collect());
+    read_with(py, path, op, no_extra, "read_ops", |bytes, each| {
+        ops::read_each(bytes, |r| {
+            if keep.as_ref().is_some_and(|k| !k.contains(&r.index)) {
+                return Ok(());
+            }
+            each(r)
+        })
+    })
+}
+
+/// read_log_ops(path, op, no_extra) -> read_ops's result for a Jepsen log (lines
+/// `INFO  jepsen.util - 3	:invoke	:cas	[1 2]`, harness/jepsen_log.py), else a str: why it
+/// gave up (the Python reader then reads it).
+#[pyfunction]
+fn read_log_ops(
+    py: Python<'_>,
+    path: &str,
+    op: &Bound<'_, PyAny>,
+    no_extra: &Bound<'_, PyAny>,
+) -> PyResult<PyObject> {
+    read_with(py, path, op, no_extra, "read_log_ops", |bytes, each| {
+        ops::read_log_each(bytes, each)
+    })
+}
+
+type Each<'e, 'a> = &'e mut dyn FnMut(ops::RawOp<'a>) -> ops::R<()>;
+
+/// The ops a reader hands over, made Python objects one by one, with their lines.
+fn read_with<'py>(
+    py: Python<'py>,
+    path: &str,
+    op: &Bound<'py, PyAny>,
+    no_extra: &Bound<'py, PyAny>,
+    what: &str,
+    reader: impl for<'a, 'e> FnOnce(&'a [u8], Each<'e, 'a>) -> ops::R<usize>,
+) -> PyResult<PyObject> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => return Ok(format!("cannot read the file: {e}").into_py(py)),
@@ -282,22 +323,15 @@ fn read_ops(
     let mut lines = Vec::new();
     let mut py_err: Option<PyErr> = None;
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ops::read_each(&bytes, |r| {
-            if let Some(k) = keep.as_ref() {
-                if !k.contains(&r.index) {
-                    return Ok(());
-                }
+        reader(&bytes, &mut |r| match make(&mut conv, r, op, no_extra) {
+            Ok((o, line)) => {
+                out.push(o);
+                lines.extend_from_slice(&line.to_ne_bytes());
+                Ok(())
             }
-            match make(&mut conv, r, op, no_extra) {
-                Ok((o, line)) => {
-                    out.push(o);
-                    lines.extend_from_slice(&line.to_ne_bytes());
-                    Ok(())
-                }
-                Err(e) => {
-                    py_err = Some(e);
-                    Err("a Python error".into())
-                }
+            Err(e) => {
+                py_err = Some(e);
+                Err("a Python error".into())
             }
         })
     }))
@@ -309,7 +343,7 @@ fn read_ops(
         return Ok(format!("reader: {why}").into_py(py));
     }
     if timing {
-        eprintln!("native read_ops: {:.3} s", t0.elapsed().as_secs_f64());
+        eprintln!("native {what}: {:.3} s", t0.elapsed().as_secs_f64());
     }
     let list = PyList::new_bound(py, out);
     let lines = PyBytes::new_bound(py, &lines);
@@ -420,11 +454,211 @@ fn make<'py, 'a>(
     Ok((op.call1(args)?.unbind(), r.line))
 }
 
+/// One key's calls for the linearizability search (harness/checkers/linearizable/search.py
+/// `Native`): model 0 register, 1 cas-register, 2 kv; values are ids the caller made (equal
+/// values, equal ids), kv's ids are positions in `strs`; a ret of -1 is indeterminate.
+#[pyclass(module = "splitbrain_native")]
+struct LinKey {
+    calls: linear::Calls,
+    model: linear::Model,
+    init: u32,
+    states: linear::States,
+}
+
+#[pymethods]
+impl LinKey {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model: u8,
+        init: u32,
+        call: Vec<i64>,
+        ret: Vec<i64>,
+        f: Vec<u8>,
+        a: Vec<u32>,
+        b: Vec<u32>,
+        out: Vec<u32>,
+        strs: Vec<String>,
+    ) -> PyResult<Self> {
+        let n = call.len();
+        if [ret.len(), f.len(), a.len(), b.len(), out.len()]
+            .iter()
+            .any(|&m| m != n)
+        {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "columns of different lengths",
+            ));
+        }
+        let model = match model {
+            0 => linear::Model::Register,
+            1 => linear::Model::CasRegister,
+            2 => linear::Model::Kv,
+            _ => return Err(pyo3::exceptions::PyValueError::new_err("unknown model")),
+        };
+        if model == linear::Model::Kv {
+            let too_big = |v: &u32| *v as usize >= strs.len();
+            if too_big(&init) || a.iter().chain(&out).any(too_big) {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "a string id past strs",
+                ));
+            }
+        }
+        let ret = ret.into_iter().map(|r| (r >= 0).then_some(r)).collect();
+        Ok(LinKey {
+            calls: linear::Calls {
+                call,
+                ret,
+                f,
+                a,
+                b,
+                out,
+            },
+            model,
+            init,
+            states: linear::States::new(strs),
+        })
+    }
+
+    /// search(only, seconds_left, max_states, max_bytes, max_steps) -> (status, states,
+    /// steps, blocked_op, [(state, setter)], blocked_count, linearised, max_states,
+    /// unordered): search.py's Result of the calls at `only` (None: all), status 0 invalid,
+    /// 1 valid, 2 time, 3 states, 4 steps budget; a state is its id (kv: its string).
+    #[pyo3(signature = (only, seconds_left, max_states, max_bytes, max_steps))]
+    fn search(
+        &mut self,
+        py: Python<'_>,
+        only: Option<Vec<u32>>,
+        seconds_left: f64,
+        max_states: u64,
+        max_bytes: u64,
+        max_steps: f64,
+    ) -> PyResult<PyObject> {
+        let n = self.calls.call.len() as u32;
+        if only.as_ref().is_some_and(|o| o.iter().any(|&i| i >= n)) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "an op past the key's calls",
+            ));
+        }
+        let budget = linear::Budget::new(seconds_left, max_states, max_bytes, max_steps);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            linear::search(
+                &self.calls,
+                only.as_deref(),
+                self.model,
+                self.init,
+                &mut self.states,
+                &budget,
+            )
+        }))
+        .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("native panic in search"))?;
+        self.result(py, &r)
+    }
+
+    /// shrink(x, pinned, likely, need, sets, initial, seconds_left, max_states, max_bytes,
+    /// max_steps, work, cost) -> (kept positions, search's result of them or None, done,
+    /// work, cost): evidence.py Shrinker.run of these calls (the prefix: positions), x the
+    /// op no order places, `need`/`sets` each op's effects (-2 unknown, -1 none, else a value
+    /// id; an unknown `need` makes the whole effect unknown), `initial` the model's initial
+    /// value id (-1 none); `work` and `cost` as the Shrinker holds them, returned as it
+    /// leaves them.
+    #[pyo3(signature = (x, pinned, likely, need, sets, initial, seconds_left, max_states,
+        max_bytes, max_steps, work, cost))]
+    #[allow(clippy::too_many_arguments)]
+    fn shrink(
+        &mut self,
+        py: Python<'_>,
+        x: u32,
+        pinned: Vec<u32>,
+        likely: Vec<u32>,
+        need: Vec<i64>,
+        sets: Vec<i64>,
+        initial: i64,
+        seconds_left: f64,
+        max_states: u64,
+        max_bytes: u64,
+        max_steps: f64,
+        work: f64,
+        cost: f64,
+    ) -> PyResult<PyObject> {
+        let n = self.calls.call.len();
+        let bad = |v: &[u32]| v.iter().any(|&i| i as usize >= n);
+        if need.len() != n || sets.len() != n || x as usize >= n || bad(&pinned) || bad(&likely) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "shrink: bad positions",
+            ));
+        }
+        let id = |v: i64| (v >= 0).then_some(v as u32);
+        let eff: Vec<shrink::Effect> = need
+            .iter()
+            .zip(&sets)
+            .map(|(&a, &b)| (a != -2 && b != -2).then(|| (id(a), id(b))))
+            .collect();
+        let mut pin = vec![false; n];
+        for &i in pinned.iter().chain(std::iter::once(&x)) {
+            pin[i as usize] = true;
+        }
+        let mut like = vec![false; n];
+        for &i in &likely {
+            like[i as usize] = true;
+        }
+        let budget = linear::Budget::new(seconds_left, max_states, max_bytes, max_steps);
+        let mut sh = shrink::Shrink {
+            calls: &self.calls,
+            model: self.model,
+            init: self.init,
+            states: &mut self.states,
+            eff: &eff,
+            initial: id(initial),
+            x,
+            pinned: pin,
+            budget: &budget,
+            work,
+            cost,
+        };
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sh.run(&like)))
+            .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("native panic in shrink"))?;
+        let (work, cost) = (sh.work, sh.cost);
+        let res = match &out.res {
+            Some(r) => self.result(py, r)?,
+            None => py.None(),
+        };
+        Ok((out.keep, res, out.done, work, cost).into_py(py))
+    }
+}
+
+impl LinKey {
+    fn result(&self, py: Python<'_>, r: &linear::Res) -> PyResult<PyObject> {
+        let blocked = PyList::empty_bound(py);
+        for &(s, o) in &r.blocked_states {
+            let state = if self.model == linear::Model::Kv {
+                self.states.text(s).into_py(py)
+            } else {
+                s.into_py(py)
+            };
+            blocked.append((state, o))?;
+        }
+        Ok((
+            r.status as u8,
+            r.states,
+            r.steps,
+            r.blocked_op,
+            blocked,
+            r.blocked_count,
+            r.linearised,
+            r.max_states,
+            r.unordered.clone(),
+        )
+            .into_py(py))
+    }
+}
+
 #[pymodule]
 fn splitbrain_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_list_append, m)?)?;
     m.add_function(wrap_pyfunction!(read_ops, m)?)?;
     m.add_function(wrap_pyfunction!(read_ops_at, m)?)?;
+    m.add_function(wrap_pyfunction!(read_log_ops, m)?)?;
+    m.add_class::<LinKey>()?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -475,3 +475,132 @@ pub fn read_each<'a>(bytes: &'a [u8], mut each: impl FnMut(RawOp<'a>) -> R<()>) 
     }
     Ok(count)
 }
+
+/// A Jepsen log's keyword as harness/jepsen_log.py `_name` reads it: `:` and a name of
+/// ASCII letters, digits and dashes with at least one letter or digit.
+fn log_name(tok: &str) -> Option<&str> {
+    let name = tok.strip_prefix(':')?;
+    let ok = name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        && name.bytes().any(|c| c.is_ascii_alphanumeric());
+    ok.then_some(name)
+}
+
+/// A simple keyword as harness.edn reads it (a letter, then letters, digits and dashes).
+fn log_keyword(tok: &str) -> Option<&str> {
+    let name = tok.strip_prefix(':')?;
+    let mut b = name.bytes();
+    let first = b.next()?;
+    (first.is_ascii_alphabetic() && b.all(|c| c.is_ascii_alphanumeric() || c == b'-'))
+        .then_some(name)
+}
+
+/// An integer `-?\d+` of at most 18 digits (leading zeros allowed, as int() reads them).
+fn log_int(tok: &str) -> Option<i64> {
+    let digits = tok.strip_prefix('-').unwrap_or(tok);
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    tok.parse().ok()
+}
+
+/// harness/jepsen_log.py `_value`, for the shapes register logs have: nil (or nothing), an
+/// integer, [a b] of integers, a simple keyword. Anything else: None (give up).
+fn log_value(text: &str) -> Option<V<'_>> {
+    if text.is_empty() || text == "nil" {
+        return Some(V::Nil);
+    }
+    if let Some(i) = log_int(text) {
+        return Some(V::Int(i));
+    }
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        let mut parts = inner.split([' ', '\t']).filter(|p| !p.is_empty());
+        let (a, b) = (parts.next()?, parts.next()?);
+        // Python's pair pattern wants the first integer right after the bracket
+        if parts.next().is_some() || inner.starts_with([' ', '\t']) || inner.ends_with([' ', '\t'])
+        {
+            return None;
+        }
+        return Some(V::List(vec![V::Int(log_int(a)?), V::Int(log_int(b)?)]));
+    }
+    log_keyword(text).map(|k| V::Str(Cow::Borrowed(k)))
+}
+
+/// Each op of a Jepsen log (harness/jepsen_log.py `read`): the lines
+/// `LEVEL jepsen.util - PROCESS TYPE F VALUE`, each an op numbered by its position, no time;
+/// other lines skipped. Only printable ASCII, tabs and line feeds are read (Python splits
+/// lines at more characters than these); a field it does not read surely is a give-up.
+pub fn read_log_each<'a>(bytes: &'a [u8], mut each: impl FnMut(RawOp<'a>) -> R<()>) -> R<usize> {
+    if let Some(c) = bytes
+        .iter()
+        .find(|&&c| !(c == b'\t' || c == b'\n' || (0x20..0x7f).contains(&c)))
+    {
+        return Err(format!("a byte 0x{c:02x} the log reader does not read"));
+    }
+    let s = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    let mut count = 0usize;
+    for (n, line) in s.split('\n').enumerate() {
+        if line.is_empty() || line.starts_with([' ', '\t']) {
+            continue; // `^\S+` cannot match
+        }
+        let mut rest = line;
+        let mut toks: [&str; 6] = [""; 6];
+        let mut found = 0;
+        while found < 6 {
+            rest = rest.trim_start_matches([' ', '\t']);
+            if rest.is_empty() {
+                break;
+            }
+            let end = rest.find([' ', '\t']).unwrap_or(rest.len());
+            toks[found] = &rest[..end];
+            rest = &rest[end..];
+            found += 1;
+            // each of the first five tokens must be followed by whitespace
+            if found < 6 && rest.is_empty() {
+                break;
+            }
+        }
+        if found < 6 || toks[1] != "jepsen.util" || toks[2] != "-" {
+            continue; // not an op line
+        }
+        let [_, _, _, process, typ, f] = toks;
+        let value_text = rest.trim_matches([' ', '\t']);
+        let process = if process.bytes().all(|c| c.is_ascii_digit()) {
+            match log_int(process) {
+                Some(p) => Proc::Int(p),
+                None => return Err("a process past 18 digits".into()),
+            }
+        } else {
+            match log_keyword(process) {
+                Some(p) => Proc::Str(Cow::Borrowed(p)),
+                None => return Err("a process that is no integer or simple keyword".into()),
+            }
+        };
+        let typ = match log_name(typ) {
+            Some("invoke") => "invoke",
+            Some("ok") => "ok",
+            Some("fail") => "fail",
+            Some("info") => "info",
+            _ => return Err("a type other than :invoke :ok :fail :info".into()),
+        };
+        let Some(f) = log_name(f) else {
+            return Err("an f that is no simple keyword".into());
+        };
+        let Some(value) = log_value(value_text) else {
+            return Err("a value other than nil, an integer, [a b] or a keyword".into());
+        };
+        each(RawOp {
+            index: count as i64,
+            time: -1,
+            process,
+            typ,
+            f: Cow::Borrowed(f),
+            value,
+            node: None,
+            error: None,
+            extra: Vec::new(),
+            line: n as i64 + 1,
+        })?;
+        count += 1;
+    }
+    Ok(count)
+}

@@ -223,3 +223,67 @@ def test_a_checker_that_judged_nothing_is_not_valid() -> None:
     assert isinstance(doc, dict) and doc["valid"] == "unknown"
     notes = " ".join(doc["checkers"]["list-append"]["notes"])
     assert "judged no op" in notes or "nothing to judge" in notes
+
+
+def test_every_registered_model_is_accepted_and_listed() -> None:
+    """The model registry is the one list: --model takes each, --help names each."""
+    from harness.checkers.models import MODELS
+    from harness.checking import validate_options
+
+    for name in MODELS:
+        assert validate_options("linearizable", {"model": name})["model"] == name
+    code, out, _ = _check("--help")
+    assert code == 0 and all(name in out for name in MODELS)
+    code, _, err = _check("--model", "nope", str(DATA / "linearizable" / "stale-read.jsonl"))
+    assert code == 3 and "kv" in err
+
+
+def test_check_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """`splitbrain check` of a register history (a Jepsen log, as the etcd set is) starts in a
+    fresh interpreter without the run's machinery (spec, nemesis, runner, providers, drivers,
+    reports, data libraries) and without what only other formats or models need."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "h.log"
+    log.write_text(
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:ok\t:write\t1\n"
+        "INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\t1\n"
+    )
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(' '.join(sorted(sys.modules)), file=sys.stderr))\n"
+        "from harness.cli import main\n"
+        f"main(['check', '--model', 'cas-register', {str(log)!r}])\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    loaded = set(r.stderr.split())
+    assert "harness.checkers.linearizable" in loaded  # it did check
+    unwanted = {
+        "harness.spec",
+        "harness.runner",
+        "harness.providers",
+        "harness.report",
+        "nemesis",
+        "workloads",
+        "orjson",
+        "harness.checkers.linearizable.unique",
+        "harness.checkers.elle",
+        "pandas",
+        "numpy",
+        "matplotlib",
+        "scipy",
+        "psycopg",
+        "psycopg2",
+        "pymysql",
+        "cassandra",
+        "pymongo",
+        "docker",
+        "yaml",
+        "requests",
+    }
+    assert not loaded & unwanted, sorted(loaded & unwanted)

@@ -41,7 +41,7 @@ def test_declared_options_are_the_ones_checkers_take() -> None:
         "max_memory_mb",
     }
     model = next(o for o in options_of("linearizable") if o.name == "model")
-    assert model.choices == ("register", "cas-register", "multi-register")
+    assert model.choices == ("register", "cas-register", "multi-register", "kv")
     assert {o.name for o in options_of("bank")} == {"accounts", "total", "negative_ok"}
 
 
@@ -251,3 +251,44 @@ def test_a_history_without_the_checkers_ops_is_unknown(name: str) -> None:
         v = check(name, history)
         assert v.valid == "unknown", (name, v)
         assert any("nothing to check" in n for n in v.notes), v.notes
+
+
+def test_verdict_to_dict_is_asdict_with_counts() -> None:
+    """Verdict.to_dict copies plain data directly; it must stay what asdict gives (types,
+    copies, and asdict's rules for anything else)."""
+    import random
+    from collections import OrderedDict, namedtuple
+    from dataclasses import asdict
+
+    from harness.verdict import Anomaly, Verdict
+
+    nt = namedtuple("nt", "a b")
+    rng = random.Random(3)
+
+    def value(depth: int = 0) -> object:
+        kinds = [None, True, 1, -(2**70), 1.5, "s", "ü"]
+        if depth < 3:
+            kinds += ["list", "dict", "tuple", "nt", "od", "set"]
+        k = rng.choice(kinds)
+        if k == "list":
+            return [value(depth + 1) for _ in range(rng.randrange(3))]
+        if k == "dict":
+            return {rng.choice([1, "k", None, (1, 2)]): value(depth + 1) for _ in range(2)}
+        if k == "tuple":
+            return tuple(value(depth + 1) for _ in range(rng.randrange(3)))
+        if k == "nt":
+            return nt(value(depth + 1), [value(depth + 1)])
+        if k == "od":
+            return OrderedDict(a=value(depth + 1))
+        if k == "set":
+            return {1, 2}
+        return k
+
+    for _ in range(300):
+        a = Anomaly("t", [1, 2], "why", {"x": value(), "y": value()})
+        v = Verdict("c", rng.choice([True, False, "unknown"]), [a], {"s": value()}, ["n"])
+        want = asdict(v)
+        want["counts"] = v.counts
+        got = v.to_dict()
+        assert got == want and repr(got) == repr(want)
+        assert got["anomalies"][0]["data"] is not a.data

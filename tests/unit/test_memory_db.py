@@ -60,7 +60,7 @@ def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
 def test_declares_what_it_takes() -> None:
     assert MemoryDB.name == "memory" and MemoryDB.topology == "primary-replica"
     assert MemoryDB.modes == ("async",)
-    assert set(MemoryDB.workloads) == {"set", "register", "append", "bank"}
+    assert set(MemoryDB.workloads) == {"set", "register", "kv", "append", "bank"}
     assert set(MemoryDB.faults) == {*GENERIC_FAULTS, "failover", "clock"}
     owners = [("memory", MemoryDB.options)]
     assert validate(
@@ -79,7 +79,7 @@ def test_declares_what_it_takes() -> None:
 def test_refuses_what_it_lacks() -> None:
     with pytest.raises(SpecError, match="--workload 'counter' is not supported on memory"):
         MemoryDB(memory_spec(workload="counter")).validate()
-    with pytest.raises(SpecError, match="bug=lost-update needs --workload append or bank"):
+    with pytest.raises(SpecError, match="bug=lost-update needs --workload append, bank or kv"):
         MemoryDB(memory_spec(workload="set", options={"bug": "lost-update"})).validate()
     MemoryDB(memory_spec(workload="bank", options={"bug": "lost-update"})).validate()
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness import edn
-from harness.edn import dumps, write_edn_history
+from harness.edn import dumps, dumps_value, write_edn_history
 from harness.errors import HistoryError
 from harness.history import Op, load, no_gc, write_jsonl
 
@@ -347,6 +347,140 @@ def test_byte_mutation_fuzz(tmp_path: Path) -> None:
                 del b[at]
         p.write_bytes(bytes(b))
         if compare(p) is None:
+            read += 1
+        else:
+            gave_up += 1
+    assert read > 100 and gave_up > 100, (read, gave_up)
+
+
+# -- Jepsen's log lines (harness/jepsen_log.py; splitbrain_native.read_log_ops) ---------------
+
+PORCUPINE = Path(
+    os.environ.get(
+        "PORCUPINE_DATA",
+        "/root/go/pkg/mod/github.com/anishathalye/porcupine@v1.3.1/test_data",
+    )
+)
+
+
+@pytest.fixture(autouse=False)
+def log_reader() -> None:
+    """These tests need read_log_ops (an older build of the core has only read_ops)."""
+    from harness import native
+
+    require_native(
+        hasattr(native.module(), "read_log_ops"),
+        "splitbrain_native has no read_log_ops: rebuild the native core",
+        "the native core is an older build without read_log_ops (pip install ./native)",
+    )
+
+
+def compare_log(path: Path) -> bool:
+    """True when the native log reader read the file, giving the Python reader's ops and
+    lines exactly; False when it gave up. Fails the test on any difference, or on a native
+    read of a file Python refuses."""
+    from harness import jepsen_log
+
+    got = jepsen_log._read_native(path)
+    try:
+        py: list[Op] | HistoryError
+        py, py_line = jepsen_log.read(path, native=False)
+    except HistoryError as e:
+        py = e
+    if got is None:
+        return False
+    assert not isinstance(py, HistoryError), f"native read what Python refuses: {py}"
+    ops, line_of = got
+    assert [_fields(o) for o in ops] == [_fields(o) for o in py]
+    assert all(type(o) is Op for o in ops)
+    assert [line_of(i) for i in range(len(ops))] == [py_line(i) for i in range(len(py))]
+    return True
+
+
+def _log(ops: list[Op], sep: str = "\t") -> str:
+    return "".join(
+        f"INFO  jepsen.util - {o.process}{sep}:{o.type}{sep}:{o.f}{sep}{dumps_value(o.value)}\n"
+        for o in ops
+    )
+
+
+def test_porcupine_etcd_logs_read_natively(log_reader: None) -> None:
+    files = sorted((PORCUPINE / "jepsen").glob("etcd_*.log"))
+    if not files:
+        pytest.skip(f"Porcupine's test data is not installed ({PORCUPINE}; set PORCUPINE_DATA)")
+    assert all(compare_log(p) for p in files if p.stat().st_size > 0)
+
+
+@pytest.mark.parametrize("sep", ["\t", " ", " \t  "])
+def test_simulated_logs_read_natively(log_reader: None, tmp_path: Path, sep: str) -> None:
+    p = tmp_path / "h.log"
+    ops = simulate(n_ops=400, keys=1, seed=9, info_rate=0.2)
+    p.write_text(_log([Op(o.index, -1, o.process, o.type, o.f, o.value[1]) for o in ops], sep))
+    assert compare_log(p)
+
+
+LOG_LINES_READ = {
+    "other lines skipped": "2015-01-01 INFO  jepsen.core - Run\nINFO  jepsen.util - 1\t:invoke",
+    "timed out": "INFO  jepsen.util - 3\t:fail\t:read\t:timed-out",
+    "wide pair": "INFO  jepsen.util - 3\t:invoke\t:cas\t[1   2]",
+    "negative and zeros": "INFO  jepsen.util - 007\t:invoke\t:write\t-05",
+    "no value": "INFO  jepsen.util - 3\t:invoke\t:read",
+    "trailing blanks": "INFO  jepsen.util - 3\t:invoke\t:read\tnil \t ",
+    "a nemesis": "INFO  jepsen.util - :nemesis\t:info\t:start-partition\tnil",
+    "indented line skipped": "  INFO  jepsen.util - 3\t:invoke\t:read\tnil",
+    "not jepsen.util": "INFO  jepsen.utility - 3\t:invoke\t:read\tnil",
+    "dashed names": "INFO  jepsen.util - 3\t:invoke\t:compare-and-set\t[1 2]",
+}
+LOG_LINES_GIVEN_UP = {
+    "a float": "INFO  jepsen.util - 3\t:ok\t:read\t1.5",
+    "a string": 'INFO  jepsen.util - 3\t:ok\t:read\t"a"',
+    "a map": "INFO  jepsen.util - 3\t:ok\t:read\t{:a 1}",
+    "a bad type": "INFO  jepsen.util - 3\t:done\t:read\tnil",
+    "a pair with a blank inside": "INFO  jepsen.util - 3\t:invoke\t:cas\t[ 1 2]",
+    "three numbers": "INFO  jepsen.util - 3\t:invoke\t:cas\t[1 2 3]",
+    "a big process": "INFO  jepsen.util - 1234567890123456789\t:invoke\t:read\tnil",
+    "a big value": "INFO  jepsen.util - 3\t:invoke\t:write\t1234567890123456789",
+    "a carriage return": "INFO  jepsen.util - 3\t:invoke\t:read\tnil\r",
+    "a form feed": "INFO  jepsen.util - 3\t:invoke\t:read\tnil\x0c",
+    "non-ASCII": "INFO  jepsen.util - 3\t:invoke\t:write\t:é",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOG_LINES_READ))
+def test_log_shapes_read(log_reader: None, tmp_path: Path, name: str) -> None:
+    p = _write(tmp_path, "h.log", LOG_LINES_READ[name] + "\n")
+    assert compare_log(p)
+
+
+@pytest.mark.parametrize("name", sorted(LOG_LINES_GIVEN_UP))
+def test_log_shapes_given_up(log_reader: None, tmp_path: Path, name: str) -> None:
+    p = _write(tmp_path, "h.log", LOG_LINES_GIVEN_UP[name] + "\n")
+    assert not compare_log(p)
+
+
+LOG_ALPHABET = b' \t\n\r:[]-0123456789nilokfaiuvejps."\xc3\xa9'
+
+
+def test_log_byte_mutation_fuzz(log_reader: None, tmp_path: Path) -> None:
+    rng = random.Random(25)
+    ops = simulate(n_ops=8, keys=1, seed=5, info_rate=0.3)
+    base = _log([Op(o.index, -1, o.process, o.type, o.f, o.value[1]) for o in ops]).encode()
+    p = tmp_path / "f.log"
+    read = gave_up = 0
+    for _ in range(1500):
+        b = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(b))
+            kind = rng.random()
+            c = LOG_ALPHABET[rng.randrange(len(LOG_ALPHABET))]
+            if kind < 0.4:
+                b[at] = c
+            elif kind < 0.7:
+                b.insert(at, c)
+            else:
+                del b[at]
+        p.write_bytes(bytes(b))
+        if compare_log(p):
             read += 1
         else:
             gave_up += 1

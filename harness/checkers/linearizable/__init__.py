@@ -96,6 +96,8 @@ def check(history: list[Op], **options: Any) -> Verdict:
     states = 0
     checked = 0
     steps = 0
+    by_order = searched = 0  # keys decided by the order writes reveal (unique.py), by search
+    found_fast: list[tuple[int, Anomaly]] = []
     unknown_keys: list[str] = []
     failed: list[tuple[int, Any, list[calls.Call], search.Result]] = []
     for n_key, (key, ops) in enumerate(by_key.items()):
@@ -105,7 +107,24 @@ def check(history: list[Op], **options: Any) -> Verdict:
             notes.append(f"time budget ran out before {left} of {len(by_key)} keys were checked")
             unknown_keys.extend(models_.show(k) for k in list(by_key)[n_key:])
             break
+        if isinstance(m, models_.KV):
+            from harness.checkers.linearizable import unique  # kv only
+
+            d = unique.decide_key(ops, m.initial)
+            if d is not None:
+                by_order += 1
+                checked += len(ops)
+                if not d.valid:
+                    proof = unique.prove(ops, m.initial)
+                    a = (
+                        explain.unique_anomaly(key, ops, proof, m)
+                        if proof is not None
+                        else explain.whole_key_anomaly(key, ops)
+                    )
+                    found_fast.append((n_key, a))
+                continue
         res = search.search(ops, m, budget)
+        searched += 1
         states += res.states
         checked += len(ops)
         steps += res.steps
@@ -120,6 +139,7 @@ def check(history: list[Op], **options: Any) -> Verdict:
             notes.append(
                 f"{why} ran out on {name} ({len(ops)} ops) after exploring {res.states} "
                 f"configurations; at most {res.linearised} ops were linearised in one order"
+                + _unordered(ops, res)
             )
             unknown_keys.append(models_.show(key))
 
@@ -138,7 +158,7 @@ def check(history: list[Op], **options: Any) -> Verdict:
         spent = time.monotonic() - t
         evidence_left -= spent
         evidence_s += spent
-    anomalies = [a for _, a in sorted(found, key=lambda f: f[0])]
+    anomalies = [a for _, a in sorted(found + found_fast, key=lambda f: f[0])]
 
     valid: bool | str = False if anomalies else ("unknown" if unknown_keys else True)
     if not prep.calls:
@@ -158,8 +178,20 @@ def check(history: list[Op], **options: Any) -> Verdict:
             "dropped_info_reads": counts["info-dropped"],
             "indeterminate": counts["info"],
             "unknown_keys": unknown_keys,
+            "keys_by_write_order": by_order,
+            "keys_by_search": searched,
             "elapsed": round(time.monotonic() - t0, 4),
             "evidence_s": round(evidence_s, 6),
         },
         notes=notes,
     )
+
+
+def _unordered(ops: list[calls.Call], res: search.Result, most: int = 10) -> str:
+    """The ops the search could not order, for a key it gave up on: those invoked before the
+    furthest point any order reached and not in that order."""
+    if not res.unordered:
+        return ""
+    shown = ", ".join(str(ops[i].inv.index) for i in res.unordered[:most])
+    more = f" and {len(res.unordered) - most} more" if len(res.unordered) > most else ""
+    return f"; it could not order the ops invoked at indices {shown}{more}"

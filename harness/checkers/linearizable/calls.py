@@ -35,6 +35,9 @@ class Prepared:
 
 
 def _is_pair(v: Any) -> bool:
+    t = type(v)
+    if t is list or t is tuple:  # the common case, without isinstance of a union
+        return len(v) == 2
     return isinstance(v, list | tuple) and len(v) == 2
 
 
@@ -71,11 +74,57 @@ def _split(v: Any, op: Op) -> tuple[Any, Any]:
         raise HistoryError(f"op {op.index}: key: {e}") from None
 
 
+class OpError(HistoryError):
+    """A HistoryError about one op, with its position in the history (the CLI names the
+    op's line in the file)."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+def _keyed(inv: Op, comp: Op | None, ok: bool, pos: dict[int, int]) -> tuple[Any, Any, Any]:
+    """(key, invocation value, completion value) of an op of a keyed model: the key is the
+    op's `key` field, else the first of Jepsen's independent [key value]."""
+
+    def split(op: Op) -> tuple[Any, Any]:
+        if "key" in op.extra:
+            k, v = op.extra["key"], op.value
+        elif _is_pair(op.value):
+            k, v = op.value
+        else:
+            raise OpError(
+                f"op {op.index}: {op.f} has no key (neither a :key field nor a [key value])",
+                pos[id(op)],
+            )
+        if k is None:
+            raise OpError(f"op {op.index}: {op.f} has no key (its key is nil)", pos[id(op)])
+        try:
+            return models_.freeze(k), v
+        except ValueError as e:
+            raise OpError(f"op {op.index}: key: {e}", pos[id(op)]) from None
+
+    key, iv = split(inv)
+    cv = None
+    if ok:
+        assert comp is not None
+        ckey, cv = split(comp)
+        if ckey != key:
+            raise OpError(
+                f"op {comp.index}: completes key {models_.show(ckey)} but op {inv.index} "
+                f"invoked key {models_.show(key)}",
+                pos[id(comp)],
+            )
+    return key, iv, cv
+
+
 def prepare(history: list[Op], model: models_.Model, independent: bool | None) -> Prepared:
     pos = {id(op): i for i, op in enumerate(history)}
     calls = list(pairs(history))
     notes: list[str] = []
-    if independent is None:
+    if model.keyed:
+        independent = True  # the key is in each op (a :key field or [key value])
+    elif independent is None:
         independent, note = detect_independent(calls, model)
         if note:
             notes.append(note)
@@ -105,7 +154,9 @@ def _call(
     ok = typ == OK
     iv, cv = inv.value, comp.value if comp is not None else None
     key = None
-    if independent:
+    if model.keyed:
+        key, iv, cv = _keyed(inv, comp, ok, pos)
+    elif independent:
         key, iv = _split(iv, inv)
         if ok:
             assert comp is not None
@@ -118,7 +169,8 @@ def _call(
     try:
         prep = model.prepare(inv.f, iv, cv, ok)
     except ValueError as e:
-        raise HistoryError(f"op {inv.index}: {e}") from None
+        bad = comp if ok and comp is not None and inv.f == "get" else inv
+        raise OpError(f"op {bad.index}: {e}", pos[id(bad)]) from None
     if prep is None:
         counts["info-dropped"] += 1
         return None

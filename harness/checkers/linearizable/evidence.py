@@ -10,12 +10,13 @@ listed ops never tell a story that an op left out would contradict.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.checkers.linearizable.calls import INF, Call
-from harness.checkers.linearizable.search import Budget, Result, search
+from harness.checkers.linearizable.search import Budget, Native, Result, search
 from harness.checkers.models import Model
 
 
@@ -114,6 +115,18 @@ class Shrinker:
         self.cost = cost  # search iterations of the last failing set (the prefix: the decision)
         self.effects = {i: model.effects(o.f, o.input, o.output) for i, o in self.sub.items()}
         self.initial = getattr(model, "initial", NO_INITIAL)
+        # the prefix encoded once for the native search, which then searches its subsets,
+        # and shrinks it all alone when it reads the ops' effects (see run)
+        self.native = Native.encode([self.sub[i] for i in self.prefix], model)
+        self.at = {i: j for j, i in enumerate(self.prefix)}
+        self.native_effects: tuple[list[int], list[int], int] | None = None
+        if self.native is not None:
+            eff = self.native.effects([self.effects[i] for i in self.prefix])
+            init = -1 if self.initial is NO_INITIAL else self.native.value_id(self.initial)
+            calls = [self.sub[i].call for i in self.prefix]
+            # (its chunks sort ops by invocation: positions in a history are distinct)
+            if eff is not None and init is not None and len(set(calls)) == len(calls):
+                self.native_effects = (*eff, init)
 
     def run(self, likely: set[int]) -> tuple[list[int], Result | None, bool]:
         """(kept op indices, their search result, done). The result is None if nothing could be
@@ -124,7 +137,39 @@ class Shrinker:
 
         Then, if that failed, windows of the latest ops before x, growing fourfold: the story
         is nearly always told by the ops just before x, and a small window is cheap to search.
-        Then chunks of what is left, halving (delta debugging without complements)."""
+        Then chunks of what is left, halving (delta debugging without complements).
+
+        The native core runs this same loop when it reads the ops' effects (native/src/
+        shrink.rs, step for step: the same ops kept, the same work counted)."""
+        if self.native is not None and self.native_effects is not None:
+            try:
+                return self._run_native(likely)
+            except RuntimeError:  # a panic in the core: the Python loop shrinks
+                pass
+        return self._run_python(likely)
+
+    def _run_native(self, likely: set[int]) -> tuple[list[int], Result | None, bool]:
+        assert self.native is not None and self.native_effects is not None
+        at, b = self.at, self.budget
+        need, sets, init = self.native_effects
+        keep, raw, done, self.work, self.cost = self.native.key.shrink(
+            at[self.x],
+            [at[i] for i in self.pinned if i in at],
+            [at[i] for i in likely if i in at],
+            need,
+            sets,
+            init,
+            b.deadline - time.monotonic(),
+            min(b.max_states, 2**63 - 1),
+            b.max_bytes,
+            float(b.max_steps),
+            float(self.work),
+            float(self.cost),
+        )
+        res = None if raw is None else self.native.result(raw)
+        return [self.prefix[j] for j in keep], res, done
+
+    def _run_python(self, likely: set[int]) -> tuple[list[int], Result | None, bool]:
         keep: list[int] = self.prefix
         res: Result | None = None
         first = [i for i in keep if i not in likely]
@@ -178,7 +223,16 @@ class Shrinker:
         # the ops it keeps (which failed). Past a few times that cost it is given up (the
         # chunk stays): the evidence is then less small, never wrong.
         cap = INF if unlimited else min(self.work, ATTEMPT_FACTOR * self.cost + ATTEMPT_FLOOR)
-        res = search([self.sub[i] for i in rest], self.model, self.budget.within(INF, cap))
+        budget = self.budget.within(INF, cap)
+        res = None
+        if self.native is not None:
+            at = self.at
+            try:
+                res = self.native.search(budget, [at[i] for i in rest])
+            except RuntimeError:  # a panic in the core: Python searches
+                res = None
+        if res is None:
+            res = search([self.sub[i] for i in rest], self.model, budget)
         self.work -= res.steps
         if res.status is False and rest[res.blocked_op] == self.x:
             self.cost = res.steps

@@ -10,6 +10,10 @@ explored one had the same definite ops and state with a subset of its indetermin
 (those may always be left for later). The search succeeds as soon as every op with a finite
 return is linearised. When it fails, the last return event any branch was blocked at marks
 the shortest prefix that cannot be linearised (see evidence.py).
+
+The native core (native/src/linear.rs) runs the same search step for step, so it gives the
+same Result, faster: `search` uses it for the models it knows (register, cas-register, kv)
+when every value is one it reads (see `Native.encode`), else `python_search` runs.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Result:
     blocked_count: int = 0
     linearised: int = 0  # ops linearised at the latest blocking point (for notes)
     max_states: int = 0  # the states budget in force (max_states, or less for memory)
+    unordered: list[int] = field(default_factory=list)  # ops invoked before the furthest
+    # point reached and left out of the order that reached it (said when the budget ran out)
 
 
 class Budget:
@@ -63,6 +69,18 @@ class Budget:
 
 
 def search(ops: list[Call], model: Model, budget: Budget) -> Result:
+    """The search of one key's calls: by the native core when it reads them, else in Python
+    (the same Result either way; `python_search` is the reference)."""
+    nk = Native.encode(ops, model)
+    if nk is not None:
+        try:
+            return nk.search(budget)
+        except RuntimeError:  # a panic in the core: Python decides (never a lost verdict)
+            pass
+    return python_search(ops, model, budget)
+
+
+def python_search(ops: list[Call], model: Model, budget: Budget) -> Result:
     n = len(ops)
     required = sum(1 for o in ops if o.ret != INF)
     if required == 0:
@@ -133,6 +151,7 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
     remaining = required
     res = Result(False)
     block_e = 0  # latest return entry any branch was blocked at
+    deepest: list[int] = []  # the linearised ops of the branch that first got that far
     ticks = steps = 0
     max_steps = budget.max_steps
     entry = nxt[0]
@@ -206,6 +225,7 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
                     res.blocked_states.clear()
                     res.blocked_count = 0
                     res.linearised = len(stack)
+                    deepest = [o for o, _ in stack]
                 res.blocked_count += 1
                 if (
                     state not in res.blocked_states
@@ -231,6 +251,11 @@ def search(ops: list[Call], model: Model, budget: Budget) -> Result:
             entry = nxt[e]
     res.states = n_states
     res.steps = steps + ticks
+    if res.status not in (True, False) and block_e:
+        done = set(deepest)
+        res.unordered = [
+            i for i in range(n) if call_e[i] < block_e and i not in done and definite[i]
+        ]
     res.max_states = max_states
     if block_e:
         res.blocked_op = op_of[block_e]
@@ -243,3 +268,176 @@ def setter(stack: list[tuple[int, Any]], state: Any) -> int:
         if before != state:
             return o
     return -1
+
+
+class _Unsure(Exception):
+    """A value the native search does not read the way Python compares it."""
+
+
+_STATUS: tuple[bool | str, ...] = (False, True, "budget-time", "budget-states", "budget-steps")
+_REGISTER_FS = {"read": 0, "write": 1, "cas": 2}
+_KV_FS = {"get": 0, "put": 1, "append": 2}
+
+
+def _plain(v: Any) -> bool:
+    """A value whose equality the ids keep exactly: ints, strings, nil, booleans and tuples
+    of them (a float may equal an int, or not equal itself)."""
+    t = type(v)
+    if t is tuple:
+        return all(_plain(x) for x in v)
+    return t is int or t is str or v is None or t is bool
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two equal values of the same types throughout (1 and True are equal, and would be
+    shown differently in an explanation: such a key is left to the Python search)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is tuple:
+        return all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return True
+
+
+class Native:
+    """One key's calls in the native core (splitbrain_native.LinKey), encoded once and then
+    searched whole or in parts (the evidence shrink searches many subsets of one prefix).
+    Values become ids (equal values, equal ids); `encode` gives None when the core is not
+    there, or the model or a value is one it does not read: then Python searches."""
+
+    def __init__(self, key: Any, ids: dict[Any, int], values: list[Any], kv: bool) -> None:
+        self.key = key
+        self.ids = ids
+        self.values = values
+        self.kv = kv
+
+    @staticmethod
+    def encode(ops: list[Call], model: Model) -> Native | None:
+        from harness import native
+        from harness.checkers import models
+
+        lin_key = getattr(native.module(), "LinKey", None)  # an older core has none
+        if lin_key is None or not ops:
+            return None
+        kind = type(model)
+        if kind is models.KV:
+            code, fs = 2, _KV_FS
+        elif kind is models.CasRegister:
+            code, fs = 1, _REGISTER_FS
+        elif kind is models.Register:
+            code, fs = 0, _REGISTER_FS
+        else:
+            return None
+        kv = code == 2
+        ids: dict[Any, int] = {}
+        values: list[Any] = []
+
+        def vid(v: Any) -> int:
+            i = ids.get(v)
+            if i is None:
+                if not (type(v) is str if kv else _plain(v)):
+                    raise _Unsure
+                i = ids[v] = len(values)
+                values.append(v)
+            elif values[i] is not v and not _same(values[i], v):
+                raise _Unsure
+            return i
+
+        n = len(ops)
+        call = [0] * n
+        ret = [0] * n
+        f = [0] * n
+        a = [0] * n
+        b = [0] * n
+        out = [0] * n
+        try:
+            init = vid(model.initial)  # type: ignore[attr-defined]
+            for j, o in enumerate(ops):
+                fc = fs.get(o.f)
+                c, r = o.call, o.ret
+                if fc is None or type(c) is not int or c < 0:
+                    return None
+                if r == INF:
+                    r = -1
+                elif type(r) is not int or r < 0:
+                    return None
+                call[j], ret[j], f[j] = c, r, fc
+                if kv:
+                    a[j] = init if fc == 0 else vid(o.input)
+                    out[j] = vid(o.output) if fc == 0 else init
+                elif fc == 2:
+                    x = o.input
+                    if type(x) is not tuple or len(x) != 2:
+                        return None
+                    a[j], b[j] = vid(x[0]), vid(x[1])
+                else:
+                    a[j] = vid(o.input)
+                    out[j] = vid(o.output) if fc == 0 else 0
+        except (_Unsure, TypeError):  # TypeError: an unhashable value
+            return None
+        try:
+            key = lin_key(code, init, call, ret, f, a, b, out, values if kv else [])
+        except (ValueError, OverflowError, TypeError):  # e.g. positions past 64 bits
+            return None
+        return Native(key, ids, values, kv)
+
+    def search(self, budget: Budget, only: list[int] | None = None) -> Result:
+        """search() of these calls, or of those at positions `only` (indices in the Result
+        are then positions in `only`, as if Python searched that list)."""
+        return self.result(
+            self.key.search(
+                only,
+                budget.deadline - time.monotonic(),
+                min(budget.max_states, 2**63 - 1),  # exact: the memory bound is far lower
+                budget.max_bytes,
+                float(budget.max_steps),
+            )
+        )
+
+    def result(self, raw: tuple[Any, ...]) -> Result:
+        """The Result of the core's tuple (states as Python's search holds them)."""
+        status, states, steps, blocked_op, blocked, count, linearised, max_states, unordered = raw
+        values = self.values
+        res = Result(_STATUS[status], states, steps, blocked_op)
+        res.blocked_states = {(s if self.kv else (values[s],)): o for s, o in blocked}
+        res.blocked_count = count
+        res.linearised = linearised
+        res.max_states = max_states
+        res.unordered = unordered
+        return res
+
+    def value_id(self, v: Any) -> int | None:
+        """The id of a value of these calls (None: not one of them, or not the same)."""
+        try:
+            i = self.ids.get(v)
+        except TypeError:
+            return None
+        if i is None or (self.values[i] is not v and not _same(self.values[i], v)):
+            return None
+        return i
+
+    def effects(self, effects: list[Any]) -> tuple[list[int], list[int]] | None:
+        """Model.effects of each call as the core's shrink reads them: (what each needs, what
+        each sets): a value id, -1 nothing, -2 unknown; None if an effect is on more than one
+        (register, value), on a register other than the model's one, or a value not seen."""
+        need: list[int] = []
+        sets: list[int] = []
+        for e in effects:
+            if e is None:
+                need.append(-2)
+                sets.append(-2)
+                continue
+            pair: list[int] = []
+            for side in e:
+                if len(side) > 1:
+                    return None
+                if not side:
+                    pair.append(-1)
+                    continue
+                ((reg, v),) = side
+                i = self.value_id(v)
+                if reg is not None or i is None:
+                    return None
+                pair.append(i)
+            need.append(pair[0])
+            sets.append(pair[1])
+        return need, sets
