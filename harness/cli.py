@@ -6,6 +6,7 @@ Exit codes: 0 valid, 1 anomalies found, 2 unknown or aborted, 3 bad usage/spec/h
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import sys
 import time
@@ -14,14 +15,27 @@ from typing import Any
 
 import click
 
+from harness import registry
 from harness.checkers import models as linear_models
+from harness.cli_names import NamesHelp
 from harness.errors import SpecError, SplitbrainError
-from harness.verdict import exit_code, worst
+from harness.options import parse_pairs
+from harness.verdict import VERDICT_WORD, exit_code, worst
 
-VERDICT_WORD = {True: "valid", False: "INVALID", "unknown": "unknown"}
+# commands in modules of their own, imported only when used (`check` stays lean)
+LAZY = {"run": "harness.cli_run:run"}
 
 
 class SplitbrainGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY and name not in self.commands:
+            module, attr = LAZY[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
     """Print SplitbrainError, and click's own usage errors, as one line (never a traceback)
     with the exit code the README documents (3 for bad usage; click's own would be 2, the
     code of an unknown verdict)."""
@@ -53,212 +67,14 @@ def main() -> None:
     """Jepsen-style fault injection for real databases."""
 
 
-def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for p in pairs:
-        if "=" not in p:
-            raise SpecError(f"--opt {p!r} must look like KEY=VALUE")
-        k, v = p.split("=", 1)
-        out[k.strip().replace("-", "_")] = _scalar(v.strip())
-    return out
-
-
-def _scalar(v: str) -> Any:
-    for conv in (int, float):
-        try:
-            return conv(v)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(v.lower(), v)
-
-
-class _NamesHelp(click.Option):
-    """An option whose help names what harness.spec lists, read only when help is shown:
-    `splitbrain check` never imports the spec, the fault registry or the grudges."""
-
-    def __init__(self, *args: Any, names: str, text: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.names = names
-        self.text = text
-
-    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        from harness import spec as specs
-
-        self.help = self.text.format(", ".join(getattr(specs, self.names)))
-        return super().get_help_record(ctx)
-
-
-@main.command()
-@click.option(
-    "--db",
-    cls=_NamesHelp,
-    default="postgres",
-    show_default=True,
-    names="DATABASES",
-    text="one of {}",
-)
-@click.option(
-    "--mode",
-    default=None,
-    help="database mode: postgres async|sync (default: the database's first)",
-)
-@click.option("--provider", default="local", show_default=True, help="local | compose | ssh | auto")
-@click.option(
-    "--inventory",
-    default="",
-    metavar="FILE",
-    help="ssh provider: YAML file of the hosts and how to log in (docs/ssh.md)",
-)
-@click.option(
-    "--workload",
-    cls=_NamesHelp,
-    default="set",
-    show_default=True,
-    names="WORKLOADS",
-    text="one of {}",
-)
-@click.option(
-    "--nemesis",
-    default="partition,kill,failover",
-    show_default=True,
-    cls=_NamesHelp,
-    names="FAULTS",
-    text="comma-separated faults ({}) or none",
-)
-@click.option(
-    "--partition",
-    "partition",
-    default="isolate-primary,halves,isolate-one",
-    show_default=True,
-    cls=_NamesHelp,
-    names="PARTITION_SHAPES",
-    text="partition shapes to draw from ({})",
-)
-@click.option(
-    "--time", "time_limit", type=float, default=60, show_default=True, help="seconds of workload"
-)
-@click.option("--concurrency", type=int, default=10, show_default=True, help="client workers")
-@click.option(
-    "--rate", type=float, default=0, show_default=True, help="total ops/s (0 = unlimited)"
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--read-from", default="primary", show_default=True, help="primary | replica | any")
-@click.option("--nodes", type=int, default=3, show_default=True)
-@click.option(
-    "--subnet", default="198.18.0.0/24", show_default=True, help="local provider's node network"
-)
-@click.option(
-    "--fault-interval",
-    type=float,
-    default=8,
-    show_default=True,
-    help="seconds each fault lasts, and each healthy gap between faults",
-)
-@click.option(
-    "--isolation",
-    default="serializable",
-    show_default=True,
-    help="read-committed | repeatable-read | serializable",
-)
-@click.option(
-    "--op-timeout",
-    type=float,
-    default=5,
-    show_default=True,
-    help="seconds before an op is abandoned as indeterminate (info)",
-)
-@click.option("--recovery-timeout", type=float, default=60, show_default=True)
-@click.option(
-    "--opt",
-    "opts",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="database/workload knob, repeatable (e.g. failover_how=isolate)",
-)
-@click.option("--name", default="", help="test name (default: derived from the spec)")
-@click.option(
-    "--results",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="results root; each run goes to RESULTS/<test-name>/<timestamp>/",
-)
-@click.option("--no-progress", is_flag=True, help="no live progress display")
-@click.option(
-    "--list-options",
-    is_flag=True,
-    help="list the --opt knobs of this database, workload, faults and provider, and exit",
-)
-def run(
-    db: str,
-    mode: str | None,
-    provider: str,
-    inventory: str,
-    workload: str,
-    nemesis: str,
-    partition: str,
-    time_limit: float,
-    concurrency: int,
-    rate: float,
-    seed: int,
-    read_from: str,
-    nodes: int,
-    subnet: str,
-    fault_interval: float,
-    isolation: str,
-    op_timeout: float,
-    recovery_timeout: float,
-    opts: tuple[str, ...],
-    name: str,
-    results: Path,
-    no_progress: bool,
-    list_options: bool,
-) -> None:
-    """Run one test: bring a cluster up, run a workload under faults, check, report."""
-    from harness import spec as specs
-    from harness.plan import describe_options
-    from harness.runner import run as run_test
-
-    spec = specs.TestSpec(
-        db=db,
-        mode=mode or "",
-        provider=provider,
-        inventory=inventory,
-        workload=workload,
-        nemesis=specs.parse_list(nemesis),
-        partition=specs.parse_list(partition),
-        time_limit=time_limit,
-        concurrency=concurrency,
-        rate=rate,
-        seed=seed,
-        read_from=read_from,
-        nodes=nodes,
-        subnet=subnet,
-        fault_interval=fault_interval,
-        isolation=isolation,
-        op_timeout=op_timeout,
-        recovery_timeout=recovery_timeout,
-        options=_options(opts),
-        name=name,
-    )
-    if list_options:
-        for line in describe_options(spec) or ["no options"]:
-            click.echo(line)
-        return
-    result = run_test(
-        spec, results, echo=lambda s: click.echo(s, err=True), progress=not no_progress
-    )
-    click.echo((result.dir / "summary.txt").read_text(), nl=False)
-    click.echo(f"verdict: {VERDICT_WORD[result.valid]}")
-    sys.exit(exit_code(result.valid))
-
-
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--checker",
     default=None,
-    help="set | linearizable | list-append | bank (default: from spec.json)",
+    cls=NamesHelp,
+    names="CHECKERS",
+    text="one of {} (default: the spec.json beside it, or what the ops look like)",
 )
 @click.option(
     "--model", default=None, help="linearizable model: " + " | ".join(linear_models.MODELS)
@@ -298,15 +114,13 @@ def check(
     could not be read or checked: that history gets a line PATH<tab>error<tab>PROBLEM)."""
     from harness.checking import check_file, validate_options
 
-    options = _options(opts)
+    options = parse_pairs(opts)
     if model:
         checker = checker or "linearizable"
         options["model"] = model
     if models:
         checker = checker or "list-append"
-        from harness.spec import parse_list
-
-        options["models"] = tuple(parse_list(models))
+        options["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
     if checker is not None:
         validate_options(checker, options)  # a bad flag is one error, not one per history
     histories = _find_histories(paths)
@@ -416,7 +230,7 @@ def cleanup(force: bool, inventory: str) -> None:
     removed: list[str] = []
     if inventory:  # its problems (a bad file) are said, not skipped
         removed += providers.get("ssh").cleanup(force=force, inventory=inventory)
-    for name in providers.REGISTRY:
+    for name in registry.PROVIDERS:
         if name == "ssh":
             continue
         with contextlib.suppress(SplitbrainError):  # e.g. no Docker engine: nothing to clean

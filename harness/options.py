@@ -146,3 +146,24 @@ def listing(owners: Owners) -> list[str]:
         lines.append(f"{owner}:")
         lines += [f"  {o.describe()}" for o in opts]
     return lines
+
+
+def parse_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """--opt KEY=VALUE pairs as a dict, numbers and booleans read as such (validated later
+    against the declared options)."""
+    out: dict[str, Any] = {}
+    for p in pairs:
+        if "=" not in p:
+            raise SpecError(f"--opt {p!r} must look like KEY=VALUE")
+        k, v = p.split("=", 1)
+        out[k.strip().replace("-", "_")] = _scalar(v.strip())
+    return out
+
+
+def _scalar(v: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)

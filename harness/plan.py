@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from types import ModuleType
 
 import workloads
 from harness import providers
@@ -24,7 +23,7 @@ class Plan:
     db: Database
     workload: Workload
     faults: list[faults.Fault]
-    provider: ModuleType
+    provider: providers.Provider
     schedule: list[schedule.Step]
 
 
@@ -51,8 +50,7 @@ def prepare(spec: TestSpec) -> Plan:
     db = database_class(spec.db)(spec)
     db.validate()
     provider = providers.get(spec.provider)
-    if hasattr(provider, "validate"):  # the provider's own input (ssh: the inventory file)
-        provider.validate(spec)
+    provider.validate(spec)  # its own input (ssh: the inventory file)
     capabilities: frozenset[str] = provider.CAPABILITIES
     fs = [faults.get(f, spec) for f in spec.nemesis]
     for f in fs:

@@ -9,56 +9,65 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import registry
 from harness.errors import SpecError
-from nemesis.faults import names as _fault_names
 from nemesis.grudges import SHAPES as PARTITION_SHAPES
 
-DATABASES = ("postgres", "galera", "mongodb", "cassandra")  # harness.db.REGISTRY
-PROVIDERS = ("local", "compose", "ssh", "auto")  # harness.providers.REGISTRY + auto
-# Test doubles (in-process nodes and a dict-backed database): accepted, never advertised.
-TEST_DOUBLES = ("memory",)
-WORKLOADS = ("set", "register", "kv", "append", "bank", "counter", "conflicts")  # workloads.REGISTRY
-FAULTS = _fault_names()
 MIN_PREFIX = 16  # a larger node network only slows setup (every address is a candidate)
 READ_FROM = ("primary", "replica", "any")
 ISOLATION = ("read-committed", "repeatable-read", "serializable")
-DEFAULT_MODE = {
-    "postgres": "async",
-    "galera": "multi-primary",
-    "mongodb": "majority",
-    "cassandra": "quorum",
-    "memory": "async",
-}
+
+
+def default_mode(db: str) -> str:
+    """A database's first mode (its definition lists them); "" for an unknown database."""
+    if db not in registry.DATABASES:
+        return ""
+    modes: tuple[str, ...] = registry.resolve(registry.DATABASES, db, "--db").modes
+    return modes[0]
+
+
+def _f(default: Any, help: str, flag: str = "", names: str = "") -> Any:
+    """A spec field with what its command-line flag says (harness/cli_spec.py makes the
+    flags of `run`, `hunt` and the like from these): its help, the flag when it is not the
+    field's name, and the registry whose names the help lists ({} in the help)."""
+    return field(default=default, metadata={"help": help, "flag": flag, "names": names})
 
 
 @dataclass(frozen=True)
 class TestSpec:
     __test__ = False  # not a pytest test class, despite the name
 
-    db: str = "postgres"
-    mode: str = ""  # "" = the database's default mode (DEFAULT_MODE)
-    provider: str = "local"
-    workload: str = "set"
-    nemesis: tuple[str, ...] = ("partition", "kill", "failover")
-    partition: tuple[str, ...] = ("isolate-primary", "halves", "isolate-one")
-    time_limit: float = 60.0
-    concurrency: int = 10
-    rate: float = 0.0  # total ops/s over all workers; 0 = as fast as the database answers
-    seed: int = 0
-    read_from: str = "primary"
-    nodes: int = 3
-    subnet: str = "198.18.0.0/24"
-    fault_interval: float = 8.0  # a fault lasts this long, then the cluster is healthy as long
-    isolation: str = "serializable"
-    op_timeout: float = 5.0
-    recovery_timeout: float = 60.0
-    options: dict[str, Any] = field(default_factory=dict)  # database knobs (see docs)
-    name: str = ""
-    inventory: str = ""  # the ssh provider's hosts (YAML file: harness/providers/ssh_inventory)
+    db: str = _f("postgres", "one of {}", names="DATABASES")
+    mode: str = _f("", "the database's mode (default: its first): {}", names="MODES")
+    provider: str = _f("local", "where the nodes run: {}", names="PROVIDERS")
+    workload: str = _f("set", "one of {}", names="WORKLOADS")
+    nemesis: tuple[str, ...] = _f(
+        ("partition", "kill", "failover"), "comma-separated faults ({}) or none", names="FAULTS"
+    )
+    partition: tuple[str, ...] = _f(
+        ("isolate-primary", "halves", "isolate-one"),
+        "partition shapes to draw from ({})",
+        names="PARTITION_SHAPES",
+    )
+    time_limit: float = _f(60.0, "seconds of workload", flag="--time")
+    concurrency: int = _f(10, "client workers")
+    rate: float = _f(0.0, "total ops/s over all workers (0 = as fast as the database answers)")
+    seed: int = _f(0, "seed of the operations and the fault schedule")
+    read_from: str = _f("primary", "primary | replica | any")
+    nodes: int = _f(3, "nodes in the cluster")
+    subnet: str = _f("198.18.0.0/24", "local provider's node network")
+    fault_interval: float = _f(8.0, "seconds each fault lasts, and each healthy gap between faults")
+    isolation: str = _f("serializable", "read-committed | repeatable-read | serializable")
+    op_timeout: float = _f(5.0, "seconds before an op is abandoned as indeterminate (info)")
+    recovery_timeout: float = _f(60.0, "seconds the cluster may take to recover after the faults")
+    # database, workload, fault and provider knobs (--opt KEY=VALUE; harness.options)
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str = _f("", "test name (default: derived from the spec)")
+    inventory: str = _f("", "ssh provider: YAML file of the hosts and how to log in (docs/ssh.md)")
 
     def __post_init__(self) -> None:
         if not self.mode:
-            object.__setattr__(self, "mode", DEFAULT_MODE.get(self.db, ""))
+            object.__setattr__(self, "mode", default_mode(self.db))
         if not self.name:
             faults = "+".join(self.nemesis) if self.nemesis else "none"
             iso = "" if self.isolation == "serializable" else f"-{self.isolation}"
@@ -71,17 +80,17 @@ class TestSpec:
         self.validate()
 
     def validate(self) -> None:
-        _one_of("--db", self.db, DATABASES, TEST_DOUBLES)
-        _one_of("--provider", self.provider, PROVIDERS, TEST_DOUBLES)
+        _one_of("--db", self.db, tuple(registry.DATABASES))
+        _one_of("--provider", self.provider, (*registry.PROVIDERS, registry.AUTO))
         if self.provider == "ssh" and not self.inventory:
             raise SpecError("--provider ssh needs --inventory FILE (the hosts and how to log in)")
         if self.inventory and self.provider != "ssh":
             raise SpecError(f"--inventory is for --provider ssh, not {self.provider}")
-        _one_of("--workload", self.workload, WORKLOADS)
+        _one_of("--workload", self.workload, tuple(registry.WORKLOADS))
         _one_of("--read-from", self.read_from, READ_FROM)
         _one_of("--isolation", self.isolation, ISOLATION)
         for f in self.nemesis:
-            _one_of("--nemesis", f, FAULTS)
+            _one_of("--nemesis", f, tuple(registry.FAULTS))
         for s in self.partition:
             _one_of("--partition", s, PARTITION_SHAPES)
         if self.time_limit <= 0:
@@ -171,6 +180,6 @@ def parse_list(v: str | None) -> tuple[str, ...]:
     return tuple(_as_list(v))
 
 
-def _one_of(flag: str, value: str, allowed: tuple[str, ...], hidden: tuple[str, ...] = ()) -> None:
-    if value not in allowed and value not in hidden:
+def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
         raise SpecError(f"{flag} {value!r} is not one of: {', '.join(allowed)}")

@@ -102,6 +102,9 @@ def compose(verdicts: list[Verdict]) -> dict[str, Any]:
     }
 
 
+VERDICT_WORD = {True: "valid", False: "INVALID", "unknown": "unknown"}  # as a person reads it
+
+
 def exit_code(valid: Validity) -> int:
     """0 valid, 1 anomalies found, 2 unknown."""
     return 0 if valid is True else 1 if valid is False else 2

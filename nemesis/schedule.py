@@ -17,7 +17,7 @@ from nemesis import faults
 @dataclass(frozen=True)
 class Step:
     at: float  # seconds after the workload started
-    fault: str  # a name in nemesis.faults.REGISTRY
+    fault: str  # a name in harness.registry.FAULTS
     duration: float
     params: dict[str, Any]
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.checkers.conflicts_p2p import account
-from harness.db import REGISTRY, Database
+from harness.db import Database
 from harness.history import Op, write_jsonl
+from harness.registry import DATABASES as REGISTRY
 from harness.spec import TestSpec
 from harness.verdict import Anomaly, Verdict, compose
 
@@ -558,7 +559,7 @@ class MariaDB(Database):
 
 @contextlib.contextmanager
 def mariadb_registered() -> Iterator[None]:
-    """harness.db.REGISTRY with the stand-in's line, as the MariaDB module will add it."""
+    """harness.registry.DATABASES with the stand-in's line, as the MariaDB module will add it."""
     REGISTRY["mariadb"] = "tests.compare_runs:MariaDB"
     try:
         yield

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.doubles import register
+
+register()  # the memory provider and database, for the tests only
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPLITBRAIN_SHARED", ROOT.parent / "shared"))
 REFERENCE = SHARED / "reference-histories"

@@ -1,4 +1,4 @@
-"""Helpers for the tests of the memory test doubles (harness.providers.memory, harness.db.memory):
+"""Helpers for the tests of the memory test doubles (tests/doubles/memory_provider.py, memory_db.py):
 a spec for them, and a small driver that runs real workers, a real nemesis and the real final
 reads against a memory cluster, then the real checkers."""
 
@@ -14,14 +14,14 @@ from typing import Any
 
 import workloads
 from harness import checkers
-from harness.db.memory import MemoryDB
 from harness.history import HistoryWriter, Op, load
-from harness.providers.memory import MemoryCluster
 from harness.spec import TestSpec
 from harness.verdict import Verdict
 from harness.worker import Watchdog, Worker
 from nemesis import schedule as schedules
 from nemesis.runner import Nemesis
+from tests.doubles.memory_db import MemoryDB
+from tests.doubles.memory_provider import MemoryCluster
 
 
 def memory_spec(**kw: Any) -> TestSpec:

@@ -8,18 +8,8 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from harness.options import Option
-from harness.registry import resolve
+from harness.registry import WORKLOADS, resolve
 from harness.spec import TestSpec
-
-REGISTRY = {
-    "set": "workloads.set:SetWorkload",
-    "register": "workloads.register:RegisterWorkload",
-    "kv": "workloads.kv:KVWorkload",
-    "append": "workloads.append:AppendWorkload",
-    "bank": "workloads.bank:BankWorkload",
-    "counter": "workloads.counter:CounterWorkload",
-    "conflicts": "workloads.conflicts:ConflictsWorkload",
-}
 
 
 class Fail(Exception):
@@ -28,7 +18,7 @@ class Fail(Exception):
 
 class Workload(ABC):
     name: str
-    checkers: tuple[str, ...]  # names in harness.checkers.REGISTRY
+    checkers: tuple[str, ...]  # names in harness.registry.CHECKERS
     read_only: frozenset[str] = frozenset()  # fs with no effect: an indeterminate one is a fail
     options: tuple[Option, ...] = ()  # declared knobs (harness.options)
 
@@ -70,7 +60,7 @@ class Client(ABC):
 
 
 def workload_class(name: str) -> type[Workload]:
-    cls: type[Workload] = resolve(REGISTRY, name, "--workload")
+    cls: type[Workload] = resolve(WORKLOADS, name, "--workload")
     return cls
 
 

@@ -15,27 +15,18 @@ from harness.checkers.shapes import read_options
 from harness.errors import HistoryError, SpecError, one_line
 from harness.history import Op
 from harness.options import Option
-from harness.registry import resolve
+from harness.registry import CHECKERS, resolve
 from harness.verdict import Verdict
-
-REGISTRY = {
-    "set": "harness.checkers.set:check",
-    "linearizable": "harness.checkers.linearizable:check",
-    "list-append": "harness.checkers.elle:check",
-    "bank": "harness.checkers.bank:check",
-    "counter": "harness.checkers.counter:check",
-    "conflicts": "harness.checkers.conflicts:check",
-}
 
 
 def get(name: str) -> Callable[..., Verdict]:
-    return resolve(REGISTRY, name, "--checker")
+    return resolve(CHECKERS, name, "--checker")
 
 
 def _declared(name: str) -> tuple[Option, ...] | None:
     """The OPTIONS of the checker's module; None if it declares none (not even empty)."""
     get(name)  # a SpecError naming the known checkers if there is no such one
-    module = importlib.import_module(REGISTRY[name].split(":")[0])
+    module = importlib.import_module(CHECKERS[name].split(":")[0])
     opts = getattr(module, "OPTIONS", None)
     return None if opts is None else tuple(opts)
 

@@ -8,25 +8,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from harness.cluster import Cluster
 from harness.db.probe import Answer, Probe, answer
 from harness.errors import SpecError
 from harness.options import Option
-from harness.registry import resolve
-from harness.spec import TestSpec
+from harness.registry import DATABASES, resolve
+
+if TYPE_CHECKING:
+    from harness.spec import TestSpec
 
 Topology = Literal["primary-replica", "peer-to-peer"]
 
-# name -> "module:Class"; a new database is a module plus a line here.
-REGISTRY = {
-    "postgres": "harness.db.postgres:Postgres",
-    "galera": "harness.db.galera:Galera",
-    "mongodb": "harness.db.mongodb:MongoDB",
-    "cassandra": "harness.db.cassandra:Cassandra",
-    "memory": "harness.db.memory:MemoryDB",  # test double: a dict-backed store (tests only)
-}
 
 # Faults every database takes (the provider does them); database-aware ones are listed by
 # the definitions that implement their hooks (failover: Database.failover).
@@ -198,7 +192,7 @@ def _word(v: Any) -> str:
 
 
 def database_class(name: str) -> type[Database]:
-    cls: type[Database] = resolve(REGISTRY, name, "--db")
+    cls: type[Database] = resolve(DATABASES, name, "--db")
     return cls
 
 

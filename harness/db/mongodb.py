@@ -79,7 +79,7 @@ CACHE_GB = Option(
 class MongoDB(Database):
     name = "mongodb"
     topology = "primary-replica"
-    modes = ("w1", "majority")
+    modes = ("majority", "w1")  # the first is the default
     workloads = ("set", "register", "append")
     faults = (*GENERIC_FAULTS, "failover")
     options = (READ_CONCERN, READ_PREFERENCE, WRITE_CONCERN, ELECTION_TIMEOUT, CACHE_GB)

@@ -80,13 +80,13 @@ def for_specs(specs: Iterable[TestSpec]) -> Needs:
 
 
 def for_tests() -> Needs:
-    from harness.db import REGISTRY
+    from harness.registry import DATABASES
     from nemesis import faults
 
     n = Needs(apt=set(TEST_ONLY), images=set(TEST_IMAGES))
     for p in TEST_PROVIDERS:
         _add_provider(n, p)
-    for db in REGISTRY:
+    for db in DATABASES:
         _add_database(n, db)
     for f in faults.names():
         n.apt.update(faults.fault_class(f).packages)

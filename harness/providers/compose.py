@@ -46,17 +46,15 @@ from harness.providers.compose_engine import (
 from harness.providers.compose_leftovers import (
     PROJECT_LABEL,
     SERVICE_LABEL,
-    cleanup,
-    find_leftovers,
     leftovers,
     remove,
 )
+from harness.providers.compose_leftovers import cleanup as cleanup  # this provider's own
+from harness.providers.compose_leftovers import find_leftovers as find_leftovers
 from harness.providers.remote_cluster import RemoteCluster, parallel, raise_first
 from harness.remote import firewall
 from harness.remote.docker import DockerRemote, engine_errors
 from harness.spec import TestSpec
-
-__all__ = ["ComposeCluster", "cleanup", "create", "find_leftovers", "preflight", "pick_provider"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +80,6 @@ IMAGE = Option(
     "compose: the image the nodes run (default: the database's splitbrain/<db>:<version>; "
     "it must hold the database's binaries, iptables and bash)",
 )
-OPTIONS = (IMAGE,)
 
 
 class HostFacts(Protocol):
@@ -325,6 +322,13 @@ def create(spec: TestSpec, run_id: str, deployment: HostFacts, **kwargs: Any) ->
 # Debian packages the machine running the harness needs for this provider
 PACKAGES: tuple[str, ...] = ("docker.io", "debootstrap")
 CAPABILITIES = ComposeCluster.capabilities
+OPTIONS: tuple[Option, ...] = (IMAGE,)
+
+
+def validate(spec: TestSpec) -> None:
+    """Three nodes: each compose file defines n1..n3."""
+    if spec.nodes != len(NODES):
+        raise SpecError(f"--nodes {spec.nodes}: the compose files define 3 nodes (n1..n3)")
 
 
 def preflight(db: Any) -> None:

@@ -80,13 +80,13 @@ def _owner_alive(owner_label: str) -> bool:
     return True
 
 
-def find_leftovers(force: bool = False, *, client: Any = None) -> list[str]:
+def find_leftovers(force: bool = False, inventory: str = "", *, client: Any = None) -> list[str]:
     """One line per leftover of a crashed compose run (every sb- project with force), like
     harness.providers.local.find_leftovers."""
     return [str(x) for x in _dead(leftovers(client), force)]
 
 
-def cleanup(force: bool = False, *, client: Any = None) -> list[str]:
+def cleanup(force: bool = False, inventory: str = "", *, client: Any = None) -> list[str]:
     """Remove leftovers of runs whose harness is dead (every sb- project with force); one line
     per removed container, network or volume."""
     client = client or connect()

@@ -413,7 +413,11 @@ def _plan(force: bool, logs: bool = True) -> tuple[list[str], list[str], list[st
     return nss, lks, dirs
 
 
-def find_leftovers(force: bool = False) -> list[str]:
+def validate(spec: TestSpec) -> None:
+    """Nothing of its own to check before a run (the subnet is the spec's)."""
+
+
+def find_leftovers(force: bool = False, inventory: str = "") -> list[str]:
     """One human line per leftover of a crashed run (namespace, its processes, link, work dir).
     Logs kept by a proper teardown are not reported (cleanup() still removes them)."""
     nss, lks, dirs = _plan(force, logs=False)
@@ -427,7 +431,7 @@ def find_leftovers(force: bool = False) -> list[str]:
     return out
 
 
-def cleanup(force: bool = False) -> list[str]:
+def cleanup(force: bool = False, inventory: str = "") -> list[str]:
     """Remove leftovers of runs whose harness is dead (every run with force); one line each."""
     nss, lks, dirs = _plan(force)
     done = []

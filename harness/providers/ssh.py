@@ -31,16 +31,6 @@ from harness.providers.ssh_conn import Remote
 from harness.providers.ssh_inventory import Inventory, load
 from harness.spec import TestSpec
 
-__all__ = [
-    "CAPABILITIES",
-    "OPTIONS",
-    "SshCluster",
-    "cleanup",
-    "create",
-    "find_leftovers",
-    "validate",
-]
-
 
 def _inventory(spec: TestSpec) -> Inventory:
     if not spec.inventory:

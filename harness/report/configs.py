@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.db import REGISTRY as DATABASES
+from harness.registry import DATABASES
 from harness.report.guarantees import judged
 from harness.report.measures import (
     CONFLICT_KEYS,

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
+from harness.verdict import VERDICT_WORD
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#212121;
      max-width:1400px}
@@ -28,7 +30,6 @@ code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 """
 
 VERDICT_CLASS = {True: "valid", False: "invalid", "unknown": "unknown"}
-VERDICT_WORD = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
 
 def verdict_badge(label: str, valid: Any) -> str:

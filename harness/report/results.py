@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.db import REGISTRY as DATABASES
 from harness.db import AsRun, Database, database_class
 from harness.errors import HistoryError
 from harness.history import NEMESIS, Op, load, pairs
+from harness.registry import DATABASES
 from nemesis.record import windows as fault_windows
 
 READ_FS = frozenset(("read", "final-read"))

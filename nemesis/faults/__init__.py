@@ -1,5 +1,6 @@
-"""Fault kinds, one module each, listed in one registry that the CLI, the schedule, the
-nemesis thread and the reports read. Adding a fault is one module plus one line here.
+"""Fault kinds, one module each, listed in harness.registry.FAULTS, which the CLI, the
+schedule, the nemesis thread and the reports read. Adding a fault is one module plus one
+line there.
 
 A fault module defines a Fault subclass: its declared options, what it needs from the
 cluster (capabilities, harness.cluster.CAPABILITIES), how one occurrence is planned (seeded,
@@ -17,23 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import ClusterError, SpecError, one_line
 from harness.options import Option
-from harness.registry import resolve
+from harness.registry import FAULTS, resolve
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster
     from harness.db import Database
     from harness.spec import TestSpec
 
-# name -> "module:Class"
-REGISTRY = {
-    "partition": "nemesis.faults.partition:Partition",
-    "packet-loss": "nemesis.faults.packet_loss:PacketLoss",
-    "kill": "nemesis.faults.kill:Kill",
-    "pause": "nemesis.faults.pause:Pause",
-    "failover": "nemesis.faults.failover:Failover",
-    "power-loss": "nemesis.faults.power_loss:PowerLoss",
-    "clock": "nemesis.faults.clock:Clock",
-}
 
 
 class NotObserved(ClusterError):
@@ -102,11 +93,11 @@ class Fault(ABC):
 
 
 def names() -> tuple[str, ...]:
-    return tuple(REGISTRY)
+    return tuple(FAULTS)
 
 
 def fault_class(name: str) -> type[Fault]:
-    cls: type[Fault] = resolve(REGISTRY, name, "--nemesis")
+    cls: type[Fault] = resolve(FAULTS, name, "--nemesis")
     return cls
 
 

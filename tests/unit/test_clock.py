@@ -15,15 +15,15 @@ import pytest
 from harness import clock
 from harness.cluster import Unsupported
 from harness.db.cassandra import Cassandra
-from harness.db.memory import MemoryDB
 from harness.errors import SpecError
 from harness.plan import prepare
-from harness.providers.memory import MemoryCluster
 from harness.spec import TestSpec
 from nemesis import faults
 from nemesis.faults.clock import Clock
 from nemesis.schedule import build
 from tests.dir_cluster import DirCluster
+from tests.doubles.memory_db import MemoryDB
+from tests.doubles.memory_provider import MemoryCluster
 
 
 def test_offset_text_is_libfaketimes_relative_form_and_parses_back() -> None:

@@ -15,8 +15,8 @@ import pytest
 from harness.db.postgres import Postgres
 from harness.db.postgres_clients import PG, make_client, read_order
 from harness.db.sqlclient import AppendOps
-from harness.providers.memory import MemoryCluster
 from harness.spec import TestSpec
+from tests.doubles.memory_provider import MemoryCluster
 from tests.memory_helpers import drive, memory_spec, up
 from workloads.append import models_for
 

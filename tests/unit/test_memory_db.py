@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from harness.db import GENERIC_FAULTS
-from harness.db.memory import MemoryDB
 from harness.errors import ClusterError, SpecError
 from harness.options import validate
-from harness.providers.memory import PAUSED, RUNNING, MemoryCluster
+from tests.doubles.memory_db import MemoryDB
+from tests.doubles.memory_provider import PAUSED, RUNNING, MemoryCluster
 from tests.memory_helpers import drive, memory_spec, up
 from workloads import Fail
 
@@ -62,7 +62,9 @@ def test_declares_what_it_takes() -> None:
     assert MemoryDB.modes == ("async",)
     assert set(MemoryDB.workloads) == {"set", "register", "kv", "append", "bank"}
     assert set(MemoryDB.faults) == {*GENERIC_FAULTS, "failover", "clock"}
-    owners = [("memory", MemoryDB.options)]
+    from tests.doubles import memory_provider
+
+    owners = [("memory", MemoryDB.options), ("memory provider", memory_provider.OPTIONS)]
     assert validate(
         {"bug": "lost-write", "broken_fault": "kill", "abort_after": "1.5"}, owners
     ) == {

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from harness.cluster import CAPABILITIES, Unsupported
-from harness.db.memory import MemoryDB
 from harness.errors import ClusterError, EnvironmentProblem
-from harness.providers import memory
-from harness.providers.memory import DOWN, PAUSED, RUNNING, MemoryCluster
+from tests.doubles import memory_provider as memory
+from tests.doubles.memory_db import MemoryDB
+from tests.doubles.memory_provider import DOWN, PAUSED, RUNNING, MemoryCluster
 from tests.memory_helpers import memory_spec
 
 
@@ -53,7 +53,8 @@ def test_where_things_are(cluster: MemoryCluster) -> None:
 
 def test_capabilities_are_all_but_power_loss(cluster: MemoryCluster) -> None:
     assert cluster.capabilities == frozenset(CAPABILITIES) - {"power-loss"}
-    assert cluster.capabilities == memory.CAPABILITIES and memory.OPTIONS == ()
+    assert cluster.capabilities == memory.CAPABILITIES
+    assert [o.name for o in memory.OPTIONS] == ["broken_fault", "ineffective_fault"]
     assert cluster.can("clock") and cluster.can("packet-loss") and not cluster.can("power-loss")
 
 

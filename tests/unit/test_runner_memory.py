@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from harness import checkers
+from harness import registry
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.history import load
-from harness.providers import memory
 from harness.runner import RunResult, run
 from harness.spec import TestSpec
 from harness.verdict import exit_code
+from tests.doubles import memory_provider as memory
 
 REPORTS = ("spec.json", "history.jsonl", "verdict.json", "summary.txt", "report.html", "junit.xml")
 
@@ -164,7 +164,7 @@ def test_an_abort_mid_run_keeps_the_history_and_tears_down(tmp_path: Path) -> No
 def test_a_checker_that_raises_makes_the_verdict_unknown_with_the_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(checkers.REGISTRY, "set", "tests.unit.test_runner_memory:exploding")
+    monkeypatch.setitem(registry.CHECKERS, "set", "tests.unit.test_runner_memory:exploding")
     r, _ = go(spec(nemesis=()), tmp_path)
     assert r.valid == "unknown"
     on_disk = (r.dir / "verdict.json").read_text()

@@ -80,7 +80,7 @@ def _background_run(tmp_path: Path, signals_to_send: int) -> tuple[int, str]:
     """`splitbrain run ... &` from a script (SIGINT ignored, as bash does for background jobs),
     on the in-memory test doubles; then SIGINT once or twice."""
     root = Path(__file__).resolve().parents[2]
-    argv = [sys.executable, "-m", "harness.cli", "run", "--db", "memory", "--provider", "memory",
+    argv = [sys.executable, "-m", "tests.doubles.cli", "run", "--db", "memory", "--provider", "memory",
             "--nemesis", "none", "--time", "60", "--no-progress", "--results", str(tmp_path)]  # fmt: skip
     p = subprocess.Popen(
         argv,

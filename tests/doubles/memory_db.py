@@ -55,7 +55,7 @@ from harness.db import GENERIC_FAULTS, Database, Deployment
 from harness.db.probe import Probe
 from harness.errors import ClusterError, SpecError
 from harness.options import Option
-from harness.providers.memory import DOWN, PAUSED, RUNNING, MemoryCluster
+from tests.doubles.memory_provider import DOWN, PAUSED, RUNNING, MemoryCluster
 from workloads import Client, Fail
 
 BUG = Option(
@@ -66,21 +66,6 @@ BUG = Option(
     "refreshed), lost-write (every 10th acknowledged write is dropped), lost-update "
     "(append/bank: read-modify-write without isolation)",
     choices=("none", "stale-read", "lost-write", "lost-update"),
-)
-BROKEN_FAULT = Option(
-    "broken_fault",
-    str,
-    "none",
-    "a memory cluster primitive that raises ClusterError (a fault that fails to start)",
-    choices=("none", "kill", "pause", "partition"),
-)
-INEFFECTIVE_FAULT = Option(
-    "ineffective_fault",
-    str,
-    "none",
-    "a memory cluster primitive that returns as if done but changes nothing (a fault that "
-    "never takes effect: its observation must fail)",
-    choices=("none", "pause", "partition"),
 )
 ABORT_AFTER = Option(
     "abort_after",
@@ -94,11 +79,6 @@ LOST_UPDATE_GAP = 0.002  # seconds between a transaction's read and its write, l
 
 Data = dict[Any, Any]
 Body = Callable[[Mapping[Any, Any]], tuple[Any, Data]]  # data -> (result, writes)
-
-
-def broken_primitives(fault: str) -> set[str]:
-    """The memory cluster primitives that `broken_fault` makes raise."""
-    return {"none": set(), "partition": {"partition", "lose_packets"}}.get(fault, {fault})
 
 
 @dataclass
@@ -186,7 +166,7 @@ class MemoryDB(Database):
     modes = ("async",)
     workloads = ("set", "register", "kv", "append", "bank")
     faults = (*GENERIC_FAULTS, "failover", "clock")
-    options = (BUG, BROKEN_FAULT, INEFFECTIVE_FAULT, ABORT_AFTER)
+    options = (BUG, ABORT_AFTER)
     providers = ("memory",)
     title = "memory (test double)"
     reads_routed = True

@@ -67,7 +67,32 @@ def live_clusters() -> list[MemoryCluster]:
 
 
 CAPABILITIES = frozenset(CAPABILITIES_ALL) - {"power-loss"}
-OPTIONS: tuple[Option, ...] = ()  # the knobs of a run's faults are the memory database's
+BROKEN_FAULT = Option(
+    "broken_fault",
+    str,
+    "none",
+    "a memory cluster primitive that raises ClusterError (a fault that fails to start)",
+    choices=("none", "kill", "pause", "partition"),
+)
+INEFFECTIVE_FAULT = Option(
+    "ineffective_fault",
+    str,
+    "none",
+    "a memory cluster primitive that returns as if done but changes nothing (a fault that "
+    "never takes effect: its observation must fail)",
+    choices=("none", "pause", "partition"),
+)
+def broken_primitives(fault: str) -> set[str]:
+    """The memory cluster primitives that `broken_fault` makes raise."""
+    return {"none": set(), "partition": {"partition", "lose_packets"}}.get(fault, {fault})
+
+
+OPTIONS: tuple[Option, ...] = (BROKEN_FAULT, INEFFECTIVE_FAULT)
+PACKAGES: tuple[str, ...] = ()
+
+
+def validate(spec: TestSpec) -> None:
+    """Nothing to check before a run."""
 
 
 class MemoryCluster(Cluster):
@@ -440,8 +465,6 @@ def preflight(db: Any) -> None:
 def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) -> MemoryCluster:
     """Nodes n1..nN; a primitive named by the spec's `broken_fault` option raises. The
     deployment's facts (user, ports, image) mean nothing here: nothing is installed or run."""
-    from harness.db.memory import BROKEN_FAULT, INEFFECTIVE_FAULT, broken_primitives
-
     nodes = [f"n{i}" for i in range(1, spec.nodes + 1)]
     ineffective = INEFFECTIVE_FAULT.get(spec.options)
     return MemoryCluster(
@@ -479,7 +502,7 @@ def _leftover_dirs(force: bool) -> list[Path]:
     return out
 
 
-def find_leftovers(force: bool = False) -> list[str]:
+def find_leftovers(force: bool = False, inventory: str = "") -> list[str]:
     """One line per leftover: work dirs of dead runs; with force, also live clusters."""
     out = [f"work dir {d}" for d in _leftover_dirs(force)]
     if force:
@@ -487,7 +510,7 @@ def find_leftovers(force: bool = False) -> list[str]:
     return out
 
 
-def cleanup(force: bool = False) -> list[str]:
+def cleanup(force: bool = False, inventory: str = "") -> list[str]:
     """Remove what find_leftovers lists (force tears down this process's live clusters too)."""
     done = []
     if force:
