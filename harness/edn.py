@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HistoryError
-from harness.history import (
+from harness.ops import (
     _NO_EXTRA,
     MAX_DEPTH,
     NEMESIS,

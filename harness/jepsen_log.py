@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness import edn
 from harness.errors import HistoryError
-from harness.history import LineOf, Op, make_op
+from harness.ops import LineOf, Op, make_op
 
 _LINE = re.compile(r"^\S+\s+jepsen\.util\s+-\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*?)\s*$")
 _NO_EXTRA: dict[str, object] = {}

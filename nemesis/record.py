@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.history import INFO, NEMESIS, Op
+from harness.ops import INFO, NEMESIS, Op
 
 
 def windows(history: list[Op]) -> list[dict[str, Any]]:

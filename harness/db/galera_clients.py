@@ -21,17 +21,29 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import pymysql
 from pymysql.constants import CLIENT
 
 from harness.cluster import Cluster
 from harness.db.sqlclient import SqlDialect, SqlWorkloadClient, client_classes
+from harness.spec import TestSpec
 from workloads import Fail
 
-if TYPE_CHECKING:
-    from harness.db.galera import Galera
+
+class Galera(Protocol):
+    """What the clients use of the definition (harness.db.galera.Galera): its spec, the
+    routing and causal-read knobs, and how it connects to a node."""
+
+    spec: TestSpec
+
+    @property
+    def write_to(self) -> str: ...
+    @property
+    def sync_wait(self) -> int: ...
+
+    def connect(self, cluster: Cluster, node: str, timeout: float = 3, **kw: Any) -> Any: ...
 
 T = TypeVar("T")
 

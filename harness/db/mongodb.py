@@ -27,11 +27,11 @@ from typing import Any, Literal
 
 from harness.cluster import Cluster
 from harness.db import GENERIC_FAULTS, Database, Deployment
+from harness.db.mongodb_clients import PORT
 from harness.db.probe import Probe
 from harness.errors import ClusterError, SpecError, one_line
 from harness.options import Option
 
-PORT = 27017
 REPLSET = "rs0"
 NOT_YET_INITIALIZED = 94
 WRITE_CONCERNS: dict[str, int | str] = {"w1": 1, "majority": "majority"}

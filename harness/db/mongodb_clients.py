@@ -24,10 +24,10 @@ from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
 from harness.cluster import Cluster
-from harness.db.mongodb import PORT
 from workloads import Client, Fail
 
 DB = "splitbrain"
+PORT = 27017  # every member's port (the definition declares it to providers)
 # Rejections sent before the op ran: a secondary (or stepped-down primary) refused a write.
 NOT_PRIMARY_DEFINITE = {
     10107,

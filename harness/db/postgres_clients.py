@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import psycopg
 from psycopg import IsolationLevel
@@ -36,10 +36,16 @@ from harness.cluster import Cluster
 from harness.db.pg_config import LOGIN
 from harness.db.sqlclient import SqlDialect, SqlWorkloadClient, client_classes
 from harness.errors import one_line
+from harness.spec import TestSpec
 from workloads import Fail
 
-if TYPE_CHECKING:
-    from harness.db.postgres import Postgres
+
+class Postgres(Protocol):
+    """What the clients use of the definition (harness.db.postgres.Postgres)."""
+
+    spec: TestSpec
+
+    def address(self, cluster: Cluster, node: str) -> tuple[str, int]: ...
 
 T = TypeVar("T")
 
