@@ -80,6 +80,18 @@ def stopped(
     return {"stopped": len(procs), **seen}
 
 
+def elected(db: Database, cluster: Cluster, old: str, within: float) -> str:
+    """The primary that replaced `old`, waiting until the database has elected one."""
+    deadline = time.monotonic() + within
+    while True:
+        p = db.primary(cluster)
+        if p is not None and p != old:
+            return p
+        if time.monotonic() > deadline:
+            raise NotObserved(f"no new primary within {within:g} s (still {p or 'none'})")
+        time.sleep(0.5)
+
+
 def gone(cluster: Cluster, node: str) -> dict[str, Any]:
     procs = cluster.processes(node)
     if procs:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from harness.cluster import Cluster
 from harness.db.probe import Answer, Probe, answer
-from harness.errors import SpecError
+from harness.errors import ClusterError, SpecError
 from harness.options import Option
 from harness.registry import DATABASES, resolve
 
@@ -145,6 +145,22 @@ class Database(ABC):
     def failover(self, cluster: Cluster, how: str) -> dict[str, Any]:
         """Database-aware fault: kill or isolate the primary and promote a replica."""
         raise SpecError(f"--nemesis failover does not apply to {self.name}")
+
+    def depose(self, cluster: Cluster, how: str) -> tuple[str, list[str]]:
+        """The first half of every failover: cut the primary off from the other nodes both
+        ways (isolate) or kill it. Returns it and the others. The harness still reaches it,
+        as clients still connected to an old primary do."""
+        if how not in ("isolate", "kill"):
+            raise ClusterError(f"failover how={how!r}: expected isolate or kill")
+        old = self.primary(cluster)
+        if old is None:
+            raise ClusterError("failover: no primary found")
+        others = [n for n in cluster.nodes if n != old]
+        if how == "isolate":
+            cluster.partition({old: set(others), **{n: {old} for n in others}})
+        else:
+            cluster.kill(old)
+        return old, others
 
     def end_failover(self, cluster: Cluster, state: dict[str, Any]) -> dict[str, Any]:
         """Let the old primary come back (as a replica)."""

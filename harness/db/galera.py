@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -30,12 +31,12 @@ from typing import Any, Literal, TypeVar
 
 import pymysql
 
+import workloads
 from harness.cluster import Cluster
 from harness.db import Database, Deployment
 from harness.db.probe import Probe, shutdown
 from harness.errors import ClusterError
 from harness.options import Option
-from workloads.bank import ACCOUNTS, INITIAL_BALANCE
 
 PORT = 3306
 OS_USER = "mysql"
@@ -104,19 +105,6 @@ case " $* " in
 esac
 exec /usr/bin/rsync "$@"
 """
-
-SCHEMA = [
-    # set: one row per added element
-    "CREATE TABLE sets (k INT NOT NULL, v INT NOT NULL, PRIMARY KEY (k, v))",
-    # register: one row per key
-    "CREATE TABLE registers (k INT PRIMARY KEY, v INT)",
-    # kv: one string per key
-    "CREATE TABLE kv (k INT PRIMARY KEY, v LONGTEXT NOT NULL)",
-    # append (Elle list-append): a comma-separated list per key, extended with CONCAT
-    "CREATE TABLE lists (k INT PRIMARY KEY, v TEXT NOT NULL)",
-    # bank: fixed accounts, transfers keep the total
-    "CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL)",
-]
 
 STATUS_VARS = (
     "wsrep_local_state_comment",
@@ -348,8 +336,10 @@ class Galera(Database):
         )  # fmt: skip
         self._spawn(cluster, first, "--wsrep-new-cluster")
         self._wait_socket(cluster, first, timeout=60)
-        accounts = ACCOUNTS.get(self.spec.options)
-        balance = INITIAL_BALANCE.get(self.spec.options)
+        from harness.db.galera_clients import MARIADB
+        from harness.db.sqlclient import setup_statements
+
+        workload = workloads.get(self.spec, random.Random(self.spec.seed))
         self._socket_sql(
             cluster,
             first,
@@ -357,10 +347,7 @@ class Galera(Database):
             f"GRANT ALL ON *.* TO '{DB_USER}'@'%' WITH GRANT OPTION;"
             f"CREATE DATABASE {DATABASE};"
             f"USE {DATABASE};"
-            + "".join(s + ";" for s in SCHEMA)
-            + "INSERT INTO accounts VALUES "
-            + ",".join(f"({i}, {balance})" for i in range(accounts))
-            + ";",
+            + "".join(s + ";" for s in setup_statements(MARIADB, workload)),
         )
         self._wait(cluster, first, _synced(1), "Synced", timeout=30)
         # One joiner at a time: concurrent rsync SSTs from one donor queue up anyway, and a

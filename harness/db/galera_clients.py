@@ -234,6 +234,13 @@ MARIADB = SqlDialect(
         "bank_credit": "UPDATE accounts SET balance = balance + %s WHERE id = %s",
         "bank_read": "SELECT id, balance FROM accounts ORDER BY id",
     },
+    {
+        "set": ("CREATE TABLE sets (k INT NOT NULL, v INT NOT NULL, PRIMARY KEY (k, v))",),
+        "register": ("CREATE TABLE registers (k INT PRIMARY KEY, v INT)",),
+        "kv": ("CREATE TABLE kv (k INT PRIMARY KEY, v LONGTEXT NOT NULL)",),
+        "append": ("CREATE TABLE lists (k INT PRIMARY KEY, v TEXT NOT NULL)",),
+        "bank": ("CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL)",),
+    },
     encode_element=str,
     decode_list=lambda raw: [int(x) for x in str(raw).split(",")],
 )

@@ -239,17 +239,9 @@ class MongoDB(Database):
         return pick_primary(hello_all(cluster))
 
     def failover(self, cluster: Cluster, how: str) -> dict[str, Any]:
-        if how not in ("isolate", "kill"):
-            raise ClusterError(f"failover how={how!r}: expected isolate or kill")
-        old = self.primary(cluster)
-        if old is None:
-            raise ClusterError("failover: no primary found")
-        others = [n for n in cluster.nodes if n != old]
-        if how == "isolate":
-            cluster.partition({old: set(others), **{n: {old} for n in others}})
-        else:
-            cluster.kill(old)
-        # No promotion step: the remaining majority elects a new primary by itself.
+        old, _ = self.depose(cluster, how)
+        # No promotion step: the remaining majority elects a new primary by itself (the
+        # failover's observation waits for it).
         return {"how": how, "old_primary": old}
 
     def end_failover(self, cluster: Cluster, state: dict[str, Any]) -> dict[str, Any]:

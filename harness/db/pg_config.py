@@ -64,20 +64,6 @@ host all all {net} scram-sha-256
 host replication all {net} scram-sha-256
 """
 
-SCHEMA = [
-    # set: one row per added element
-    "CREATE TABLE sets (k int NOT NULL, v int NOT NULL)",
-    "CREATE INDEX sets_k ON sets (k)",
-    # register: one row per key
-    "CREATE TABLE registers (k int PRIMARY KEY, v int)",
-    # kv: one string per key
-    "CREATE TABLE kv (k int PRIMARY KEY, v text NOT NULL)",
-    # append (Elle list-append): one array per key
-    "CREATE TABLE lists (k int PRIMARY KEY, v int[] NOT NULL)",
-    # bank: fixed accounts, transfers keep the total
-    "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)",
-]
-
 
 def lsn(text: str | None) -> int:
     """'16/B374D848' -> int (None -> -1)."""

@@ -111,17 +111,8 @@ class PgReplication(PgAdmin):
 
     # -- faults -----------------------------------------------------------------------------
     def failover(self, cluster: Cluster, how: str) -> dict[str, Any]:
-        if how not in ("isolate", "kill"):
-            raise ClusterError(f"failover how={how!r}: expected isolate or kill")
         t0 = time.monotonic()
-        old = self.primary(cluster)
-        if old is None:
-            raise ClusterError("failover: no primary found")
-        others = [n for n in cluster.nodes if n != old]
-        if how == "isolate":
-            cluster.partition({old: set(others), **{n: {old} for n in others}})
-        else:
-            cluster.kill(old)
+        old, others = self.depose(cluster, how)
         st = {n: s for n, s in self.statuses(cluster, others).items() if s and not s["primary"]}
         if not st:
             raise ClusterError(f"failover: no reachable replica to promote ({old} was {how}d)")

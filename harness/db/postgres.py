@@ -8,15 +8,16 @@ Config text lives in pg_config, admin SQL in pg_admin, failover and rejoining in
 
 from __future__ import annotations
 
+import random
 from typing import Any, Literal
 
+import workloads
 from harness.cluster import Cluster
 from harness.db import GENERIC_FAULTS, Deployment
 from harness.db.pg_admin import parallel
-from harness.db.pg_config import CONF, HBA, LOGIN, OS_USER, PORT, SCHEMA
+from harness.db.pg_config import CONF, HBA, LOGIN, OS_USER, PORT
 from harness.db.pg_failover import PgReplication
 from harness.options import Option
-from workloads.bank import ACCOUNTS, INITIAL_BALANCE
 
 FSYNC = Option("fsync", bool, True, "fsync WAL and data files (off: a power loss may lose them)")
 SYNCHRONOUS_COMMIT = Option(
@@ -97,15 +98,14 @@ class Postgres(PgReplication):
         self.set_sync_names(cluster, first)
 
     def _create_schema(self, cluster: Cluster, node: str) -> None:
-        accounts = ACCOUNTS.get(self.spec.options)
-        balance = INITIAL_BALANCE.get(self.spec.options)
+        """The run's workload's tables, as its client family says (Jepsen's setup!)."""
+        from harness.db.postgres_clients import PG
+        from harness.db.sqlclient import setup_statements
+
+        workload = workloads.get(self.spec, random.Random(self.spec.seed))
         with self.admin(cluster, node, timeout=30) as conn, conn.transaction():
-            for stmt in SCHEMA:
+            for stmt in setup_statements(PG, workload):
                 conn.execute(stmt)
-            conn.execute(
-                "INSERT INTO accounts SELECT i, %s FROM generate_series(0, %s - 1) i",
-                (balance, accounts),
-            )
 
     # -- clients --------------------------------------------------------------------------
     def client(self, cluster: Cluster, process: int, node: str | None = None) -> Any:

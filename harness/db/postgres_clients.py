@@ -225,6 +225,14 @@ PG = SqlDialect(
         "bank_credit": "UPDATE accounts SET balance = balance + %s WHERE id = %s",
         "bank_read": "SELECT id, balance FROM accounts ORDER BY id",
     },
+    {
+        "set": ("CREATE TABLE sets (k int NOT NULL, v int NOT NULL)",
+                "CREATE INDEX sets_k ON sets (k)"),
+        "register": ("CREATE TABLE registers (k int PRIMARY KEY, v int)",),
+        "kv": ("CREATE TABLE kv (k int PRIMARY KEY, v text NOT NULL)",),
+        "append": ("CREATE TABLE lists (k int PRIMARY KEY, v int[] NOT NULL)",),
+        "bank": ("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)",),
+    },  # fmt: skip
 )
 PgClient.dialect = PG
 CLIENTS = client_classes(PgClient)

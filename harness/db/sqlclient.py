@@ -91,11 +91,13 @@ class SqlClient(Client):
 
 @dataclass(frozen=True)
 class SqlDialect:
-    """What differs between the SQL databases for the workloads' statements: the text of each
-    statement (DB-API `%s` placeholders) and how a list is stored."""
+    """What differs between the SQL databases for the workloads: the tables each workload
+    needs (DDL), the text of each statement (DB-API `%s` placeholders) and how a list is
+    stored."""
 
     name: str
     statements: dict[str, str]
+    tables: dict[str, tuple[str, ...]]  # workload -> its CREATE statements
     encode_element: Callable[[int], Any] = int
     decode_list: Callable[[Any], list[int]] = list
 
@@ -104,6 +106,12 @@ class SqlWorkloadClient(SqlClient):
     """Workload ops written once; the connection layer (`_txn`) is the database's."""
 
     dialect: SqlDialect
+
+    @classmethod
+    def setup(cls, dialect: SqlDialect, workload: Any) -> list[str]:
+        """The statements that make the workload's tables (Jepsen's setup!), in plain SQL
+        (a definition may run them over a socket before any client can log in)."""
+        return list(dialect.tables[workload.name])
 
     @abstractmethod
     def _txn(self, role: str, body: Callable[[Any], T]) -> T:
@@ -225,6 +233,12 @@ class AppendOps(SqlWorkloadClient):
 class BankOps(SqlWorkloadClient):
     ops = {"transfer": "transfer", "read": "read"}
 
+    @classmethod
+    def setup(cls, dialect: SqlDialect, workload: Any) -> list[str]:
+        """The accounts table with the workload's opening balances (integers only)."""
+        rows = ", ".join(f"({int(i)}, {int(b)})" for i, b in workload.initial_balances().items())
+        return [*super().setup(dialect, workload), f"INSERT INTO accounts VALUES {rows}"]
+
     def transfer(self, value: dict[str, Any]) -> dict[str, Any]:
         src, dst, amount = value["from"], value["to"], value["amount"]
 
@@ -248,6 +262,12 @@ WORKLOAD_OPS: dict[str, type[Any]] = {  # mixins: abstract until joined to conne
     "append": AppendOps,
     "bank": BankOps,
 }
+
+
+def setup_statements(dialect: SqlDialect, workload: Any) -> list[str]:
+    """What a database runs once, before any client, for the run's workload."""
+    ops: type[SqlWorkloadClient] = WORKLOAD_OPS[workload.name]
+    return ops.setup(dialect, workload)
 
 
 def client_classes(connection: type[SqlWorkloadClient]) -> dict[str, type[SqlWorkloadClient]]:

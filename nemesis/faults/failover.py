@@ -11,6 +11,7 @@ from harness.options import Option
 from nemesis import observe
 from nemesis.faults import Fault, Target
 
+ELECTION_S = 30.0  # how long a database that elects its own primary may take to do it
 FAILOVER_HOW = Option(
     "failover_how",
     str,
@@ -44,10 +45,12 @@ class Failover(Fault):
 
     def observe(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> Any:
         """The old primary is cut off (isolate) or gone (kill), and the promoted replica is
-        the primary."""
+        the primary (a database that elects its own, as MongoDB does, within ELECTION_S)."""
         cluster, old, new = target.cluster, state.get("old_primary"), state.get("new_primary")
-        if not old or not new:
-            raise observe.NotObserved(f"no old and new primary in {state}")
+        if not old:
+            raise observe.NotObserved(f"no old primary in {state}")
+        if not new:
+            new = observe.elected(target.db, cluster, old, ELECTION_S)
         seen: dict[str, Any] = {}
         if state["how"] == "isolate":
             others = {n for n in cluster.nodes if n != old}

@@ -152,3 +152,28 @@ def test_each_dialect_has_every_statement() -> None:
     from harness.db.postgres_clients import PG
 
     assert set(PG.statements) == set(MARIADB.statements)
+
+
+def test_each_workload_sets_up_its_own_tables() -> None:
+    """Jepsen's setup!: the run's workload makes its tables (and the bank its accounts, from
+    the workload's own opening balances); no database module lists another workload's."""
+    import random
+
+    import workloads
+    from harness.db.galera_clients import MARIADB
+    from harness.db.postgres_clients import PG
+    from harness.db.sqlclient import WORKLOAD_OPS, setup_statements
+    from harness.spec import TestSpec
+
+    for dialect in (PG, MARIADB):
+        assert set(dialect.tables) == set(WORKLOAD_OPS)
+        for name in WORKLOAD_OPS:
+            wl = workloads.get(TestSpec(workload=name, nemesis=()), random.Random(0))
+            stmts = setup_statements(dialect, wl)
+            assert stmts[: len(dialect.tables[name])] == list(dialect.tables[name])
+            assert all(s.startswith(("CREATE", "INSERT")) for s in stmts)
+    bank = workloads.get(
+        TestSpec(workload="bank", nemesis=(), options={"accounts": 3, "initial_balance": 7}),
+        random.Random(0),
+    )
+    assert setup_statements(PG, bank)[-1] == "INSERT INTO accounts VALUES (0, 7), (1, 7), (2, 7)"
