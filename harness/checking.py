@@ -40,7 +40,7 @@ def check_file(
         history, line_of = load_lines(history_file, notes=notes, validate=True)
         plan = plan_checks(history, history_file.parent / "spec.json", checker, options or {})
         notes.extend(plan.notes)
-        verdicts = [_judge(name, history, o, history_file, not tried) for name, o in plan.runs]
+        verdicts = judge(history, plan.runs, history_file, native=not tried)
     except OpError as e:  # a checker refused one op: name its line in the file
         return f"{history_file}: line {line_of(e.position)}: {one_line(e)}"
     except SplitbrainError as e:
@@ -78,16 +78,39 @@ def _native_first(
     return True, doc
 
 
-def _judge(
-    name: str, history: Sequence[Op], options: Mapping[str, Any], path: Path, native: bool
-) -> Verdict:
-    """One planned checker's verdict; list-append's by the native core when it can decide
-    (a run folder's spec gets the fast path too; `native` False: it was tried already)."""
-    if name == "list-append" and native:
-        fast = native_list_append(path, options, history)
+def judge(
+    history: Sequence[Op],
+    runs: Sequence[tuple[str, Mapping[str, Any]]],
+    path: Path,
+    native: bool = True,
+    refused: str = "raise",
+) -> list[Verdict]:
+    """The planned checkers' verdicts, for `splitbrain check` and for a run's own check (one
+    pipeline): list-append's by the native core when it can decide (`native` False: it was
+    tried already). A checker that refuses the history (SplitbrainError) makes the check
+    fail in one line, or, with refused="unknown" (a run's own history), an unknown verdict
+    with the reason, the run's other results kept."""
+    out = []
+    for name, options in runs:
+        fast = native_list_append(path, options, history) if name == "list-append" and native else None
         if fast is not None:
-            return fast
-    return run_checker(name, history, options)
+            out.append(fast)
+            continue
+        try:
+            out.append(run_checker(name, history, options))
+        except SplitbrainError as e:
+            if refused != "unknown":
+                raise
+            msg = f"checker refused the history: {one_line(e)}"
+            out.append(Verdict(checker=name, valid="unknown", stats={"error": msg}, notes=[msg]))
+    return out
+
+
+def workload_runs(workload: Any, checker: str | None = None, **options: Any) -> list[tuple[str, dict[str, Any]]]:
+    """A run's checkers: its workload's (with their options), or the one named."""
+    if checker is not None:
+        return [(checker, dict(options))]
+    return [(n, {**workload.checker_options(), **options}) for n in workload.checkers]
 
 
 def native_list_append(

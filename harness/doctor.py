@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
-
-PG_BIN = Path(os.environ.get("SPLITBRAIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 Check = tuple[str, str, str]  # status (ok|missing|info), what, hint
 
@@ -24,40 +21,7 @@ def report() -> list[Check]:
     for cmd, hint in (("ip", "apt-get install iproute2"), ("iptables", "apt-get install iptables")):
         path = shutil.which(cmd)
         out.append(("ok", f"{cmd}: {path}", "") if path else ("missing", cmd, hint))
-    for b in ("initdb", "postgres", "pg_basebackup", "pg_rewind"):
-        p = PG_BIN / b
-        out.append(
-            ("ok", f"postgres: {p}", "")
-            if p.exists()
-            else (
-                "missing",
-                f"postgres: {p}",
-                "apt-get install postgresql-15 (or set SPLITBRAIN_PG_BIN)",
-            )
-        )
-    mariadbd = (
-        shutil.which("mariadbd")
-        or shutil.which("mysqld")
-        or ("/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").exists() else None)
-    )
-    galera = next(
-        (
-            p
-            for p in ("/usr/lib/galera/libgalera_smm.so", "/usr/lib/libgalera_smm.so")
-            if Path(p).exists()
-        ),
-        None,
-    )
-    out.append(
-        ("ok", f"galera: {mariadbd}, {galera}", "")
-        if mariadbd and galera
-        else (
-            "info",
-            "galera: mariadb-server/galera-4 not installed",
-            "needed for --db galera: apt-get install mariadb-server galera-4 rsync",
-        )
-    )
-    out += _cassandra()
+    out += _databases()
     out += _docker()
     out.append(_native())
     return out
@@ -77,29 +41,26 @@ def _native() -> Check:
     )
 
 
-def _cassandra() -> list[Check]:
-    """java, mvn and the resolved classpath (harness.install.maven)."""
-    from harness.install import maven
+def _databases() -> list[Check]:
+    """Each database's binaries and files on this host (its Deployment, for the local
+    provider); a database with something missing is needed only when it is run."""
+    from harness.db import database_class
+    from harness.registry import DATABASES
 
     out: list[Check] = []
-    for tool, hint in (("java", maven.JAVA_HINT), ("mvn", maven.MVN_HINT)):
-        path = shutil.which(tool)
-        out.append(
-            ("ok", f"cassandra: {tool}: {path}", "")
-            if path
-            else ("missing", f"cassandra: {tool}", f"needed for --db cassandra: {hint}")
-        )
-    lib = maven.classpath_dir()
-    out.append(
-        ("ok", f"cassandra: classpath {lib} ({maven.CASSANDRA_VERSION})", "")
-        if maven.is_installed(lib.parent)
-        else (
-            "missing",
-            f"cassandra: no classpath at {lib}",
-            "needed for --db cassandra: python3 -m harness.install.maven "
-            "(or set SPLITBRAIN_CASSANDRA_HOME)",
-        )
-    )
+    for name in DATABASES:
+        d = database_class(name).deployment
+        missing = [
+            (path, hint)
+            for path, hint in d.required()
+            if not (os.path.exists(path) if "/" in path else shutil.which(path))
+        ]
+        if not missing:
+            out.append(("ok", f"{name}: {', '.join(p for p, _ in d.required())}", ""))
+        else:
+            path, hint = missing[0]
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            out.append(("info", f"{name}: {path}{more} not here", f"needed for --db {name}: {hint}"))
     return out
 
 

@@ -22,7 +22,7 @@ class Plan:
     spec: TestSpec  # with typed options
     db: Database
     workload: Workload
-    faults: list[faults.Fault]
+    faults: dict[str, faults.Fault]  # the run's fault kinds, made once
     provider: providers.Provider
     schedule: list[schedule.Step]
 
@@ -52,11 +52,11 @@ def prepare(spec: TestSpec) -> Plan:
     provider = providers.get(spec.provider)
     provider.validate(spec)  # its own input (ssh: the inventory file)
     capabilities: frozenset[str] = provider.CAPABILITIES
-    fs = [faults.get(f, spec) for f in spec.nemesis]
-    for f in fs:
+    fs = {f: faults.get(f, spec) for f in spec.nemesis}
+    for f in fs.values():
         f.validate(db, capabilities)
     workload = workloads.get(spec, random.Random(spec.seed))
-    plan = schedule.build(spec, random.Random(spec.seed + 1))
+    plan = schedule.build(spec, random.Random(spec.seed + 1), fs)
     schedule.check_fits(spec, plan)
     return Plan(spec, db, workload, fs, provider, plan)
 

@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import random
 import secrets
 import threading
 import time
@@ -24,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import workloads
-from harness import checkers, signals
+from harness import signals
+from harness.checking import judge, workload_runs
 from harness.cluster import Cluster
 from harness.db import Database
 from harness.errors import HistoryError, SpecError, SplitbrainError, one_line
@@ -34,7 +33,7 @@ from harness.plan import Plan, prepare
 from harness.progress import Progress
 from harness.run_summary import summary
 from harness.spec import TestSpec
-from harness.verdict import Validity, Verdict, compose, worst
+from harness.verdict import Validity, compose, worst
 from harness.worker import Watchdog, Worker
 from nemesis.runner import Nemesis
 from workloads import Workload
@@ -184,8 +183,8 @@ def run(
         info.setdefault("unknown_because", []).append(f"the run's history is not one: {e}")
         history_ops = load(run_dir / "history.jsonl")
     info["errors"] += notes
-    verdicts = check_history(
-        history_ops, spec, workload=plan.workload, history_file=run_dir / "history.jsonl"
+    verdicts = judge(
+        history_ops, workload_runs(plan.workload), run_dir / "history.jsonl", refused="unknown"
     )
     doc: dict[str, Any] = {**compose(verdicts), "run": info}
     if info.get("unknown_because"):
@@ -232,7 +231,7 @@ def _workload_phase(
         for i in range(spec.concurrency)
     ]
     t0 = time.monotonic()
-    nemesis = Nemesis(spec, plan.schedule, cluster, db, history, t0, stop)
+    nemesis = Nemesis(spec, plan.schedule, cluster, db, history, t0, stop, plan.faults)
     progress = Progress(
         spec.name, spec.time_limit, history.counts, lambda: list(nemesis.active), stop
     )
@@ -324,49 +323,6 @@ def _final_phase(
     finally:
         stop.set()
         wd.join(timeout=spec.op_timeout + 2)
-
-
-def check_history(
-    history: list[Any],
-    spec: TestSpec | None,
-    checker: str | None = None,
-    workload: Workload | None = None,
-    history_file: Path | None = None,
-    **options: Any,
-) -> list[Verdict]:
-    """Run the spec's checkers (or the one named) over a history. A checker that raises
-    gives an `unknown` verdict with the error in it: the run's other results are kept.
-    `history_file` (the same history, on disk) lets the native core decide a list-append
-    history it can (harness/checking.py); the Python checker runs whenever it cannot."""
-    if checker is not None:
-        names: tuple[str, ...] = (checker,)
-        opts = dict(options)
-    else:
-        if spec is None:
-            raise SplitbrainError(
-                "no spec.json beside this history: choose a checker with --checker"
-            )
-        if workload is None:
-            workload = workloads.get(spec, random.Random(spec.seed))
-        names = workload.checkers
-        opts = {**workload.checker_options(), **options}
-    return [_check_one(name, history, opts, history_file) for name in names]
-
-
-def _check_one(
-    name: str, history: list[Any], opts: dict[str, Any], history_file: Path | None = None
-) -> Verdict:
-    if name == "list-append" and history_file is not None:
-        from harness.checking import native_list_append
-
-        fast = native_list_append(history_file, opts, history)
-        if fast is not None:
-            return fast
-    try:
-        return checkers.check_safely(name, history, **opts)
-    except SplitbrainError as e:  # a run's own history refused by its checker: not valid
-        msg = f"checker refused the history: {one_line(e)}"
-        return Verdict(checker=name, valid="unknown", stats={"error": msg}, notes=[msg])
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:

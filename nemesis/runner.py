@@ -25,11 +25,13 @@ class Nemesis(threading.Thread):
         history: HistoryWriter,
         start_monotonic: float,
         stop: threading.Event,
+        kinds: dict[str, faults.Fault] | None = None,
     ) -> None:
         super().__init__(name="nemesis", daemon=True)
         self.schedule = schedule
         self.target = faults.Target(cluster, db)
-        self.faults = {name: faults.get(name, spec) for name in {s.fault for s in schedule}}
+        # the run's plan made them (a strobe's state lives in its Fault object)
+        self.faults = kinds or {name: faults.get(name, spec) for name in {s.fault for s in schedule}}
         self.history = history
         self.t0 = start_monotonic
         self.stop_event = stop

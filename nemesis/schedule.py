@@ -25,13 +25,18 @@ class Step:
         return asdict(self)
 
 
-def build(spec: TestSpec, rng: random.Random | None = None) -> list[Step]:
+def build(
+    spec: TestSpec,
+    rng: random.Random | None = None,
+    kinds: dict[str, faults.Fault] | None = None,
+) -> list[Step]:
     """Alternate healthy and faulty periods of spec.fault_interval seconds, cycling through the
     requested faults in a seeded random order; no fault starts in the last interval so the
-    cluster is healthy before the run ends."""
+    cluster is healthy before the run ends. `kinds`: the run's Fault objects (its plan's)."""
     if not spec.nemesis:
         return []
     rng = rng or random.Random(spec.seed)
+    kinds = kinds or {f: faults.get(f, spec) for f in spec.nemesis}
     d = spec.fault_interval
     steps: list[Step] = []
     t = d  # start healthy: clients warm up first
@@ -41,13 +46,9 @@ def build(spec: TestSpec, rng: random.Random | None = None) -> list[Step]:
             order = list(spec.nemesis)
             rng.shuffle(order)
         fault = order.pop()
-        steps.append(Step(round(t, 3), fault, d, _params(fault, spec, rng)))
+        steps.append(Step(round(t, 3), fault, d, kinds[fault].plan(rng)))
         t += 2 * d
     return steps
-
-
-def _params(fault: str, spec: TestSpec, rng: random.Random) -> dict[str, Any]:
-    return faults.get(fault, spec).plan(rng)
 
 
 def minimum_time(spec: TestSpec) -> float:

@@ -557,7 +557,7 @@ def test_a_runs_check_uses_the_native_core_when_it_can(tmp_path: Path) -> None:
     """The runner hands its history file along: a clean list-append history is decided
     natively, with the verdict the Python checker gives; an invalid one by the Python stages
     on the core's focus, with the same verdict."""
-    from harness.runner import check_history
+    from harness.checking import judge
 
     opts = {"models": ("serializable",)}
     ops = simulate(500, 6, concurrency=4)
@@ -566,8 +566,8 @@ def test_a_runs_check_uses_the_native_core_when_it_can(tmp_path: Path) -> None:
     for history, engine in ((ops, "native"), (wrong, "focus")):
         path = _write(history, tmp_path / f"{engine}.jsonl")
         loaded = load(path)
-        (fast,) = check_history(loaded, None, "list-append", history_file=path, **opts)
-        (slow,) = check_history(loaded, None, "list-append", **opts)
+        (fast,) = judge(loaded, [("list-append", opts)], path, refused="unknown")
+        (slow,) = judge(loaded, [("list-append", opts)], path, native=False, refused="unknown")
         assert fast.stats["engine"] == engine
         assert slow.stats["engine"] == "python"
         got, want = fast.to_dict(), slow.to_dict()

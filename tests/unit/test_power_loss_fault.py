@@ -89,7 +89,7 @@ def test_plans_on_compose_and_ssh_are_refused(provider: str, tmp_path: Path) -> 
 @needs_generic
 def test_a_local_plan_is_accepted() -> None:
     spec = TestSpec(db="postgres", provider="local", nemesis=("power-loss",))
-    assert [f.name for f in prepare(spec).faults] == ["power-loss"]
+    assert [f.name for f in prepare(spec).faults.values()] == ["power-loss"]
 
 
 def test_the_contract_refuses_by_default(tmp_path: Path) -> None:
