@@ -2,8 +2,8 @@
 
 A database definition is written once against this class and never asks which provider it
 runs on: no `isinstance`, no `getattr(cluster, ...)`, no provider names. Where deployments
-genuinely differ, a provider declares a *capability* (CAPABILITIES) and the definition or a
-fault module asks `cluster.can(...)`. Facts a provider needs from a database (its image, OS
+genuinely differ, a provider declares a *capability* (CAPABILITIES) and a fault names the
+ones it needs (Fault.needs, checked by the run's plan before anything starts). Facts a provider needs from a database (its image, OS
 user, ports, binaries) are data on the definition (harness.db.Database).
 
 A *grudge* maps a node to the set of nodes whose packets it drops (Jepsen's model).
@@ -78,9 +78,6 @@ class Cluster(ABC):
     run_id: str
     nodes: tuple[str, ...]
     capabilities: frozenset[str] = frozenset({"partition", "kill", "pause"})
-
-    def can(self, capability: str) -> bool:
-        return capability in self.capabilities
 
     # -- where things are ---------------------------------------------------------------
     @abstractmethod

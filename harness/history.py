@@ -356,31 +356,3 @@ def pairs(history: list[Op]) -> Iterator[tuple[Op, Op | None]]:
 def complete(history: list[Op]) -> dict[int, Op]:
     """Map invocation index -> completion op (only for invocations that completed)."""
     return {inv.index: c for inv, c in pairs(history) if c is not None}
-
-
-def to_dataframe(history: list[Op]):  # -> pandas.DataFrame (import is slow; kept lazy)
-    """One row per op; plus, on completions, the invocation time and latency (ns)."""
-    import pandas as pd
-
-    inv_of: dict[int, Op] = {}
-    for i, c in pairs(history):
-        if c is not None:
-            inv_of[c.index] = i
-    rows = []
-    for op in history:
-        inv: Op | None = inv_of.get(op.index)
-        rows.append(
-            {
-                "index": op.index,
-                "time": op.time,
-                "process": op.process,
-                "type": op.type,
-                "f": op.f,
-                "value": op.value,
-                "node": op.node,
-                "error": op.error,
-                "invoke_time": inv.time if inv else None,
-                "latency": (op.time - inv.time) if inv else None,
-            }
-        )
-    return pd.DataFrame(rows)

@@ -35,7 +35,6 @@ BASE = "debian:bookworm-slim"
 LOCAL_BASE = "splitbrain/debian:bookworm"
 HASH_LABEL = "splitbrain.context-hash"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-PULL_TIMEOUT = 30.0
 Echo = Callable[[str], None]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NOISE = re.compile(r"^\s*(Step \d|---> |Removing intermediate|Successfully|debconf:)")

@@ -52,7 +52,7 @@ def resolve_provider(spec: TestSpec, echo: Echo) -> TestSpec:
     """--provider auto: compose when a Docker engine answers, else local."""
     if spec.provider != "auto":
         return spec
-    from harness.providers.compose import engine_answers
+    from harness.providers.compose_engine import engine_answers
 
     name = "compose" if engine_answers() else "local"
     echo(f"provider: auto picked {name}")

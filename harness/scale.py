@@ -25,8 +25,6 @@ from harness.errors import SpecError
 from harness.report.scaling import SCALE_FILE
 from harness.spec import TestSpec
 
-DEFAULT_DBS = ("postgres", "galera", "cassandra")
-
 
 @dataclasses.dataclass(frozen=True)
 class Point:

@@ -39,7 +39,3 @@ def windows(history: list[Op]) -> list[dict[str, Any]]:
         if w["end"] is None:
             w["end"] = end_of_history
     return out
-
-
-def active_at(wins: list[dict[str, Any]], t: int) -> list[str]:
-    return [w["fault"] for w in wins if w["start"] <= t < w["end"]]

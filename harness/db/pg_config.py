@@ -77,17 +77,6 @@ def fmt_lsn(x: int) -> str | None:
     return None if x < 0 else f"{x >> 32:X}/{x & 0xFFFFFFFF:X}"
 
 
-def conf_settings(text: str) -> dict[str, str]:
-    """`key = value  # comment` lines -> {key: value}, quotes removed."""
-    out = {}
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if "=" in line:
-            k, v = (x.strip() for x in line.split("=", 1))
-            out[k] = v.strip("'")
-    return out
-
-
 def auto_conf(old: str, settings: dict[str, str], drop: tuple[str, ...] = ()) -> str:
     """postgresql.auto.conf text with `settings` set and `drop` removed (what ALTER SYSTEM
     would write on a running server)."""

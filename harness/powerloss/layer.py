@@ -112,10 +112,6 @@ class Layer:
         if left > 0:
             time.sleep(left)
 
-    def sync(self) -> dict[str, Any]:
-        """sync(2): everything written so far becomes durable."""
-        return self.request("sync")
-
     def status(self) -> dict[str, Any]:
         """What a power loss now would undo (files, blocks, bytes)."""
         return self.request("status")

@@ -38,7 +38,6 @@ from harness.options import Option
 from harness.providers.compose_engine import (
     compose_command,
     connect,
-    engine_answers,
     free_port,
     owner,
     project_name,
@@ -92,14 +91,6 @@ class HostFacts(Protocol):
     @property
     def image(self) -> str: ...
     def required(self, setting: Any = None) -> list[tuple[str, str]]: ...
-
-
-def pick_provider(spec: TestSpec, timeout: float = 2.0) -> str:
-    """Resolve --provider auto: compose when a Docker engine answers within timeout, else
-    local."""
-    if spec.provider != "auto":
-        return spec.provider
-    return "compose" if engine_answers(timeout) else "local"
 
 
 def free_subnet(client: Any, rng: random.Random | None = None) -> str:
@@ -344,4 +335,3 @@ def preflight(db: Any) -> None:
             )
     finally:
         client.close()
-

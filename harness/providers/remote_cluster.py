@@ -250,9 +250,6 @@ class RemoteCluster(DropRules, Cluster):
     def install_firewall(self) -> None:
         raise_first(parallel(lambda n: firewall.install(self.remote(n), self.chain), self.nodes))
 
-    def remove_firewall(self) -> None:
-        raise_first(parallel(lambda n: firewall.remove(self.remote(n), self.chain), self.nodes))
-
     def _apply(self) -> None:
         lossy, p = self._loss
 

@@ -17,14 +17,11 @@ loss hold together, and heal clears both.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Iterable, Mapping
 
 from harness.errors import ClusterError
 from harness.remote import Remote
-
-CHAIN_RE = re.compile(r"^SB-[0-9a-f]{6}$")
 
 
 def chain_name(run_id: str) -> str:

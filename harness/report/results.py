@@ -262,10 +262,6 @@ def window_label(w: dict[str, Any], has_primary: bool = True) -> str:
     return f"{kind} on {hit}" if hit else kind
 
 
-def is_nemesis(op: Op) -> bool:
-    return op.process == NEMESIS
-
-
 def database(name: Any) -> type[Database] | None:
     """The definition of a database by name; None for one this version does not know (its
     runs are still reported, from what their files say)."""
