@@ -38,7 +38,7 @@ class HostGone(ClusterError):
     exit_code = 4
 
 
-class _RecordNewKey(paramiko.MissingHostKeyPolicy):
+class _RecordNewKey(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]  # untyped library
     """accept_new_host_keys: true (OpenSSH's StrictHostKeyChecking=accept-new): accept an
     unknown key, record it, say so. A *changed* key is still refused (BadHostKeyException)."""
 

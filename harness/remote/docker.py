@@ -40,6 +40,10 @@ def engine_errors(label: str) -> Iterator[None]:
         raise ClusterError(f"{label}: Docker engine did not answer: {one_line(e)}") from None
 
 
+def _text(b: bytes | None) -> str:
+    return (b or b"").decode(errors="replace")
+
+
 class DockerRemote:
     def __init__(self, client: Any, container: str, label: str) -> None:
         self.client = client  # a docker.DockerClient
@@ -57,8 +61,7 @@ class DockerRemote:
             )  # fmt: skip
             out, err = api.exec_start(ex["Id"], demux=True)
             rc = api.exec_inspect(ex["Id"])["ExitCode"]
-        dec = lambda b: (b or b"").decode(errors="replace")  # noqa: E731
-        return Result(int(rc if rc is not None else -1), dec(out), dec(err))
+        return Result(int(rc if rc is not None else -1), _text(out), _text(err))
 
     def run(
         self,
