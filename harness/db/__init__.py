@@ -5,6 +5,7 @@ cluster's type: what a provider needs from it is the data in `Deployment`."""
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from harness.cluster import Cluster
 from harness.db.probe import Answer, Probe, answer
-from harness.errors import ClusterError, SpecError
+from harness.errors import ClusterError, SpecError, one_line
 from harness.options import Option
 from harness.registry import DATABASES, resolve
 
@@ -182,6 +183,41 @@ class Database(ABC):
                 p.close()
 
         return answer(fresh, timeout)
+
+    def log_tail(self, cluster: Cluster, node: str) -> str:
+        """The last meaningful line(s) of the node's log, for one-line errors."""
+        return "see the node's log"
+
+    def wait_for(
+        self,
+        cluster: Cluster,
+        node: str,
+        attempt: Callable[[], object],
+        what: str,
+        timeout: float,
+        every: float = 0.1,
+    ) -> object:
+        """attempt() until it gives something true (its exceptions mean: not yet), and
+        return it; a ClusterError naming the node, what was awaited and the end of its log
+        when its database exits or `timeout` seconds pass. The one wait-until loop of every
+        definition's bring-up."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            try:
+                got = attempt()
+                if got:
+                    return got
+            except Exception as e:  # noqa: BLE001 - any failure means: not yet
+                last = f" ({one_line(e)})"
+            if not cluster.is_running(node):
+                raise ClusterError(f"{self.name}: {node} exited: {self.log_tail(cluster, node)}")
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"{self.name}: {node} not {what} after {timeout:g} s{last}: "
+                    f"{self.log_tail(cluster, node)}"
+                )
+            time.sleep(every)
 
     def ready(self, cluster: Cluster, node: str, timeout: float = 5.0) -> bool:
         """Whether the node answers a request in its own protocol within timeout (a

@@ -422,20 +422,10 @@ class Cassandra(Database):
         return options_probe(cluster.address(node, CLIENT_PORT))
 
     def _wait_native(self, cluster: Cluster, node: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.ready(cluster, node, timeout=3):
-            if not cluster.is_running(node):
-                raise ClusterError(
-                    f"cassandra: {node} exited during start: {self._tail(cluster, node)}"
-                )
-            if time.monotonic() > deadline:
-                raise ClusterError(
-                    f"cassandra: {node} did not answer on port {CLIENT_PORT} within {timeout:g} s: "
-                    f"{self._tail(cluster, node)}"
-                )
-            time.sleep(0.5)
+        what = f"answering on port {CLIENT_PORT}"
+        self.wait_for(cluster, node, lambda: self.ready(cluster, node, 3), what, timeout, 0.5)
 
-    def _tail(self, cluster: Cluster, node: str, n: int = 3) -> str:
+    def log_tail(self, cluster: Cluster, node: str, n: int = 3) -> str:
         """The node log's last meaningful lines, joined into one (errors are one line)."""
         text = cluster.read_file(node, self._log(cluster, node))
         lines = [

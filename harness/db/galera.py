@@ -218,7 +218,7 @@ class Galera(Database):
             node, self._argv(cluster, node, *extra), user=OS_USER, log=log, env={"PATH": path}
         )
 
-    def _log_tail(self, cluster: Cluster, node: str) -> str:
+    def log_tail(self, cluster: Cluster, node: str) -> str:
         text = cluster.read_file(node, f"{self._dir(cluster, node)}/mariadbd.log")
         bad = [ln for ln in text.splitlines() if re.search(r"ERROR|WSREP.*(fail|abort)", ln)]
         return bad[-1].strip() if bad else "no error in the log"
@@ -285,38 +285,22 @@ class Galera(Database):
         what: str,
         timeout: float,
     ) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
-        st: dict[str, str] | None = None
-        while True:
+        def attempt() -> dict[str, str] | None:
             st = self.status(cluster, node)
-            if st is not None and ok(st):
-                return st
-            if not cluster.is_running(node):
-                raise ClusterError(f"mariadbd on {node} exited: {self._log_tail(cluster, node)}")
-            if time.monotonic() > deadline:
-                seen = st["wsrep_local_state_comment"] if st else "not answering"
-                raise ClusterError(
-                    f"galera {node} not {what} after {timeout:g} s ({seen}): "
-                    f"{self._log_tail(cluster, node)}"
-                )
-            time.sleep(0.1)
+            if st is not None and not ok(st):
+                raise ClusterError(st["wsrep_local_state_comment"] or "not yet")
+            return st
+
+        st = self.wait_for(cluster, node, attempt, what, timeout)
+        assert isinstance(st, dict)
+        return st
 
     def _wait_socket(self, cluster: Cluster, node: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._socket_sql(cluster, node, "SELECT 1")
-                return
-            except ClusterError:
-                pass
-            if not cluster.is_running(node):
-                raise ClusterError(f"mariadbd on {node} exited: {self._log_tail(cluster, node)}")
-            if time.monotonic() > deadline:
-                raise ClusterError(
-                    f"mariadbd on {node} not ready after {timeout:g} s: "
-                    f"{self._log_tail(cluster, node)}"
-                )
-            time.sleep(0.1)
+        def attempt() -> bool:
+            self._socket_sql(cluster, node, "SELECT 1")
+            return True
+
+        self.wait_for(cluster, node, attempt, "answering on its socket", timeout)
 
     # -- setup ----------------------------------------------------------------------------
     def setup(self, cluster: Cluster) -> None:

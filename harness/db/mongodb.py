@@ -183,23 +183,19 @@ class MongoDB(Database):
     def _wait_answers(self, cluster: Cluster, node: str, timeout: float) -> None:
         from harness.db.mongodb_clients import connect
 
-        deadline = time.monotonic() + timeout
-        while True:
-            if not cluster.is_running(node):
-                tail = cluster.read_file(node, log_path(cluster.node_dir(node))).strip()
-                last = tail.splitlines()[-1] if tail else "no output"
-                raise ClusterError(f"mongodb: mongod on {node} exited: {last}")
+        def attempt() -> bool:
             c = connect(cluster, node, 1000)
             try:
                 c.admin.command("ping")
-                return
-            except Exception as e:  # noqa: BLE001 - any failure means: not yet
-                last = one_line(e)
+                return True
             finally:
                 c.close()
-            if time.monotonic() > deadline:
-                raise ClusterError(f"mongodb: {node} did not answer within {timeout:g} s: {last}")
-            time.sleep(0.5)
+
+        self.wait_for(cluster, node, attempt, "answering", timeout, every=0.5)
+
+    def log_tail(self, cluster: Cluster, node: str) -> str:
+        tail = cluster.read_file(node, log_path(cluster.node_dir(node))).strip()
+        return tail.splitlines()[-1] if tail else "no output"
 
     def _initiate(self, cluster: Cluster, node: str) -> None:
         """replSetInitiate unless the set already is (a second setup must not reconfigure)."""

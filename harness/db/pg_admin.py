@@ -182,21 +182,11 @@ class PgAdmin(Database):
     def wait_ready(
         self, cluster: Cluster, node: str, timeout: float = 30, dbname: str = LOGIN.dbname
     ) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.query(cluster, node, "SELECT 1", timeout=5, dbname=dbname)
-                return
-            except psycopg.Error:
-                pass
-            if not cluster.is_running(node):
-                raise ClusterError(f"postgres on {node} exited: {self.log_tail(cluster, node)}")
-            if time.monotonic() > deadline:
-                raise ClusterError(
-                    f"postgres on {node} not ready after {timeout:g} s: "
-                    f"{self.log_tail(cluster, node)}"
-                )
-            time.sleep(0.05)
+        def attempt() -> bool:
+            self.query(cluster, node, "SELECT 1", timeout=5, dbname=dbname)
+            return True
+
+        self.wait_for(cluster, node, attempt, "ready", timeout, every=0.05)
 
     def status(self, cluster: Cluster, node: str, timeout: float = 3) -> dict[str, Any] | None:
         """Role, timeline and LSNs of a node, or None when it does not answer."""

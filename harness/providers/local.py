@@ -22,9 +22,8 @@ import os
 import pwd
 import re
 import shutil
-import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -198,9 +197,12 @@ class LocalCluster(RemoteCluster):
             raise ClusterError(f"power-loss: {node} is still running after SIGKILL")
         return layer.power_loss(settle=False)  # before() settles it when it is next used
 
-    def before(self, node: str) -> None:
-        """After a power loss, wait out the kernel's cached file sizes before the node's files
+    def before(self, node: str, user: str | None = None) -> None:
+        """The node dir belongs to the user a command runs as (chowned on first use); after
+        a power loss, the kernel's cached file sizes are waited out before the node's files
         are read or its database restarted (harness.powerloss.layer.ATTR_TIMEOUT_S)."""
+        if user and user != "root":
+            self._own(node, user)
         layer = self._layers.get(node)
         if layer is not None:
             layer.settle()
@@ -236,35 +238,6 @@ class LocalCluster(RemoteCluster):
     def _dir(self, node: str) -> Path:
         return self.workdir / "nodes" / self.check_node(node)
 
-    def exec(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        timeout: float = 60,
-        check: bool = True,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        if user and user != "root":
-            self._own(node, user)
-        return super().exec(
-            node, argv, user=user, timeout=timeout, check=check, input=input, env=env
-        )
-
-    def spawn(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: PurePosixPath,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        if user != "root":
-            self._own(node, user)
-        super().spawn(node, argv, user=user, log=log, env=env)
 
     def _own(self, node: str, user: str) -> None:
         """Node dirs belong to the database user (chowned on first use)."""

@@ -84,8 +84,13 @@ class RemoteCluster(DropRules, Cluster):
         """The source address the node's packets carry as its peers see them (the address
         a firewall rule on a peer names to cut it off)."""
 
-    def before(self, node: str) -> None:  # noqa: B027 - optional hook
-        """Called before anything touches the node's files (power loss settles here)."""
+    def before(self, node: str, user: str | None = None) -> None:  # noqa: B027 - optional hook
+        """Called before anything runs on the node or touches its files, with the user it
+        runs as (local: power loss settles, the node dir goes to the database's user)."""
+
+    def said(self, message: str) -> str:
+        """A message as the user may read it (ssh: a conninfo's password hidden)."""
+        return message
 
     def check_node(self, node: str) -> str:
         if node not in self.nodes:
@@ -104,22 +109,23 @@ class RemoteCluster(DropRules, Cluster):
         input: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        self.before(self.check_node(node))
+        self.before(self.check_node(node), user)
         try:
             r = self.remote(node).run(
                 argv, user=user, input=input, timeout=timeout, env=env, cwd=str(self.node_dir(node))
             )
         except RemoteTimeout:
-            raise ClusterError(f"{node}: `{shown(argv)}` did not finish within {timeout:g} s") from None
+            msg = f"{node}: `{shown(argv)}` did not finish within {timeout:g} s"
+            raise ClusterError(self.said(msg)) from None
         p = subprocess.CompletedProcess(list(argv), r.rc, r.out, r.err)
         if check and r.rc != 0:
-            why = failure_line(r.err or r.out, r.rc)
+            why = self.said(failure_line(r.err or r.out, r.rc))
             if r.rc in (126, 127):  # not found / not executable
                 raise EnvironmentProblem(
                     f"{self.remote(node).label}: cannot run {argv[0]}: {why} (install it "
                     "there, or point the provider's settings at it)"
                 )
-            raise ClusterError(f"{node}: `{shown(argv)}` failed: {why}")
+            raise ClusterError(self.said(f"{node}: `{shown(argv)}` failed: {why}"))
         return p
 
     # -- the database's processes ----------------------------------------------------------
@@ -132,7 +138,7 @@ class RemoteCluster(DropRules, Cluster):
         log: PurePosixPath,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self.before(self.check_node(node))
+        self.before(self.check_node(node), user)
         with self._lock:
             if self.is_running(node):
                 raise ClusterError(f"{node}: service already running")
@@ -143,10 +149,9 @@ class RemoteCluster(DropRules, Cluster):
     def _launch(self, node: str) -> None:
         svc = self._services[node]
         remote = self.remote(node)
-        svc.sid = service.spawn(
-            remote, svc.argv, user=svc.user, log=svc.log, cwd=str(self.node_dir(node)),
-            env=svc.env,
-        )  # fmt: skip
+        svc.sid = remote.spawn(
+            svc.argv, user=svc.user, log=svc.log, cwd=str(self.node_dir(node)), env=svc.env
+        )
         self.spawned(node, svc.sid)
         time.sleep(0.05)  # a binary that cannot start at all exits at once: say so here
         if not service.alive(remote, svc.sid):
@@ -204,7 +209,7 @@ class RemoteCluster(DropRules, Cluster):
     def write_file(
         self, node: str, path: PurePosixPath | str, text: str, *, user: str, append: bool = False
     ) -> None:
-        self.before(self.check_node(node))
+        self.before(self.check_node(node), user)
         data = text.encode()
         if append:
             data = (self.remote(node).get(str(path)) or b"") + data

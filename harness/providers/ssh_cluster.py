@@ -8,8 +8,6 @@ import json
 import logging
 import re
 import shlex
-import subprocess
-from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -153,23 +151,8 @@ class SshCluster(RemoteCluster):
     def setting(self, node: str, key: str, default: str) -> str:
         return self.hosts[self.check_node(node)].settings.get(key, default)
 
-    def exec(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        timeout: float = 60,
-        check: bool = True,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        try:
-            return super().exec(
-                node, argv, user=user, timeout=timeout, check=check, input=input, env=env
-            )
-        except ClusterError as e:  # a conninfo's password never reaches a message
-            raise type(e)(_hide(str(e))) from None
+    def said(self, message: str) -> str:
+        return _hide(message)  # a conninfo's password never reaches a message
 
     def no_logs(self, node: str, error: BaseException) -> None:
         # a host that went away is named once, by the run's error, not again here

@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.errors import ClusterError, one_line
 from harness.remote import RemoteTimeout, Result, environment, shown
+from harness.remote.service import Detaching
 
 # cd into the wanted directory when it exists (a node dir not made yet), then the command
 _IN_DIR = 'cd "$0" 2>/dev/null || cd /; exec "$@"'
@@ -44,7 +45,7 @@ def _text(b: bytes | None) -> str:
     return (b or b"").decode(errors="replace")
 
 
-class DockerRemote:
+class DockerRemote(Detaching):
     def __init__(self, client: Any, container: str, label: str) -> None:
         self.client = client  # a docker.DockerClient
         self.container = container  # id
@@ -102,21 +103,6 @@ class DockerRemote:
                 self._ids[user] = (int(ids[0]), int(ids[1]))
             return self._ids[user]
 
-    def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: str,
-        cwd: str,
-        env: Mapping[str, str] | None = None,
-    ) -> int:
-        from harness.remote import service
-
-        return service.detach(self, argv, user=user, log=log, cwd=cwd, env=env)
-
-    def reap(self, pid: int) -> None:
-        """The node's init reaps the service (it is not the harness' child)."""
 
     def put(self, path: str, data: bytes, *, user: str | None = None) -> None:
         p = PurePosixPath(path)

@@ -20,6 +20,7 @@ import shlex
 import signal
 import time
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 from harness.errors import ClusterError
 from harness.remote import Remote, RemoteTimeout
@@ -153,19 +154,6 @@ def parse_members(text: str) -> dict[int, str]:
     return out
 
 
-def spawn(
-    remote: Remote,
-    argv: Sequence[str],
-    *,
-    user: str,
-    log: str,
-    cwd: str,
-    env: Mapping[str, str] | None = None,
-) -> int:
-    """Start argv detached as user, output appended to log; returns its session id."""
-    return remote.spawn(argv, user=user, log=log, cwd=cwd, env=env)
-
-
 def detach(
     remote: Remote,
     argv: Sequence[str],
@@ -230,3 +218,22 @@ def pause(remote: Remote, sid: int, settle: float = 2.0) -> dict[int, str]:
         time.sleep(0.05)
         running = {p: s for p, s in members(remote, sid).items() if s not in STOPPED}
     return running
+
+
+class Detaching:
+    """Remote.spawn and reap for a transport whose services are not the harness' own
+    children (a container, an SSH host): `setsid -f` on the node, whose init reaps them."""
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        user: str,
+        log: str,
+        cwd: str,
+        env: Mapping[str, str] | None = None,
+    ) -> int:
+        return detach(cast(Remote, self), argv, user=user, log=log, cwd=cwd, env=env)
+
+    def reap(self, pid: int) -> None:
+        """Nothing to collect: the node's init is the service's parent."""

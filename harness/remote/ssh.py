@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.errors import ClusterError, one_line
 from harness.remote import PATH, RemoteTimeout, Result, environment, shown
+from harness.remote.service import Detaching
 
 
 def env_argv(env: Mapping[str, str], argv: Sequence[str]) -> str:
@@ -29,7 +30,7 @@ def exec_script(cwd: str | None, env: Mapping[str, str], argv: Sequence[str], ti
     return f"cd {here} 2>/dev/null || cd /; exec {limit} {env_argv(env, argv)}"
 
 
-class SshRemote:
+class SshRemote(Detaching):
     def __init__(self, conn: Any) -> None:
         self.conn = conn  # harness.providers.ssh_conn.Remote: the host's connection
         self.label = conn.label
@@ -60,21 +61,6 @@ class SshRemote:
     def _sftp_ok(self) -> bool:
         return bool(self.conn.inv.user == "root")
 
-    def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: str,
-        cwd: str,
-        env: Mapping[str, str] | None = None,
-    ) -> int:
-        from harness.remote import service
-
-        return service.detach(self, argv, user=user, log=log, cwd=cwd, env=env)
-
-    def reap(self, pid: int) -> None:
-        """The node's init reaps the service (it is not the harness' child)."""
 
     def put(self, path: str, data: bytes, *, user: str | None = None) -> None:
         if not self._sftp_ok():

@@ -81,8 +81,8 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     ("running", "says"),
     [
-        (True, "cassandra: n1 did not answer on port 9042 within 1 s: "),
-        (False, "n1 exited during start"),
+        (True, "cassandra: n1 not answering on port 9042 after 1 s: "),
+        (False, "cassandra: n1 exited: "),
     ],
 )
 def test_a_node_that_does_not_come_up_names_the_end_of_its_log(

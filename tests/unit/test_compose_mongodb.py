@@ -401,7 +401,7 @@ def test_a_mongod_that_exits_is_one_line_with_its_log(rs, monkeypatch) -> None:
     monkeypatch.setattr(cluster, "spawn", spawn)
     with pytest.raises(ClusterError) as e:
         MongoDB(spec()).setup(cluster)
-    assert str(e.value) == "mongodb: mongod on n2 exited: DBPathInUse: lock file taken"
+    assert str(e.value) == "mongodb: n2 exited: DBPathInUse: lock file taken"
 
 
 def test_recover_restarts_dead_members_and_maps_members_to_nodes(rs) -> None:

@@ -36,8 +36,8 @@ exec sleep 300
 def svc(tmp_path: Path):
     remote = HostRemote("host")
     argv = ["sh", "-c", TREE, "x", "a 'b' $c"]
-    sid = service.spawn(remote, argv, user="root", log=f"{tmp_path}/s.log", cwd=str(tmp_path),
-                        env={"K": "v w"})  # fmt: skip
+    sid = remote.spawn(argv, user="root", log=f"{tmp_path}/s.log", cwd=str(tmp_path),
+                       env={"K": "v w"})  # fmt: skip
     deadline = time.monotonic() + 5
     while len(service.members(remote, sid)) < 4 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -90,8 +90,8 @@ def test_a_foreign_owner_leaves_the_service_alone(svc) -> None:
 def test_a_binary_that_cannot_start_is_said(tmp_path: Path) -> None:
     remote = HostRemote("host")
     with pytest.raises(ClusterError, match="cannot start /nonexistent/db"):
-        service.spawn(remote, ["/nonexistent/db"], user="root", log=f"{tmp_path}/l.log",
-                      cwd=str(tmp_path))  # fmt: skip
+        remote.spawn(["/nonexistent/db"], user="root", log=f"{tmp_path}/l.log",
+                     cwd=str(tmp_path))  # fmt: skip
     # detached with setsid (containers, ssh hosts): it dies at once, and its log says why
     sid = service.detach(remote, ["/nonexistent/db"], user="root", log=f"{tmp_path}/l.log",
                          cwd=str(tmp_path))  # fmt: skip
