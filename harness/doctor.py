@@ -68,7 +68,8 @@ def _docker() -> list[Check]:
     """The engine, the compose CLI and which node images are there (--provider compose)."""
     from harness import images
     from harness.errors import EnvironmentProblem
-    from harness.providers.compose_engine import compose_command, connect, engine_address
+    from harness.install.engine import address as engine_address
+    from harness.providers.compose_engine import compose_command, connect
 
     try:
         client = connect(timeout=2)

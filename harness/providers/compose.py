@@ -27,12 +27,12 @@ import logging
 import random
 import subprocess
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
-from harness import clock
+from harness import clock, images
 from harness.cluster import failure_line
+from harness.db import Deployment
 from harness.errors import ClusterError, EnvironmentProblem, SpecError, one_line
 from harness.options import Option
 from harness.providers.compose_engine import (
@@ -81,18 +81,6 @@ IMAGE = Option(
 )
 
 
-class HostFacts(Protocol):
-    """What the provider reads from a database's Deployment (harness.db.Deployment)."""
-
-    @property
-    def user(self) -> str: ...
-    @property
-    def ports(self) -> Mapping[str, int]: ...
-    @property
-    def image(self) -> str: ...
-    def required(self, setting: Any = None) -> list[tuple[str, str]]: ...
-
-
 def free_subnet(client: Any, rng: random.Random | None = None) -> str:
     """A /24 inside 198.19.0.0/16 that no Docker network uses (nor dockerd's bridge)."""
     used = [BRIDGE]
@@ -109,7 +97,7 @@ def free_subnet(client: Any, rng: random.Random | None = None) -> str:
 class ComposeCluster(RemoteCluster):
     capabilities = frozenset({"partition", "packet-loss", "kill", "pause", "clock"})
 
-    def __init__(self, spec: TestSpec, run_id: str, deployment: HostFacts, *, client: Any = None) -> None:
+    def __init__(self, spec: TestSpec, run_id: str, deployment: Deployment, *, client: Any = None) -> None:
         super().__init__()
         self.compose_file = COMPOSE_DIR / spec.db / "compose.yaml"
         if spec.nodes != len(NODES):
@@ -286,17 +274,7 @@ def _why(e: BaseException) -> str:
     return one_line(e)
 
 
-def image_present(client: Any, image: str) -> bool:
-    import docker
-
-    try:
-        client.api.inspect_image(image)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
-def create(spec: TestSpec, run_id: str, deployment: HostFacts, **kwargs: Any) -> ComposeCluster:
+def create(spec: TestSpec, run_id: str, deployment: Deployment, **kwargs: Any) -> ComposeCluster:
     """Three running host containers for spec.db, node directories made. Torn down again if
     bringing them up fails or is interrupted (Ctrl-C)."""
     cluster = ComposeCluster(spec, run_id, deployment, **kwargs)
@@ -329,7 +307,7 @@ def preflight(db: Any) -> None:
     try:
         compose_command()
         image = IMAGE.get(db.spec.options) or db.deployment.image
-        if image.startswith("splitbrain/") and not image_present(client, image):
+        if image.startswith("splitbrain/") and not images.present(client, image):
             raise EnvironmentProblem(
                 f"image {image} is missing: splitbrain images build --db {db.spec.db}"
             )

@@ -13,22 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentProblem
+from harness.install import engine
 
 PROJECT_PREFIX = "sb-"
 PLUGIN_DIR = "/usr/local/lib/docker/cli-plugins"  # where the docker CLI looks for plugins
 # Requests may take long (an exec waits for its command; `timeout` inside the container
 # bounds it), so the client's own timeout is only a last resort once the ping answered.
 REQUEST_TIMEOUT = 3600.0
-
-
-def engine_address() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-def no_engine() -> EnvironmentProblem:
-    return EnvironmentProblem(
-        f"no Docker engine answers at {engine_address()}: start Docker or use --provider local"
-    )
 
 
 def connect(timeout: float = 10.0) -> Any:
@@ -41,7 +32,9 @@ def connect(timeout: float = 10.0) -> Any:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except (docker.errors.DockerException, requests.RequestException, OSError):
-        raise no_engine() from None
+        raise EnvironmentProblem(
+            f"no Docker engine answers at {engine.address()}: start Docker or use --provider local"
+        ) from None
     client.api.timeout = REQUEST_TIMEOUT
     return client
 
