@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.errors import EnvironmentProblem
 from harness.install import engine
+from harness.providers import owner as owner_
 
 PROJECT_PREFIX = "sb-"
 PLUGIN_DIR = "/usr/local/lib/docker/cli-plugins"  # where the docker CLI looks for plugins
@@ -84,7 +85,9 @@ def project_name(run_id: str) -> str:
 
 
 def owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """The splitbrain.owner label of what this harness makes (harness.providers.owner)."""
+    host, pid = owner_.me()
+    return f"{host}:{pid}"
 
 
 def free_port() -> int:

@@ -7,12 +7,11 @@ in its containers' splitbrain.owner label ("<host>:<pid>") is.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.providers import owner
 from harness.providers.compose_engine import PROJECT_PREFIX, connect
 
 log = logging.getLogger(__name__)
@@ -61,23 +60,8 @@ def leftovers(client: Any = None, project: str | None = None) -> list[Leftover]:
 
 def _dead(found: list[Leftover], force: bool) -> list[Leftover]:
     """Leftovers of projects whose harness is gone (all of them with force)."""
-    live = {x.project for x in found if x.owner and _owner_alive(x.owner)}
+    live = {x.project for x in found if x.owner and owner.alive(*x.owner.rpartition(":")[::2])}
     return [x for x in found if force or x.project not in live]
-
-
-def _owner_alive(owner_label: str) -> bool:
-    host, _, pid = owner_label.rpartition(":")
-    if not pid.isdigit():
-        return False
-    if host != socket.gethostname():
-        return True  # another machine's run: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def find_leftovers(force: bool = False, inventory: str = "", *, client: Any = None) -> list[str]:

@@ -36,7 +36,7 @@ from harness.powerloss import build as powerloss_build
 from harness.powerloss import leftovers as powerloss_leftovers
 from harness.powerloss.layer import Layer
 from harness.powerloss.options import WRITEBACK_S
-from harness.providers import netns
+from harness.providers import netns, owner
 from harness.providers.remote_cluster import RemoteCluster
 from harness.remote import firewall
 from harness.remote.local import HostRemote, netns_remote
@@ -77,16 +77,6 @@ def preflight(db: Database) -> None:
             f"user {db.deployment.user!r} does not exist on this host (it runs {db.name}): "
             "install the database's package, or create the user"
         ) from None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalCluster(RemoteCluster):
@@ -362,7 +352,7 @@ def _run_alive(run_id: str) -> bool:
     without a run.json is an orphan (run.json is written before anything else is created)."""
     try:
         info: dict[str, Any] = json.loads((WORK_ROOT / run_id / "run.json").read_text())
-        return _pid_alive(int(info["harness_pid"]))
+        return owner.alive(None, info["harness_pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

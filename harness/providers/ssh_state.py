@@ -12,13 +12,12 @@ files deleted. Nothing else on the host is touched.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import socket
 from pathlib import PurePosixPath
 from typing import Any
 
+from harness.providers import owner
 from harness.providers.ssh_conn import Remote
 from harness.providers.ssh_inventory import NODE_NAME, SAFE_WORD
 from harness.remote import firewall, service
@@ -35,13 +34,9 @@ def node_dir(root: PurePosixPath, run_id: str, node: str) -> PurePosixPath:
     return root / run_id / node
 
 
-def harness_id() -> tuple[str, int]:
-    return socket.gethostname(), os.getpid()
-
-
 def new_state(remote: Remote, run_id: str, db_user: str) -> dict[str, Any]:
     h = remote.host
-    host, pid = harness_id()
+    host, pid = owner.me()
     return {
         "run_id": run_id,
         "node": h.name,
@@ -102,16 +97,7 @@ def _valid(s: Any, remote: Remote) -> bool:
 
 def harness_alive(s: dict[str, Any]) -> bool:
     """Whether the run's harness still runs (on another control node: assumed so)."""
-    host, _ = harness_id()
-    if s.get("harness_host") != host:
-        return True
-    try:
-        os.kill(int(s["harness_pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError, TypeError):
-        return True
-    return True
+    return owner.alive(s.get("harness_host"), s.get("harness_pid"))
 
 
 def describe(s: dict[str, Any], remote: Remote) -> str:

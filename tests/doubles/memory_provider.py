@@ -42,6 +42,7 @@ from harness.cluster import (
 from harness.db import Deployment
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.options import Option
+from harness.providers import owner
 from harness.spec import TestSpec
 
 DOWN, RUNNING, PAUSED = "down", "running", "paused"
@@ -475,16 +476,6 @@ def create(spec: TestSpec, run_id: str, deployment: Deployment | None = None) ->
     )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _leftover_dirs(force: bool) -> list[Path]:
     """Work dirs of runs whose harness process is gone (all of them with force)."""
     root = work_root()
@@ -494,7 +485,7 @@ def _leftover_dirs(force: bool) -> list[Path]:
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         try:
             pid = int(json.loads((d / "run.json").read_text())["harness_pid"])
-            alive = _pid_alive(pid)
+            alive = owner.alive(None, pid)
         except (OSError, ValueError, KeyError, TypeError):
             alive = False  # no readable run.json: nobody owns it
         if force or not alive:
