@@ -146,7 +146,9 @@ def parse_steps(text: str) -> list[Step]:
 
 def _split(text: str, sep: str) -> list[str]:
     """text split at `sep` outside "quoted text" (where a backslash escapes)."""
-    parts, cur, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    cur: list[str] = []
+    quoted = escaped = False
     for ch in text:
         if escaped:
             escaped = False
