@@ -54,8 +54,12 @@ def steps_of(spec: TestSpec) -> list[Step]:
 
 
 def with_steps(spec: TestSpec, steps: list[Step], time_limit: float | None = None) -> TestSpec:
-    """The spec running exactly these steps (--nemesis: their faults, first seen first)."""
-    nemesis = tuple(dict.fromkeys(s.fault for s in steps))
+    """The spec running exactly these steps (--nemesis: their faults, in the spec's order so
+    that a derived name does not change with the order of the steps)."""
+    held = dict.fromkeys(s.fault for s in steps)
+    nemesis = tuple(f for f in spec.nemesis if f in held) + tuple(
+        f for f in held if f not in spec.nemesis
+    )
     out = spec.replace(
         schedule=format_steps(steps) if steps else "",
         nemesis=nemesis,
