@@ -156,6 +156,13 @@ class HuntResult:
             )
             for v, r in sorted(self.variant_rates().items(), key=lambda x: -x[1].n):
                 lines.append(f"  {v}: {r}")
+        lines.append("every run (under the hunt's folder):")
+        for a in self.attempts:
+            where = a.dir or ""
+            if where and Path(where).is_relative_to(self.dir):
+                where = str(Path(where).relative_to(self.dir))
+            var = f" [{steer.describe(a.variant)}]" if a.variant else ""
+            lines.append(f"  {a.n} seed {a.seed}{var}: {_outcome(a)}  {where}")
         if self.interrupted:
             lines.append("interrupted: what was found so far is above; every run is kept on disk")
         return "\n".join(lines) + "\n"
@@ -227,15 +234,17 @@ def hunt(
     return result
 
 
-def _line(a: Attempt, budget: Budget) -> str:
-    left = budget.runs_left()
-    of = f"/{budget.max_runs}" if left is not None else ""
+def _outcome(a: Attempt) -> str:
     if a.interrupted:
-        what = "interrupted"
-    elif a.error:
-        what = f"error: {a.error}"
-    else:
-        shown = ", ".join(f"{t} x{n}" for t, n in sorted(a.found.items()))
-        what = ("FOUND " + shown) if a.hit else f"not found (score {a.score:g})"
+        return "interrupted"
+    if a.error:
+        return f"error: {a.error}"
+    if a.hit:
+        return "FOUND " + ", ".join(f"{t} x{n}" for t, n in sorted(a.found.items()))
+    return f"not found (score {a.score:g})"
+
+
+def _line(a: Attempt, budget: Budget) -> str:
+    of = f"/{budget.max_runs}" if budget.max_runs is not None else ""
     var = f" [{steer.describe(a.variant)}]" if a.variant else ""
-    return f"  run {a.n}{of} seed {a.seed}{var}: {what} ({a.seconds:.0f} s) {a.dir or ''}"
+    return f"  run {a.n}{of} seed {a.seed}{var}: {_outcome(a)} ({a.seconds:.0f} s) {a.dir or ''}"
