@@ -17,7 +17,7 @@ from typing import Any
 
 from harness import signals
 from harness.hunting import steer
-from harness.hunting.stats import Budget, Rate
+from harness.hunting.stats import Budget, Rate, hunt_done
 from harness.hunting.targets import Target
 from harness.hunting.trial import (
     MAX_ERRORS_IN_A_ROW,
@@ -212,14 +212,10 @@ def hunt(
                     result.stopped_because = "interrupted"
                     break
                 errors_in_a_row = errors_in_a_row + 1 if o.error else 0
-                if errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
-                    result.stopped_because = f"{errors_in_a_row} runs in a row failed: {o.error}"
-                    break
                 hits += hit
-                if config.stop_after and hits >= config.stop_after:
-                    result.stopped_because = (
-                        "found" if config.stop_after == 1 else f"found {hits} times"
-                    )
+                done = hunt_done(hits, config.stop_after, errors_in_a_row, MAX_ERRORS_IN_A_ROW)
+                if done:
+                    result.stopped_because = done + (f": {o.error}" if o.error else "")
                     break
         except KeyboardInterrupt:
             result.interrupted = True

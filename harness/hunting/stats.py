@@ -184,6 +184,16 @@ class Budget:
         self.longest = max(self.longest, seconds)
 
 
+def hunt_done(hits: int, stop_after: int, errors_in_a_row: int, max_errors: int) -> str:
+    """Why a hunt stops after this run ('' = go on; the budget is asked apart): the
+    --stop-after-th detection (0: never, spend the budget), or too many failed runs in a row."""
+    if errors_in_a_row >= max_errors:
+        return f"{errors_in_a_row} runs in a row failed"
+    if stop_after and hits >= stop_after:
+        return "found" if stop_after == 1 else f"found {hits} times"
+    return ""
+
+
 def parse_duration(text: str) -> float:
     """'90', '90s', '30m', '2h' -> seconds; a one-line SpecError otherwise."""
     t = text.strip().lower()

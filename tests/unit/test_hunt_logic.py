@@ -14,7 +14,15 @@ from harness.cli_spec import command_line, spec_from
 from harness.errors import SpecError
 from harness.hunting import steer
 from harness.hunting.candidates import Limits, candidates, steps_of, with_steps
-from harness.hunting.stats import Acceptance, Budget, Rate, clopper_pearson, parse_duration, wilson
+from harness.hunting.stats import (
+    Acceptance,
+    Budget,
+    Rate,
+    clopper_pearson,
+    hunt_done,
+    parse_duration,
+    wilson,
+)
 from harness.hunting.targets import Target, target_for
 from harness.options import validate
 from harness.plan import owners
@@ -92,6 +100,13 @@ def test_a_budget_starts_no_run_that_would_overrun_it() -> None:
     for bad in ({"max_runs": 0}, {"max_seconds": 0.0}):
         with pytest.raises(SpecError, match="must be"):
             Budget(**bad)  # type: ignore[arg-type]
+
+
+def test_a_hunt_stops_at_its_nth_detection_or_after_failed_runs() -> None:
+    assert hunt_done(0, 1, 0, 3) == "" and hunt_done(1, 1, 0, 3) == "found"
+    assert hunt_done(1, 2, 0, 3) == "" and hunt_done(2, 2, 0, 3) == "found 2 times"
+    assert hunt_done(50, 0, 0, 3) == ""  # 0: the whole budget, for the rate
+    assert hunt_done(0, 1, 3, 3) == "3 runs in a row failed"
 
 
 def test_durations_read_as_seconds() -> None:
