@@ -22,7 +22,9 @@ at once or never: that is the double, not a finding. Real answers need root and 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -185,7 +187,10 @@ def main() -> None:
         from tests.doubles import register
 
         register()
-        os.environ.setdefault("SPLITBRAIN_MEMORY_DIR", tempfile.mkdtemp(prefix="sb-bench-hunt-"))
+        if "SPLITBRAIN_MEMORY_DIR" not in os.environ:  # the nodes' folders, removed at the end
+            tmp = tempfile.mkdtemp(prefix="sb-bench-hunt-")
+            os.environ["SPLITBRAIN_MEMORY_DIR"] = tmp
+            atexit.register(shutil.rmtree, tmp, True)
     for a in args.answer:
         if a not in answers:
             sys.exit(f"bench_hunt: no answer {a!r}; known: {', '.join(answers)}")
