@@ -23,7 +23,11 @@ from harness.options import parse_pairs
 from harness.verdict import VERDICT_WORD, exit_code, worst
 
 # commands in modules of their own, imported only when used (`check` stays lean)
-LAZY = {"run": "harness.cli_run:run"}
+LAZY = {
+    "run": "harness.cli_run:run",
+    "hunt": "harness.cli_hunt:hunt",
+    "shrink": "harness.cli_shrink:shrink",
+}
 
 
 class SplitbrainGroup(click.Group):

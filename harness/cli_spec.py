@@ -53,3 +53,45 @@ def spec_from(values: dict[str, Any]) -> TestSpec:
             kw[k] = parse_list(kw[k])
     kw["options"] = parse_pairs(values.get("opts", ()))
     return TestSpec(**kw)
+
+
+def command_line(spec: TestSpec, prog: str = "splitbrain run") -> str:
+    """One shell line that `splitbrain run` reads back into this very spec (spec_from of its
+    flags): every field that differs from its default (the mode and name only when not the
+    ones derived), every option, the explicit schedule. Tested to round-trip."""
+    import shlex
+
+    from harness.spec import default_mode
+
+    words: list[str] = []
+    for fld in dataclasses.fields(TestSpec):
+        meta = fld.metadata
+        if "help" not in meta:
+            continue
+        value = getattr(spec, fld.name)
+        if fld.name == "mode":
+            if value == default_mode(spec.db):
+                continue
+        elif fld.name == "name":
+            if value == spec.replace(name="").name:
+                continue
+        elif value == fld.default:
+            continue
+        flag = meta["flag"] or "--" + fld.name.replace("_", "-")
+        if fld.name in LISTS:
+            value = ",".join(value) if value else "none"
+        elif isinstance(value, float):
+            value = f"{value:g}" if float(f"{value:g}") == value else repr(value)
+        words += [flag, str(value)]
+    for key, value in spec.options.items():
+        words += ["--opt", f"{key}={_opt_text(value)}"]
+    return " ".join([prog, *(shlex.quote(w) for w in words)])
+
+
+def _opt_text(v: Any) -> str:
+    """An option's value as --opt reads it back (lists comma-separated, booleans as words)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | tuple):
+        return ",".join(map(str, v))
+    return str(v)

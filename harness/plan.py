@@ -57,6 +57,7 @@ def prepare(spec: TestSpec) -> Plan:
         f.validate(db, capabilities)
     workload = workloads.get(spec, random.Random(spec.seed))
     plan = schedule.build(spec, random.Random(spec.seed + 1), fs)
+    schedule.check_steps(spec, plan, fs)
     schedule.check_fits(spec, plan)
     return Plan(spec, db, workload, fs, provider, plan)
 

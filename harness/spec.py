@@ -57,6 +57,11 @@ class TestSpec:
     nodes: int = _f(3, "nodes in the cluster")
     subnet: str = _f("198.18.0.0/24", "local provider's node network")
     fault_interval: float = _f(8.0, "seconds each fault lasts, and each healthy gap between faults")
+    schedule: str = _f(
+        "",
+        "explicit fault schedule instead of one drawn from the seed: FAULT@AT+SECONDS"
+        "[:KEY=VALUE,...] steps joined by ';' (--nemesis names exactly their faults)",
+    )
     isolation: str = _f("serializable", "read-committed | repeatable-read | serializable")
     op_timeout: float = _f(5.0, "seconds before an op is abandoned as indeterminate (info)")
     recovery_timeout: float = _f(60.0, "seconds the cluster may take to recover after the faults")
@@ -103,6 +108,8 @@ class TestSpec:
             raise SpecError(f"--nodes must be between 1 and 9, got {self.nodes}")
         if self.fault_interval <= 0:
             raise SpecError(f"--fault-interval must be > 0 seconds, got {self.fault_interval}")
+        if self.schedule:
+            self._validate_schedule()
         if self.op_timeout <= 0:
             raise SpecError(f"--op-timeout must be > 0 seconds, got {self.op_timeout}")
         try:
@@ -129,6 +136,25 @@ class TestSpec:
         ):
             raise SpecError(f"--name {self.name!r} may only hold letters, digits, - _ + .")
 
+    def _validate_schedule(self) -> None:
+        from nemesis.schedule import parse_steps  # the nemesis imports this module
+
+        steps = parse_steps(self.schedule)
+        for st in steps:
+            _one_of("--schedule", st.fault, tuple(registry.FAULTS))
+        named = {st.fault for st in steps}
+        if named != set(self.nemesis):
+            raise SpecError(
+                f"--schedule has faults {', '.join(sorted(named))}; --nemesis must name exactly "
+                f"those, not {','.join(self.nemesis) or 'none'}"
+            )
+        last = steps[-1]
+        if last.at + last.duration > self.time_limit:
+            raise SpecError(
+                f"--schedule: {last.fault} at {last.at:g} s lasting {last.duration:g} s ends after "
+                f"--time {self.time_limit:g}"
+            )
+
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
 
@@ -136,6 +162,8 @@ class TestSpec:
         d = dataclasses.asdict(self)
         d["nemesis"] = list(self.nemesis)
         d["partition"] = list(self.partition)
+        if not self.schedule:  # a spec.json without it stays readable by older versions
+            del d["schedule"]
         return d
 
     @classmethod

@@ -21,6 +21,7 @@ class Workload(ABC):
     checkers: tuple[str, ...]  # names in harness.registry.CHECKERS
     read_only: frozenset[str] = frozenset()  # fs with no effect: an indeterminate one is a fail
     options: tuple[Option, ...] = ()  # declared knobs (harness.options)
+    keys_knob: Option | None = None  # the knob of how many keys are in use (what shrink lowers)
 
     def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         self.spec = spec

@@ -84,6 +84,7 @@ class AppendWorkload(Workload):
     name = "append"
     checkers = ("list-append",)
     options = (KEYS, MAX_TXN_LENGTH, MAX_WRITES_PER_KEY, READ_RATIO, MODELS)
+    keys_knob = KEYS
 
     def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)

@@ -40,6 +40,7 @@ class BankWorkload(Workload):
     checkers = ("bank",)
     read_only = frozenset({"read"})
     options = (ACCOUNTS, INITIAL_BALANCE, MAX_TRANSFER, READ_RATIO, NEGATIVE_OK)
+    keys_knob = ACCOUNTS
 
     def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)

@@ -29,6 +29,7 @@ class ConflictsWorkload(Workload):
     checkers = ("conflicts",)
     read_only = frozenset({"read", "final-read"})
     options = (KEYS, READ_RATIO)
+    keys_knob = KEYS
 
     def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)

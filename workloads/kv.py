@@ -46,6 +46,7 @@ class KVWorkload(Workload):
     checkers = ("linearizable",)
     read_only = frozenset({"get"})
     options = (OPS_PER_KEY, ACTIVE_KEYS, READ_RATIO, PUT_RATIO)
+    keys_knob = ACTIVE_KEYS
 
     def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)

@@ -50,6 +50,7 @@ class RegisterWorkload(Workload):
     checkers = ("linearizable",)
     read_only = frozenset({"read"})
     options = (OPS_PER_KEY, ACTIVE_KEYS, VALUES, READ_RATIO, CAS_RATIO)
+    keys_knob = ACTIVE_KEYS
 
     def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)

@@ -31,6 +31,7 @@ class SetWorkload(Workload):
     checkers = ("set",)
     read_only = frozenset({"read", "final-read"})
     options = (ADDS_PER_KEY, READ_RATIO, ACTIVE_KEYS)
+    keys_knob = ACTIVE_KEYS
 
     def __init__(self, spec: TestSpec, rng: random.Random) -> None:
         super().__init__(spec, rng)

@@ -36,6 +36,23 @@ def options_of(name: str) -> tuple[Option, ...]:
     return _declared(name) or ()
 
 
+def anomalies_of(name: str) -> tuple[str, ...]:
+    """The anomaly types the checker `name` declares it reports (its module's ANOMALIES)."""
+    get(name)
+    module = importlib.import_module(CHECKERS[name].split(":")[0])
+    return tuple(getattr(module, "ANOMALIES", ()))
+
+
+def meets(found: str, wanted: str) -> bool:
+    """Whether an anomaly of type `found` is one of `wanted`: the same type, or a special case
+    of it in the list-append taxonomy (a G1a meets a G1 target)."""
+    if found == wanted:
+        return True
+    from harness.checkers.elle.anomalies import special_cases
+
+    return found in special_cases(wanted)
+
+
 def check(name: str, history: list[Op], **options: Any) -> Verdict:
     """Run a checker, its options validated first: an unknown key or a bad value is a
     SpecError naming the key (and the known keys)."""

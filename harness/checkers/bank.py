@@ -76,6 +76,10 @@ ACCOUNTS = _AccountsOption(
 TOTAL = Option("total", float, None, "the conserved total (default: the one most reads see)")
 NEGATIVE_OK = Option("negative_ok", bool, False, "balances may go below zero")
 OPTIONS: tuple[Option, ...] = (ACCOUNTS, TOTAL, NEGATIVE_OK)
+# the anomaly types its verdicts report (harness.checkers.anomalies_of: hunt and shrink targets)
+ANOMALIES = (
+    "wrong-total", "negative-balance", "missing-account", "unexpected-account", "malformed-read",
+)  # fmt: skip
 
 
 def _where(op: Op) -> str:

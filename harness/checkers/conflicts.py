@@ -33,6 +33,8 @@ from harness.verdict import Anomaly, Verdict
 
 NAME = "conflicts"
 OPTIONS: tuple[Option, ...] = ()
+# the anomaly types its verdicts report (harness.checkers.anomalies_of: hunt and shrink targets)
+ANOMALIES = ("lost-to-lww", "failed-write-visible", "unexpected-value")
 
 
 @dataclass(slots=True)

@@ -30,6 +30,8 @@ from harness.verdict import Anomaly, Verdict
 
 NAME = "counter"
 OPTIONS: tuple[Option, ...] = ()
+# the anomaly types its verdicts report (harness.checkers.anomalies_of: hunt and shrink targets)
+ANOMALIES = ("counter-lost-increments", "counter-phantom-increments")
 
 
 class _Sums:

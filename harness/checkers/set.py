@@ -57,6 +57,8 @@ def _quantiles(xs: list[float]) -> dict[str, float]:
 
 NAME = "set"
 OPTIONS: tuple[Option, ...] = ()
+# the anomaly types its verdicts report (harness.checkers.anomalies_of: hunt and shrink targets)
+ANOMALIES = ("lost-write", "stale-read", "divergence", "failed-add-visible", "unexpected")
 
 Read = tuple[Op, Op, Any, list[Any]]  # invocation, completion, key, elements
 

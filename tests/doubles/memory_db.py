@@ -33,7 +33,11 @@ one; its writes that never reached the new primary are lost, as on async Postgre
 Injected bugs (option `bug`): stale-read (a replica serves every read from a snapshot of its
 dict taken at its first read, never refreshed), lost-write (every 10th acknowledged write is
 not applied), lost-update (append, bank and kv only: a transaction reads, lets go of the lock,
-then writes what it computed, so concurrent transactions overwrite each other).
+then writes what it computed, so concurrent transactions overwrite each other),
+needs-two (once the run has had both a partition and a kill, by any fault, every 10th
+acknowledged write is dropped: a bug that only two faults together show, for shrinking), race
+(in about one run in three, decided by the seed, every 10th write acknowledged after the
+first fault began is dropped: a race whose rate can be measured, for hunting).
 Option `broken_fault` makes a cluster primitive raise (a fault that fails to start);
 `abort_after` interrupts the run that many seconds after the workload's first client is made:
 the memory cluster's timer sends SIGINT to the main thread, as a Ctrl-C would.
@@ -64,8 +68,10 @@ BUG = Option(
     "none",
     "a bug the memory test double injects: stale-read (replicas serve a snapshot never "
     "refreshed), lost-write (every 10th acknowledged write is dropped), lost-update "
-    "(append/bank: read-modify-write without isolation)",
-    choices=("none", "stale-read", "lost-write", "lost-update"),
+    "(append/bank: read-modify-write without isolation), needs-two (writes dropped only "
+    "once a partition and a kill both happened), race (in about one run in three, decided "
+    "by the seed, writes dropped once a fault began)",
+    choices=("none", "stale-read", "lost-write", "lost-update", "needs-two", "race"),
 )
 ABORT_AFTER = Option(
     "abort_after",
@@ -75,7 +81,24 @@ ABORT_AFTER = Option(
     minimum=0,
 )
 LOST_WRITE_EVERY = 10
+RACE_RATE = 1 / 3  # bug race: the share of seeds whose runs show it
+
+
+def race_shows(seed: int) -> bool:
+    """Whether a run with this seed shows bug `race` (given a fault): a draw of its own, so
+    the seed decides and a rate over seeds is about RACE_RATE."""
+    return random.Random(f"race:{seed}").random() < RACE_RATE
+
+
 LOST_UPDATE_GAP = 0.002  # seconds between a transaction's read and its write, lock released
+
+# cluster events (memory_provider) that are faults, for bugs needs-two and race
+_FAULT_EVENTS = (
+    ("partition ", "partition"),
+    ("SIGKILL", "kill"),
+    ("SIGSTOP: paused", "pause"),
+    ("packet loss", "packet-loss"),
+)
 
 Data = dict[Any, Any]
 Body = Callable[[Mapping[Any, Any]], tuple[Any, Data]]  # data -> (result, writes)
@@ -105,6 +128,11 @@ class _Store:
         }
         self.acked_writes = 0
         self.dropped_writes = 0
+        # bugs needs-two and race: which faults the run has had (read off the cluster's events)
+        self.race_on = bug == "race" and race_shows(seed)
+        self.seen: set[str] = set()
+        self._events_read = len(cluster.events)
+        self.armed_writes = 0
 
     def _reaches(self, a: str, b: str) -> bool:
         c = self.cluster
@@ -124,9 +152,33 @@ class _Store:
                 done.append(name)
         return done
 
+    def _faults_seen(self) -> set[str]:
+        """Fault kinds the cluster has had so far: partition, kill, pause, packet-loss."""
+        events = self.cluster.events
+        for _node, what in events[self._events_read :]:
+            for prefix, kind in _FAULT_EVENTS:
+                if what.startswith(prefix):
+                    self.seen.add(kind)
+        self._events_read = len(events)
+        return self.seen
+
+    def _drops(self) -> bool:
+        """Whether this acknowledged write is dropped by the injected bug."""
+        if self.bug == "lost-write":
+            return self.acked_writes % LOST_WRITE_EVERY == 0
+        if self.bug == "needs-two":
+            armed = {"partition", "kill"} <= self._faults_seen()
+        elif self.bug == "race":
+            armed = self.race_on and bool(self._faults_seen())
+        else:
+            return False
+        if armed:
+            self.armed_writes += 1
+        return armed and self.armed_writes % LOST_WRITE_EVERY == 0
+
     def apply(self, node: str, writes: Data) -> None:
         self.acked_writes += 1
-        if self.bug == "lost-write" and self.acked_writes % LOST_WRITE_EVERY == 0:
+        if self._drops():
             self.dropped_writes += 1
             return  # acknowledged, never stored
         self.nodes[node].data.update(writes)

@@ -325,6 +325,54 @@ def test_stale_read_serves_a_snapshot_never_refreshed(make: Up) -> None:
     assert final(db, c, "n1") == {0: [1, 2]}
 
 
+def _adds(db: MemoryDB, c: MemoryCluster, values: range) -> None:
+    w = db.client(c, 0)
+    for v in values:
+        w.invoke("add", [0, v])
+
+
+def test_needs_two_drops_writes_only_once_a_partition_and_a_kill_both_happened(
+    make: Up,
+) -> None:
+    db, c = make(options={"bug": "needs-two"})
+    c.partition({"n3": frozenset({"n1", "n2"})})
+    c.heal()
+    _adds(db, c, range(0, 20))
+    assert final(db, c, "n1") == {0: list(range(20))}  # a partition alone: nothing lost
+    c.kill("n3")
+    db.start(c, "n3")
+    _adds(db, c, range(20, 40))  # both have happened now, one after the other
+    assert final(db, c, "n1") == {0: [v for v in range(40) if v not in (29, 39)]}
+
+
+def test_needs_two_ignores_a_kill_alone(make: Up) -> None:
+    db, c = make(options={"bug": "needs-two"})
+    c.kill("n3")
+    _adds(db, c, range(30))
+    assert final(db, c, "n1") == {0: list(range(30))}
+
+
+@pytest.mark.parametrize("seed", [3, 7])  # race_shows(3) and not race_shows(7)
+def test_race_shows_in_the_runs_its_seed_draws_and_only_after_a_fault(make: Up, seed: int) -> None:
+    from tests.doubles.memory_db import race_shows
+
+    db, c = make(seed=seed, options={"bug": "race"})
+    _adds(db, c, range(20))
+    assert final(db, c, "n1") == {0: list(range(20))}  # no fault yet: nothing lost
+    c.pause("n3")
+    c.resume("n3")
+    _adds(db, c, range(20, 40))
+    lost = [] if not race_shows(seed) else [29, 39]
+    assert final(db, c, "n1") == {0: [v for v in range(40) if v not in lost]}
+
+
+def test_race_shows_in_about_one_run_in_three() -> None:
+    from tests.doubles.memory_db import race_shows
+
+    assert 0.28 < sum(race_shows(s) for s in range(3000)) / 3000 < 0.39
+    assert race_shows(3) and not race_shows(7)
+
+
 def test_abort_after_interrupts_the_main_thread_once_the_workload_starts(make: Up) -> None:
     db, c = make(options={"abort_after": 0.05})
     db.client(c, 0, node="n1")  # a final-read client does not start the clock

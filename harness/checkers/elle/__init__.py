@@ -7,6 +7,7 @@ in words; listappend.py: the check itself; native.py: the optional native core (
 which decides clean histories straight from the file (listappend.check_native).
 """
 
+from harness.checkers.elle.anomalies import ANOMALIES
 from harness.checkers.elle.listappend import OPTIONS, check
 
-__all__ = ["OPTIONS", "check"]
+__all__ = ["ANOMALIES", "OPTIONS", "check"]

@@ -221,6 +221,8 @@ _KINDS = [
 KINDS: dict[str, AnomalyKind] = {k.name: k for k in _KINDS}
 # Classes that no single finding is reported as, only named in PROSCRIBED / IMPLIES_ANOMALY.
 CLASSES = ("G1", "G2", "G2-process", "G2-realtime")
+# What a hunt may look for: every reported kind, and the classes (a G1 target is met by G1a).
+ANOMALIES = (*KINDS, *CLASSES)
 
 
 def _special_cases() -> dict[str, set[str]]:
@@ -240,6 +242,11 @@ def _special_cases() -> dict[str, set[str]]:
 
 
 _BELOW = _special_cases()
+
+
+def special_cases(name: str) -> frozenset[str]:
+    """The anomaly names that are this one or a special case of it (G1: G1a, G1b, G1c...)."""
+    return frozenset(_BELOW.get(name, {name}))
 
 
 @cache

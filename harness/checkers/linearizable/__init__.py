@@ -76,6 +76,8 @@ MAX_MEMORY_MB = Option(
     "max_memory_mb", float, 1024.0, "memory for one key's search", minimum=1, maximum=1e9
 )
 OPTIONS: tuple[Option, ...] = (MODEL, INDEPENDENT, INITIAL, TIME_LIMIT, MAX_STATES, MAX_MEMORY_MB)
+# the anomaly types its verdicts report (harness.checkers.anomalies_of: hunt and shrink targets)
+ANOMALIES = ("nonlinearizable",)
 
 
 def check(history: list[Op], **options: Any) -> Verdict:
