@@ -16,11 +16,13 @@ import signal
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from harness import clock
-from harness.errors import ClusterError
+from harness.errors import ClusterError, EnvironmentProblem
+from harness.remote import shown
 
 Grudge = Mapping[str, frozenset[str] | set[str]]
 
@@ -48,6 +50,28 @@ def failure_line(output: str, returncode: int) -> str:
         if ln.startswith("E: ") or any(w in ln.lower() for w in ("error", "fatal", "panic"))
     ]
     return (marked or lines)[-1].strip()
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command for a node: argv (no shell) as user, its input and environment, and how
+    long it may take (Cluster.exec)."""
+
+    argv: list[str]
+    user: str | None = None
+    timeout: float = 60
+    input: str | None = None
+    env: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    """A node's database service as spawn() was asked to start it."""
+
+    argv: list[str]
+    user: str
+    log: PurePosixPath
+    env: dict[str, str]
 
 
 class Unsupported(ClusterError):
@@ -108,7 +132,6 @@ class Cluster(ABC):
         return default
 
     # -- processes ----------------------------------------------------------------------
-    @abstractmethod
     def exec(
         self,
         node: str,
@@ -121,9 +144,32 @@ class Cluster(ABC):
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command on the node and wait for it; with check, a non-zero exit raises
-        ClusterError naming the node, the command and its last line of output."""
+        ClusterError naming the node, the command and its last line of output (a program
+        missing there: EnvironmentProblem)."""
+        p = self.run_command(node, Command(list(argv), user, timeout, input, env))
+        if check and p.returncode != 0:
+            why = self.said(failure_line(p.stderr or p.stdout, p.returncode))
+            if p.returncode in (126, 127):  # not found / not executable
+                raise EnvironmentProblem(
+                    f"{self.where(node)}: cannot run {argv[0]}: {why} (install it there, or "
+                    "point the provider's settings at it)"
+                )
+            raise ClusterError(self.said(f"{node}: `{shown(argv)}` failed: {why}"))
+        return p
 
     @abstractmethod
+    def run_command(self, node: str, cmd: Command) -> subprocess.CompletedProcess[str]:
+        """exec's part that is the provider's: run cmd on the node and wait for it (an
+        overrun is a ClusterError; a non-zero exit is exec's to judge)."""
+
+    def said(self, message: str) -> str:
+        """A message as the user may read it (ssh: a conninfo's password hidden)."""
+        return message
+
+    def where(self, node: str) -> str:
+        """The node as messages about its machine name it ("n1 (db1.example.com)")."""
+        return node
+
     def spawn(
         self,
         node: str,
@@ -134,7 +180,13 @@ class Cluster(ABC):
         env: Mapping[str, str] | None = None,
     ) -> None:
         """Start the node's database service in the background, output to `log` (on the
-        node). The provider remembers argv so that start(node) brings it back after a kill."""
+        node). The provider remembers it so that start(node) brings it back after a kill."""
+        self.launch(node, Service(list(argv), user, PurePosixPath(log), dict(env or {})))
+
+    @abstractmethod
+    def launch(self, node: str, service: Service) -> None:
+        """spawn's part that is the provider's: start the service (a ClusterError when the
+        node's runs already) and remember it for start()."""
 
     @abstractmethod
     def start(self, node: str) -> None:

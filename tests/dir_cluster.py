@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from harness.cluster import Cluster, Grudge
+from harness.cluster import Cluster, Command, Grudge, Service
 
 
 class DirCluster(Cluster):
@@ -37,21 +37,10 @@ class DirCluster(Cluster):
     def node_dir(self, node: str) -> PurePosixPath:
         return PurePosixPath(self.root / node)
 
-    def exec(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        timeout: float = 60,
-        check: bool = True,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(argv), input=input, text=True, capture_output=True, check=check)
+    def run_command(self, node: str, cmd: Command) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd.argv, input=cmd.input, text=True, capture_output=True)
 
-    def spawn(self, node: str, argv: Sequence[str], *, user: str, log: PurePosixPath,
-              env: Mapping[str, str] | None = None) -> None:  # fmt: skip
+    def launch(self, node: str, service: Service) -> None:
         raise NotImplementedError
 
     def start(self, node: str) -> None:

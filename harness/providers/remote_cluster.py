@@ -18,27 +18,18 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from harness import clock
-from harness.cluster import Cluster, failure_line
+from harness.cluster import Cluster, Command, Service
 from harness.errors import ClusterError, EnvironmentProblem, one_line
 from harness.providers.drop_rules import DropRules
 from harness.remote import Remote, RemoteTimeout, firewall, probe, service, shown
 
 T = TypeVar("T")
 LOG_LIMIT = 50_000_000  # bytes of one log file copied into the results
-
-
-@dataclass
-class _Service:
-    argv: list[str]
-    user: str
-    log: str
-    env: dict[str, str] | None
-    sid: int | None = None
 
 
 def parallel(fn: Callable[[str], T], nodes: Sequence[str]) -> dict[str, T | BaseException]:
@@ -70,7 +61,8 @@ class RemoteCluster(DropRules, Cluster):
     chain: str  # the run's iptables chain (harness.remote.firewall.chain_name)
 
     def __init__(self) -> None:
-        self._services: dict[str, _Service] = {}
+        self._services: dict[str, Service] = {}
+        self._sids: dict[str, int] = {}  # the services' session ids
         self._lock = threading.RLock()
         self._init_drops()
 
@@ -88,9 +80,8 @@ class RemoteCluster(DropRules, Cluster):
         """Called before anything runs on the node or touches its files, with the user it
         runs as (local: power loss settles, the node dir goes to the database's user)."""
 
-    def said(self, message: str) -> str:
-        """A message as the user may read it (ssh: a conninfo's password hidden)."""
-        return message
+    def where(self, node: str) -> str:
+        return self.remote(node).label
 
     def check_node(self, node: str) -> str:
         if node not in self.nodes:
@@ -98,64 +89,38 @@ class RemoteCluster(DropRules, Cluster):
         return node
 
     # -- commands -------------------------------------------------------------------------
-    def exec(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        timeout: float = 60,
-        check: bool = True,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        self.before(self.check_node(node), user)
+    def run_command(self, node: str, cmd: Command) -> subprocess.CompletedProcess[str]:
+        self.before(self.check_node(node), cmd.user)
         try:
-            r = self.remote(node).run(
-                argv, user=user, input=input, timeout=timeout, env=env, cwd=str(self.node_dir(node))
-            )
+            r = self.remote(node).run(cmd.argv, user=cmd.user, input=cmd.input,
+                                      timeout=cmd.timeout, env=cmd.env,
+                                      cwd=str(self.node_dir(node)))  # fmt: skip
         except RemoteTimeout:
-            msg = f"{node}: `{shown(argv)}` did not finish within {timeout:g} s"
+            msg = f"{node}: `{shown(cmd.argv)}` did not finish within {cmd.timeout:g} s"
             raise ClusterError(self.said(msg)) from None
-        p = subprocess.CompletedProcess(list(argv), r.rc, r.out, r.err)
-        if check and r.rc != 0:
-            why = self.said(failure_line(r.err or r.out, r.rc))
-            if r.rc in (126, 127):  # not found / not executable
-                raise EnvironmentProblem(
-                    f"{self.remote(node).label}: cannot run {argv[0]}: {why} (install it "
-                    "there, or point the provider's settings at it)"
-                )
-            raise ClusterError(self.said(f"{node}: `{shown(argv)}` failed: {why}"))
-        return p
+        return subprocess.CompletedProcess(cmd.argv, r.rc, r.out, r.err)
 
     # -- the database's processes ----------------------------------------------------------
-    def spawn(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: PurePosixPath,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.before(self.check_node(node), user)
+    def launch(self, node: str, svc: Service) -> None:
+        self.before(self.check_node(node), svc.user)
         with self._lock:
             if self.is_running(node):
                 raise ClusterError(f"{node}: service already running")
-            argv = self.clocked_argv(node, argv)  # under libfaketime in clock runs
-            self._services[node] = _Service(list(argv), user, str(log), dict(env) if env else None)
+            # under libfaketime in clock runs
+            self._services[node] = replace(svc, argv=self.clocked_argv(node, svc.argv))
             self._launch(node)
 
     def _launch(self, node: str) -> None:
         svc = self._services[node]
         remote = self.remote(node)
-        svc.sid = remote.spawn(
-            svc.argv, user=svc.user, log=svc.log, cwd=str(self.node_dir(node)), env=svc.env
+        sid = remote.spawn(
+            svc.argv, user=svc.user, log=str(svc.log), cwd=str(self.node_dir(node)), env=svc.env
         )
-        self.spawned(node, svc.sid)
+        self._sids[node] = sid
+        self.spawned(node, sid)
         time.sleep(0.05)  # a binary that cannot start at all exits at once: say so here
-        if not service.alive(remote, svc.sid):
-            tail = (remote.get(svc.log, limit=2000) or b"").decode(errors="replace")
+        if not service.alive(remote, sid):
+            tail = (remote.get(str(svc.log), limit=2000) or b"").decode(errors="replace")
             last = tail.strip().splitlines()[-1:] or [""]
             raise ClusterError(f"{node}: `{shown(svc.argv)}` exited at once: {last[0]}".rstrip(": "))
 
@@ -171,8 +136,7 @@ class RemoteCluster(DropRules, Cluster):
                 self._launch(node)
 
     def _sid(self, node: str) -> int | None:
-        svc = self._services.get(self.check_node(node))
-        return svc.sid if svc is not None else None
+        return self._sids.get(self.check_node(node))
 
     def is_running(self, node: str) -> bool:
         sid = self._sid(node)
@@ -236,7 +200,7 @@ class RemoteCluster(DropRules, Cluster):
             ).out
             files = set(listing.split())
             if node in self._services:
-                files.add(self._services[node].log)
+                files.add(str(self._services[node].log))
             for f in sorted(files):
                 data = remote.get(f, limit=LOG_LIMIT)
                 if data is not None:

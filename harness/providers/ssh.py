@@ -27,7 +27,7 @@ from harness.errors import ClusterError, EnvironmentProblem, SpecError, Splitbra
 from harness.options import Option
 from harness.providers import ssh_preflight, ssh_state
 from harness.providers.ssh_cluster import SshCluster
-from harness.providers.ssh_conn import Remote
+from harness.providers.ssh_conn import SshHost
 from harness.providers.ssh_inventory import Inventory, load
 from harness.spec import TestSpec
 
@@ -76,17 +76,17 @@ def preflight(db: Database) -> None:
     ssh_preflight.preflight(db, _inventory(db.spec))
 
 
-def _hosts_for_cleanup(inventory: str) -> list[Remote]:
+def _hosts_for_cleanup(inventory: str) -> list[SshHost]:
     inv = load(inventory)
-    return [Remote(inv, h) for h in inv.hosts]
+    return [SshHost(inv, h) for h in inv.hosts]
 
 
-def _leftovers(inventory: str, force: bool) -> list[tuple[Remote, dict[str, Any] | None, str]]:
+def _leftovers(inventory: str, force: bool) -> list[tuple[SshHost, dict[str, Any] | None, str]]:
     """(host, state, line): each leftover run on each host; an unreachable host is a line."""
-    out: list[tuple[Remote, dict[str, Any] | None, str]] = []
+    out: list[tuple[SshHost, dict[str, Any] | None, str]] = []
     remotes = _hosts_for_cleanup(inventory)
 
-    def one(i: int) -> list[tuple[Remote, dict[str, Any] | None, str]]:
+    def one(i: int) -> list[tuple[SshHost, dict[str, Any] | None, str]]:
         r = remotes[i]
         try:
             r.connect()

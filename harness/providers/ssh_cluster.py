@@ -15,7 +15,7 @@ from harness.cluster import failure_line
 from harness.errors import ClusterError, EnvironmentProblem, one_line
 from harness.providers import ssh_state
 from harness.providers.remote_cluster import RemoteCluster, first_error, parallel
-from harness.providers.ssh_conn import HostGone, Remote
+from harness.providers.ssh_conn import HostGone, SshHost
 from harness.providers.ssh_inventory import Inventory
 from harness.remote import firewall
 from harness.remote.ssh import SshRemote
@@ -42,8 +42,8 @@ class SshCluster(RemoteCluster):
         hosts = inv.hosts[:nodes]
         self.nodes = tuple(h.name for h in hosts)
         self.hosts = {h.name: h for h in hosts}
-        self.remotes = {h.name: Remote(inv, h) for h in hosts}  # the connections
-        self._remotes = {n: SshRemote(c) for n, c in self.remotes.items()}
+        self.conns = {h.name: SshHost(inv, h) for h in hosts}  # the connections
+        self._remotes = {n: SshRemote(c) for n, c in self.conns.items()}
         self.chain = firewall.chain_name(run_id)
         self._states: dict[str, dict[str, Any]] = {}  # written to each host
         self._torn_down = False
@@ -51,7 +51,7 @@ class SshCluster(RemoteCluster):
     # -- bring-up -------------------------------------------------------------------------
     def connect(self) -> None:
         """Connect to every host at once; the first problem, naming its host, is raised."""
-        err = first_error(parallel(lambda n: self.remotes[n].connect(), self.nodes))
+        err = first_error(parallel(lambda n: self.conns[n].connect(), self.nodes))
         if err is not None:
             self.close()
             raise err
@@ -67,7 +67,7 @@ class SshCluster(RemoteCluster):
 
     def _claim(self, node: str) -> None:
         """Refuse a host another live run uses; remove leftovers of dead runs."""
-        r = self.remotes[node]
+        r = self.conns[node]
         for s in ssh_state.read_states(r):
             if ssh_state.harness_alive(s):
                 raise EnvironmentProblem(
@@ -80,7 +80,7 @@ class SshCluster(RemoteCluster):
             log.warning("ssh: %s (leftover of a crashed run)", line)
 
     def _prepare_host(self, node: str) -> None:
-        r, h = self.remotes[node], self.hosts[node]
+        r, h = self.conns[node], self.hosts[node]
         state = ssh_state.new_state(r, self.run_id, self.db_user)
         self._states[node] = state  # from here on teardown has something to undo
         q = shlex.quote
@@ -98,7 +98,7 @@ class SshCluster(RemoteCluster):
     def _root(
         self, node: str, script: str, *, input: str | None = None, what: str, timeout: float = 60
     ) -> str:
-        rc, out, err = self.remotes[node].shell(script, input=input, timeout=timeout)
+        rc, out, err = self.conns[node].shell(script, input=input, timeout=timeout)
         if rc != 0:
             why = failure_line(err or out, rc)
             raise ClusterError(f"{self.hosts[node].label}: could not {what}: {_hide(why)}")
@@ -127,14 +127,14 @@ class SshCluster(RemoteCluster):
         return self.hosts[self.check_node(node)].address
 
     def _ip(self, node: str) -> str:
-        r = self.remotes[node]
+        r = self.conns[node]
         return r.peer_ip or self.hosts[node].address
 
     def peer_network(self) -> str:
         """The smallest IPv4 network holding every host and the control node (as the hosts
         see it: the local end of each SSH connection); 0.0.0.0/0 if that cannot be told."""
         addrs = [self._ip(n) for n in self.nodes]
-        addrs += [r.local_address for r in self.remotes.values() if r.local_address]
+        addrs += [r.local_address for r in self.conns.values() if r.local_address]
         try:
             ips = [ipaddress.IPv4Address(a) for a in addrs]
         except ValueError:
@@ -192,7 +192,7 @@ class SshCluster(RemoteCluster):
             )
 
     def close(self) -> None:
-        for r in self.remotes.values():
+        for r in self.conns.values():
             r.close()
 
     def __repr__(self) -> str:

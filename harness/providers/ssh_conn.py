@@ -55,7 +55,7 @@ class _RecordNewKey(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]  # unt
         log.warning("ssh: recorded the new host key of %s (%s) in %s", hostname, fp, self.path)
 
 
-class Remote:
+class SshHost:
     """A host: its connection, a semaphore bounding parallel channels, an SFTP session."""
 
     def __init__(self, inv: Inventory, host: Host) -> None:

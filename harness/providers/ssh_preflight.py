@@ -65,7 +65,7 @@ def _missing(cluster: SshCluster, db: Database, node: str) -> tuple[list[tuple[s
 
 def _check_host(cluster: SshCluster, db: Database, node: str) -> None:
     h = cluster.hosts[node]
-    r = cluster.remotes[node]
+    r = cluster.conns[node]
     if cluster.inv.user != "root":
         rc, _, err = r.shell("true", timeout=30)  # sudo -n works (or says why not)
         if rc != 0:
@@ -111,7 +111,7 @@ def _install(cluster: SshCluster, node: str) -> None:
     """install: apt: the inventory's packages on every host, before its binaries are checked
     (through sudo when the inventory says so)."""
     h, packages = cluster.hosts[node], cluster.inv.packages
-    rc, out, err = cluster.remotes[node].shell(apt_script(packages), timeout=600)
+    rc, out, err = cluster.conns[node].shell(apt_script(packages), timeout=600)
     if rc != 0:
         why = failure_line(err or out, rc)
         raise EnvironmentProblem(f"{h.label}: apt-get install {' '.join(packages)} failed: {why}")

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from harness.providers import owner
-from harness.providers.ssh_conn import Remote
+from harness.providers.ssh_conn import SshHost
 from harness.providers.ssh_inventory import NODE_NAME, SAFE_WORD
 from harness.remote import firewall, service
 
@@ -34,7 +34,7 @@ def node_dir(root: PurePosixPath, run_id: str, node: str) -> PurePosixPath:
     return root / run_id / node
 
 
-def new_state(remote: Remote, run_id: str, db_user: str) -> dict[str, Any]:
+def new_state(remote: SshHost, run_id: str, db_user: str) -> dict[str, Any]:
     h = remote.host
     host, pid = owner.me()
     return {
@@ -56,7 +56,7 @@ def write_script(state: dict[str, Any], root: PurePosixPath) -> str:
     return f"cat > {p}.tmp && mv -f {p}.tmp {p}"
 
 
-def read_states(remote: Remote) -> list[dict[str, Any]]:
+def read_states(remote: SshHost) -> list[dict[str, Any]]:
     """Every valid state file of this host under its data root."""
     root = shlex.quote(str(remote.host.data_root))
     script = (
@@ -77,7 +77,7 @@ def read_states(remote: Remote) -> list[dict[str, Any]]:
     return states
 
 
-def _valid(s: Any, remote: Remote) -> bool:
+def _valid(s: Any, remote: SshHost) -> bool:
     """Only a state we could have written is acted upon (paths and names are checked, since
     cleanup kills and deletes what it names)."""
     try:
@@ -100,7 +100,7 @@ def harness_alive(s: dict[str, Any]) -> bool:
     return owner.alive(s.get("harness_host"), s.get("harness_pid"))
 
 
-def describe(s: dict[str, Any], remote: Remote) -> str:
+def describe(s: dict[str, Any], remote: SshHost) -> str:
     who = f"{s.get('harness_host')}:{s.get('harness_pid')}"
     return f"{remote.label}: run {s['run_id']} (harness {who})"
 
@@ -124,7 +124,7 @@ def remove_script(s: dict[str, Any], root: PurePosixPath) -> str:
     )
 
 
-def remove(s: dict[str, Any], remote: Remote) -> str:
+def remove(s: dict[str, Any], remote: SshHost) -> str:
     """Remove one leftover run from its host; one line saying what was done (or not)."""
     rc, out, err = remote.shell(remove_script(s, remote.host.data_root), timeout=60)
     if rc != 0:

@@ -1,6 +1,6 @@
 """A Remote runs commands on one node and moves files to and from it (Jepsen's control/remote).
 
-Three transports implement it: a network namespace on this host (harness.remote.netns), a
+Three transports implement it: a network namespace on this host (harness.remote.local), a
 container through the Docker Engine API (harness.remote.docker) and an SSH connection
 (harness.remote.ssh). Everything a provider does *on* a node (the database's processes, the
 firewall, clock offsets, logs) is written once over this protocol (harness.remote.service,
@@ -9,9 +9,9 @@ firewall, probe); a provider only creates and removes nodes and says how to reac
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from harness.errors import ClusterError
 
@@ -30,8 +30,12 @@ class RemoteTimeout(ClusterError):
     """A command did not finish in time (it was ended on the node)."""
 
 
-class Remote(Protocol):
+class Remote(ABC):
+    """One node's transport. A transport writes `execute` (and put/get); what a command's
+    environment, timeout and failure to start mean is written here once."""
+
     label: str  # names the node in messages: "n1", "n1 (db1.example.com)"
+    path = PATH  # the PATH its commands get
 
     def run(
         self,
@@ -46,7 +50,20 @@ class Remote(Protocol):
         """Run argv (no shell) as user (root when None) and wait for it. The command gets a
         small clean environment (PATH, LANG, HOME=cwd, USER) plus env. RemoteTimeout when it
         overruns; any other failure to run it at all is a ClusterError."""
-        ...
+        r = self.execute(
+            list(argv), user, input, timeout, environment(user, cwd, env, self.path), cwd
+        )
+        if r is None:
+            raise RemoteTimeout(
+                f"{self.label}: `{shown(argv)}` did not finish within {timeout:g} s"
+            )
+        return r
+
+    @abstractmethod
+    def execute(self, argv: list[str], user: str | None, input: str | None, timeout: float,
+                env: dict[str, str], cwd: str | None) -> Result | None:  # fmt: skip
+        """Run argv as `run` says, in cwd when it exists (else /), with exactly env; None
+        when it overran timeout (and was ended on the node)."""
 
     def spawn(
         self,
@@ -58,22 +75,23 @@ class Remote(Protocol):
         env: Mapping[str, str] | None = None,
     ) -> int:
         """Start argv detached, leading a session of its own, output appended to log;
-        return its pid (= the session's id). harness.remote.service.detach is the way of
-        the transports whose processes are not the harness' own children."""
-        ...
+        return its pid (= the session's id). By default `setsid -f` on the node, whose init
+        reaps it (a container's docker-init, a host's systemd)."""
+        from harness.remote.service import detach  # service is written over this class
 
-    def reap(self, pid: int) -> None:
+        return detach(self, argv, user=user, log=log, cwd=cwd, env=env)
+
+    def reap(self, pid: int) -> None:  # noqa: B027 - a no-op unless the harness is the parent
         """Collect a dead service's exit status if the harness is its parent (so that a
-        restart does not find a zombie holding its pid file); a no-op elsewhere."""
-        ...
+        restart does not find a zombie holding its pid file)."""
 
+    @abstractmethod
     def put(self, path: str, data: bytes, *, user: str | None = None) -> None:
         """Write a file (replacing it), owned by user (root when None)."""
-        ...
 
+    @abstractmethod
     def get(self, path: str, limit: int | None = None) -> bytes | None:
         """A file's bytes (its last `limit` bytes when given), or None when it is absent."""
-        ...
 
 
 def environment(user: str | None, home: str | None, env: Mapping[str, str] | None,

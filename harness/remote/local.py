@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.errors import ClusterError, EnvironmentProblem
-from harness.remote import PATH, RemoteTimeout, Result, environment, shown
+from harness.remote import PATH, Remote, Result, environment, shown
 from harness.remote.service import PIDFILE
 
 
@@ -24,12 +24,13 @@ def _ids(user: str) -> tuple[int, int]:
     return pw.pw_uid, pw.pw_gid
 
 
-class HostRemote:
+class HostRemote(Remote):
     """Commands on this host, as any user (needs root for other users)."""
 
     def __init__(self, label: str = "localhost", prefix: Sequence[str] = ()) -> None:
         self.label = label
         self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", ns]
+        self.path = os.environ.get("PATH", PATH)  # the harness' own tools first
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def argv(self, argv: Sequence[str], user: str | None) -> list[str]:
@@ -39,20 +40,8 @@ class HostRemote:
             cmd += ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--"]
         return cmd + list(argv)
 
-    def env(self, user: str | None, cwd: str | None, env: Mapping[str, str] | None) -> dict[str, str]:
-        path = os.environ.get("PATH", PATH)
-        return environment(user, cwd, env, path)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        input: str | None = None,
-        timeout: float = 60,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ) -> Result:
+    def execute(self, argv: list[str], user: str | None, input: str | None, timeout: float,
+                env: dict[str, str], cwd: str | None) -> Result | None:  # fmt: skip
         try:
             p = subprocess.run(
                 self.argv(argv, user),
@@ -60,13 +49,11 @@ class HostRemote:
                 text=True,
                 input=input,
                 timeout=timeout,
-                env=self.env(user, cwd, env),
+                env=env,
                 cwd=cwd if cwd and os.path.isdir(cwd) else "/",
             )
         except subprocess.TimeoutExpired:
-            raise RemoteTimeout(
-                f"{self.label}: `{shown(argv)}` did not finish within {timeout:g} s"
-            ) from None
+            return None
         except OSError as e:
             raise ClusterError(f"{self.label}: cannot run `{shown(argv)}`: {e.strerror}") from None
         return Result(p.returncode, p.stdout, p.stderr)
@@ -92,7 +79,7 @@ class HostRemote:
                     stdin=subprocess.DEVNULL,
                     stdout=f,
                     stderr=subprocess.STDOUT,
-                    env=self.env(user, cwd, env),
+                    env=environment(user, cwd, env, self.path),
                     cwd=cwd,
                     start_new_session=True,  # a Ctrl-C of the harness must not hit the database
                 )

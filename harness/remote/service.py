@@ -20,7 +20,6 @@ import shlex
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from typing import cast
 
 from harness.errors import ClusterError
 from harness.remote import Remote, RemoteTimeout
@@ -79,7 +78,7 @@ cat "$p"
 # shows up (a postmaster may fork between the listing and the signal); prints the members
 # left as "pid:state ...".
 _SIGNAL = (
-    'sid=$1; sig=$2; rounds=$3; owner=$4\n'
+    "sid=$1; sig=$2; rounds=$3; owner=$4\n"
     + _MEMBERS
     + r"""
 uid=
@@ -121,9 +120,7 @@ def spawn_argv(pidfile: str, log: str, argv: Sequence[str]) -> list[str]:
     return ["sh", "-c", _SPAWN, "sh", pidfile, log, *argv]
 
 
-def signal_argv(
-    sid: int, sig: signal.Signals, wait: float = 0, owner: str = ""
-) -> list[str]:
+def signal_argv(sid: int, sig: signal.Signals, wait: float = 0, owner: str = "") -> list[str]:
     rounds = max(0, round(wait / 0.05))
     name = sig.name.removeprefix("SIG")
     return ["sh", "-c", _SIGNAL, "sh", str(int(sid)), name, str(rounds), owner]
@@ -133,7 +130,7 @@ def kill_script(sids: Sequence[int], owner: str = "", wait: float = KILL_WAIT) -
     """A shell line that SIGKILLs every listed service (only `owner`'s processes when given)
     and fails naming the survivors (cleanup of a crashed run's leftovers)."""
     parts = [
-        f'left=$({shlex.join(signal_argv(s, signal.SIGKILL, wait, owner))}); '
+        f"left=$({shlex.join(signal_argv(s, signal.SIGKILL, wait, owner))}); "
         f'[ -z "$left" ] || {{ echo "processes $left survive SIGKILL" >&2; exit 3; }}'
         for s in sids
     ]
@@ -199,7 +196,9 @@ def kill(remote: Remote, sid: int, wait: float = KILL_WAIT) -> None:
     try:
         r = remote.run(signal_argv(sid, signal.SIGKILL, wait), timeout=wait + 30)
     except RemoteTimeout:
-        raise ClusterError(f"{remote.label}: SIGKILL did not finish within {wait + 30:g} s") from None
+        raise ClusterError(
+            f"{remote.label}: SIGKILL did not finish within {wait + 30:g} s"
+        ) from None
     left = parse_members(r.out)
     if left:
         raise ClusterError(
@@ -218,22 +217,3 @@ def pause(remote: Remote, sid: int, settle: float = 2.0) -> dict[int, str]:
         time.sleep(0.05)
         running = {p: s for p, s in members(remote, sid).items() if s not in STOPPED}
     return running
-
-
-class Detaching:
-    """Remote.spawn and reap for a transport whose services are not the harness' own
-    children (a container, an SSH host): `setsid -f` on the node, whose init reaps them."""
-
-    def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: str,
-        cwd: str,
-        env: Mapping[str, str] | None = None,
-    ) -> int:
-        return detach(cast(Remote, self), argv, user=user, log=log, cwd=cwd, env=env)
-
-    def reap(self, pid: int) -> None:
-        """Nothing to collect: the node's init is the service's parent."""

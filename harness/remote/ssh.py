@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.errors import ClusterError, one_line
-from harness.remote import PATH, RemoteTimeout, Result, environment, shown
-from harness.remote.service import Detaching
+from harness.remote import Remote, Result
 
 
 def env_argv(env: Mapping[str, str], argv: Sequence[str]) -> str:
@@ -23,44 +22,33 @@ def env_argv(env: Mapping[str, str], argv: Sequence[str]) -> str:
     return f"env -i {pairs} " + " ".join(shlex.quote(a) for a in argv)
 
 
-def exec_script(cwd: str | None, env: Mapping[str, str], argv: Sequence[str], timeout: float) -> str:
+def exec_script(
+    cwd: str | None, env: Mapping[str, str], argv: Sequence[str], timeout: float
+) -> str:
     """Run argv in cwd (or /); timeout(1) ends it on the host when the harness stops waiting."""
     limit = f"timeout -k 2 {max(1, int(timeout + 1.5))}"
     here = shlex.quote(cwd or "/")
     return f"cd {here} 2>/dev/null || cd /; exec {limit} {env_argv(env, argv)}"
 
 
-class SshRemote(Detaching):
+class SshRemote(Remote):
     def __init__(self, conn: Any) -> None:
-        self.conn = conn  # harness.providers.ssh_conn.Remote: the host's connection
+        self.conn = conn  # harness.providers.ssh_conn.SshHost: the connection
         self.label = conn.label
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        input: str | None = None,
-        timeout: float = 60,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ) -> Result:
-        script = exec_script(cwd, environment(user, cwd, env, PATH), argv, timeout)
+    def execute(self, argv: list[str], user: str | None, input: str | None, timeout: float,
+                env: dict[str, str], cwd: str | None) -> Result | None:  # fmt: skip
+        script = exec_script(cwd, env, argv, timeout)
         try:
             rc, out, err = self.conn.shell(script, user=user, input=input, timeout=timeout + 5)
         except ClusterError as e:
             if "did not finish within" in str(e):
-                raise RemoteTimeout(
-                    f"{self.label}: `{shown(argv)}` did not finish within {timeout:g} s"
-                ) from None
+                return None
             raise
-        if rc == 124:
-            raise RemoteTimeout(f"{self.label}: `{shown(argv)}` did not finish within {timeout:g} s")
-        return Result(rc, out, err)
+        return None if rc == 124 else Result(rc, out, err)  # 124: timeout(1)'s exit status
 
     def _sftp_ok(self) -> bool:
         return bool(self.conn.inv.user == "root")
-
 
     def put(self, path: str, data: bytes, *, user: str | None = None) -> None:
         if not self._sftp_ok():
@@ -80,7 +68,9 @@ class SshRemote(Detaching):
                     uid, gid = (int(x) for x in r.out.split()[:2])
                     sftp.chown(path, uid, gid)
         except OSError as e:
-            raise ClusterError(f"{self.label}: cannot write {path}: {e.strerror or one_line(e)}") from None
+            raise ClusterError(
+                f"{self.label}: cannot write {path}: {e.strerror or one_line(e)}"
+            ) from None
 
     def get(self, path: str, limit: int | None = None) -> bytes | None:
         if not self._sftp_ok():
@@ -101,5 +91,7 @@ class SshRemote(Detaching):
         except FileNotFoundError:
             return None
         except OSError as e:
-            raise ClusterError(f"{self.label}: cannot read {path}: {e.strerror or one_line(e)}") from None
+            raise ClusterError(
+                f"{self.label}: cannot read {path}: {e.strerror or one_line(e)}"
+            ) from None
         return data

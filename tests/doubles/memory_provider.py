@@ -27,14 +27,16 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.cluster import CAPABILITIES as CAPABILITIES_ALL
 from harness.cluster import (
     Cluster,
+    Command,
     Grudge,
+    Service,
     Unsupported,
     check_loss_probability,
     normalize_grudge,
@@ -160,21 +162,11 @@ class MemoryCluster(Cluster):
         return Path(p if p.is_absolute() else self.node_dir(node) / p)
 
     # -- processes ----------------------------------------------------------------------
-    def exec(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        timeout: float = 60,
-        check: bool = True,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
+    def run_command(self, node: str, cmd: Command) -> subprocess.CompletedProcess[str]:
         """Only `true`, `false`, `echo ...`, `test -e PATH`, `cat PATH`, `mkdir -p PATH`."""
         self._check(node)
-        args = list(argv)
-        rc, out = 0, ""
+        args = cmd.argv
+        rc, out, err = 0, "", ""
         if args == ["true"]:
             pass
         elif args == ["false"]:
@@ -187,16 +179,12 @@ class MemoryCluster(Cluster):
             try:
                 out = self._path(node, args[1]).read_text()
             except OSError as e:
-                rc, out = 1, ""
-                if check:
-                    raise ClusterError(f"{node}: `cat {args[1]}` failed: {e.strerror}") from None
+                rc, err = 1, e.strerror or "cannot read"
         elif len(args) == 3 and args[:2] == ["mkdir", "-p"]:
             self._path(node, args[2]).mkdir(parents=True, exist_ok=True)
         else:
             raise Unsupported(f"{node}: the memory provider runs no commands: {' '.join(args)}")
-        if check and rc != 0:
-            raise ClusterError(f"{node}: `{' '.join(args)}` failed: exit status {rc}")
-        return subprocess.CompletedProcess(args, rc, out, "")
+        return subprocess.CompletedProcess(args, rc, out, err)
 
     def write_file(
         self, node: str, path: PurePosixPath | str, text: str, *, user: str, append: bool = False
@@ -235,23 +223,15 @@ class MemoryCluster(Cluster):
         if self.torn_down:
             raise ClusterError(f"memory cluster {self.run_id} is torn down")
 
-    def spawn(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: PurePosixPath,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
+    def launch(self, node: str, service: Service) -> None:
         with self.cond:
             self._alive()
             if self.state[self._check(node)] != DOWN:
                 raise ClusterError(f"{node}: service already running")
-            self._argv[node] = (list(argv), PurePosixPath(log))
-            self._path(node, log).parent.mkdir(parents=True, exist_ok=True)
+            self._argv[node] = (service.argv, service.log)
+            self._path(node, service.log).parent.mkdir(parents=True, exist_ok=True)
             self.state[node] = RUNNING
-            self._event(node, f"spawned {' '.join(argv)}")
+            self._event(node, f"spawned {' '.join(service.argv)}")
 
     def start(self, node: str) -> None:
         with self.cond:

@@ -29,7 +29,7 @@ from harness.db import get as get_db
 from harness.errors import ClusterError, EnvironmentProblem
 from harness.history import load, pairs
 from harness.providers import ssh
-from harness.providers.ssh_conn import Remote
+from harness.providers.ssh_conn import SshHost
 from harness.runner import run
 from harness.spec import TestSpec
 from tests.sshd_hosts import NET, SshdHosts, available
@@ -287,13 +287,13 @@ def test_host_keys_new_ones_are_recorded_only_when_allowed(clean: SshdHosts, tmp
 def _record_commands(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """(node, command line) of every command the harness sends to a host, in order."""
     sent: list[tuple[str, str]] = []
-    real = Remote.run
+    real = SshHost.run
 
-    def recorded(r: Remote, command: str, **kw: Any) -> tuple[int, str, str]:
+    def recorded(r: SshHost, command: str, **kw: Any) -> tuple[int, str, str]:
         sent.append((r.host.name, command))
         return real(r, command, **kw)
 
-    monkeypatch.setattr(Remote, "run", recorded)
+    monkeypatch.setattr(SshHost, "run", recorded)
     return sent
 
 
@@ -578,13 +578,13 @@ class ArgvWatch:
         self.auto_conf_secrets: set[str] = set()
         self.root = Path(hosts.data_root)
         self.netns = {os.stat(f"/run/netns/{ns}").st_ino for ns in hosts.ns.values()}
-        real = Remote.run
+        real = SshHost.run
 
-        def recorded(r: Remote, command: str, **kw: Any) -> tuple[int, str, str]:
+        def recorded(r: SshHost, command: str, **kw: Any) -> tuple[int, str, str]:
             self.sent.append(command)
             return real(r, command, **kw)
 
-        monkeypatch.setattr(Remote, "run", recorded)
+        monkeypatch.setattr(SshHost, "run", recorded)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from bson import ObjectId
 from pymongo import errors as E
 
-from harness.cluster import Cluster, Grudge
+from harness.cluster import Cluster, Command, Grudge, Service
 from harness.db import get
 from harness.db import mongodb_clients as mc
 from harness.db.mongodb import MongoDB
@@ -214,33 +214,16 @@ class RecordingCluster(Cluster):
     def setting(self, node: str, key: str, default: str) -> str:
         return "/opt/mongo/bin/mongod" if key == "mongod" else default
 
-    def exec(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        timeout: float = 60,
-        check: bool = True,
-        input: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
+    def run_command(self, node: str, cmd: Command) -> subprocess.CompletedProcess[str]:
+        argv, user = cmd.argv, cmd.user
         self.calls.append(("exec", node, list(argv), user))
         if argv[:2] == ["sh", "-c"] and "cat" in argv[2]:  # read_file
             path = shlex.split(argv[2])[1]
             return subprocess.CompletedProcess(list(argv), 0, self.files.get((node, path), ""))
         return subprocess.CompletedProcess(list(argv), 0, "", "")
 
-    def spawn(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        user: str,
-        log: PurePosixPath,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.calls.append(("spawn", node, list(argv), user, str(log)))
+    def launch(self, node: str, service: Service) -> None:
+        self.calls.append(("spawn", node, service.argv, service.user, str(service.log)))
         self.running.add(node)
 
     def start(self, node: str) -> None:
