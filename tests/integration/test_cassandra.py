@@ -7,10 +7,8 @@ Needs root, java and the jars (python3 -m harness.install.maven). Run by hand un
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -20,20 +18,17 @@ from typing import Any
 import pytest
 
 from harness.errors import ClusterError
-from harness.history import Op, load
-from harness.install.maven import is_installed
+from harness.history import Op
 from harness.providers import local
 from harness.runner import run
 from harness.spec import TestSpec
 from tests.conftest import _our_leftover_namespaces
+from tests.integration.runs import needs_cassandra, needs_root, run_spec
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
-    pytest.mark.skipif(
-        not shutil.which("java") or not is_installed(),
-        reason="needs java and Cassandra's jars (python3 -m harness.install.maven)",
-    ),
+    needs_root,
+    needs_cassandra,
 ]
 
 SUBNET = os.environ.get("SPLITBRAIN_TEST_SUBNET", "198.18.0.0/24")
@@ -52,12 +47,8 @@ BASE: dict[str, Any] = dict(
 
 
 def _run(tmp_path: Path, **changes: Any) -> tuple[dict, list[Op]]:
-    spec = TestSpec(**{**BASE, **changes})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    assert doc["run"]["aborted"] is None, doc["run"]
-    assert "error" not in doc["run"]["recovery"], doc["run"]["recovery"]
-    return doc, load(result.dir / "history.jsonl")
+    doc, history, _ = run_spec(tmp_path, {**BASE, **changes}, recovered=True)
+    return doc, history
 
 
 def _no_jvms_left() -> None:

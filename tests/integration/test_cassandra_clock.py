@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,20 +21,17 @@ from cassandra.query import SimpleStatement
 from harness import clock
 from harness.db import cassandra_clients as cc
 from harness.db.cassandra import Cassandra
-from harness.install.maven import is_installed
 from harness.plan import prepare
 from harness.providers import local
 from harness.spec import TestSpec
 from tests.conftest import _our_leftover_namespaces
+from tests.integration.runs import needs_cassandra, needs_root
 from tests.integration.test_cassandra import BASE, _no_jvms_left, _run
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
-    pytest.mark.skipif(
-        not shutil.which("java") or not is_installed(),
-        reason="needs java and Cassandra's jars (python3 -m harness.install.maven)",
-    ),
+    needs_root,
+    needs_cassandra,
     pytest.mark.skipif(not os.path.exists(clock.LIBFAKETIME), reason=clock.INSTALL_HINT),
 ]
 

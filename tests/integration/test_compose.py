@@ -9,7 +9,6 @@ test` when none answers. Without an engine they skip, unless SPLITBRAIN_REQUIRE_
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,10 +20,9 @@ from typing import Any
 
 import pytest
 
-from harness.history import Op, load
-from harness.runner import run
-from harness.spec import TestSpec
+from harness.history import Op
 from tests.integration.evidence import completed_while_paused, pause_windows
+from tests.integration.runs import run_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,11 +59,7 @@ def _run(tmp_path: Path, **changes: Any) -> tuple[dict, list[Op], Path]:
         provider="compose", workload="set", concurrency=8, seed=11, time_limit=20,
         fault_interval=6, op_timeout=3, recovery_timeout=90,
     )  # fmt: skip
-    spec = TestSpec(**{**base, **changes})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    assert doc["run"]["aborted"] is None, doc["run"]
-    return doc, load(result.dir / "history.jsonl"), result.dir
+    return run_spec(tmp_path, {**base, **changes})
 
 
 def _ours(client: Any) -> list[str]:

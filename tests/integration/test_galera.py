@@ -7,25 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.checkers.conflicts_p2p import account
-from harness.history import Op, load, pairs
-from harness.runner import run
-from harness.spec import TestSpec
+from harness.history import Op, pairs
+from tests.integration.runs import needs_galera, needs_root, run_spec
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
-    pytest.mark.skipif(
-        not (shutil.which("mariadbd") or os.path.exists("/usr/sbin/mariadbd"))
-        or not os.path.exists("/usr/lib/galera/libgalera_smm.so"),
-        reason="needs mariadb-server and galera-4",
-    ),
+    needs_root,
+    needs_galera,
 ]
 
 SUBNET = os.environ.get("SPLITBRAIN_TEST_SUBNET", "198.18.2.0/24")
@@ -45,12 +39,8 @@ BASE: dict[str, Any] = dict(
 
 def _run(tmp_path: Path, **changes: Any) -> tuple[dict, list[Op]]:
     options = {**BASE.get("options", {}), **changes.pop("options", {})}
-    spec = TestSpec(**{**BASE, **changes, "options": options})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    assert doc["run"]["aborted"] is None, doc["run"]
-    assert "error" not in doc["run"]["recovery"], doc["run"]["recovery"]
-    return doc, load(result.dir / "history.jsonl")
+    doc, history, _ = run_spec(tmp_path, {**BASE, **changes, "options": options}, recovered=True)
+    return doc, history
 
 
 def _set(doc: dict) -> dict:

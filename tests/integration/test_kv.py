@@ -8,21 +8,19 @@ branch. Expectations follow the register and set known answers of the same confi
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.history import Op, load
-from harness.runner import run
-from harness.spec import TestSpec
+from harness.history import Op
+from tests.integration.runs import needs_galera, needs_root, run_spec
+from tests.integration.test_galera import BASE as GALERA_BASE
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    needs_root,
 ]
 
 SUBNET = os.environ.get("SPLITBRAIN_TEST_SUBNET", "198.18.16.0/24")
@@ -39,33 +37,13 @@ PG: dict[str, Any] = dict(
     op_timeout=3,
     recovery_timeout=60,
 )
-GALERA: dict[str, Any] = dict(
-    db="galera",
-    mode="multi-primary",
-    workload="kv",
-    subnet=SUBNET,
-    nemesis=(),
-    concurrency=6,
-    seed=1,
-    time_limit=15,
-    fault_interval=6,
-    op_timeout=3,
-    recovery_timeout=60,
-)
-needs_galera = pytest.mark.skipif(
-    not (shutil.which("mariadbd") or os.path.exists("/usr/sbin/mariadbd"))
-    or not os.path.exists("/usr/lib/galera/libgalera_smm.so"),
-    reason="needs mariadb-server and galera-4",
-)
+GALERA: dict[str, Any] = {**GALERA_BASE, "workload": "kv", "subnet": SUBNET}
 
 
 def _run(tmp_path: Path, base: dict[str, Any], **changes: Any) -> tuple[dict, list[Op]]:
-    spec = TestSpec(**{**base, **changes})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    assert doc["run"]["aborted"] is None, doc["run"]
-    assert "report.html" in {p.name for p in result.dir.iterdir()}
-    return doc, load(result.dir / "history.jsonl")
+    doc, history, folder = run_spec(tmp_path, {**base, **changes})
+    assert "report.html" in {p.name for p in folder.iterdir()}
+    return doc, history
 
 
 def _every_key_decided(lin: dict) -> None:

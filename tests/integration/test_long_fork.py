@@ -23,21 +23,18 @@ isolation."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.history import Op, load
-from harness.runner import run
-from harness.spec import TestSpec
+from harness.history import Op
 from tests.integration.evidence import assert_cycle_proves_itself, reads_of
+from tests.integration.runs import needs_root, run_spec
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    needs_root,
 ]
 
 PRIMARY = "n1"  # no faults: the first primary stays the primary
@@ -59,12 +56,8 @@ BASE: dict[str, Any] = dict(
 
 
 def _run(tmp_path: Path, **changes: Any) -> tuple[dict[str, Any], list[Op]]:
-    spec = TestSpec(**{**BASE, **changes})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    assert doc["run"]["aborted"] is None, doc["run"]
-    assert not doc["run"]["errors"], doc["run"]["errors"]
-    return doc, load(result.dir)
+    doc, history, _ = run_spec(tmp_path, {**BASE, **changes}, clean=True)
+    return doc, history
 
 
 def _read_only(op: Op) -> bool:

@@ -10,8 +10,6 @@ bank run). Hot keys deadlock often: the cluster's deadlock_timeout of 50 ms keep
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,14 +17,13 @@ from typing import Any
 import pytest
 
 from harness.checkers.elle.anomalies import forbidden_by
-from harness.history import Op, load
-from harness.runner import run
-from harness.spec import TestSpec
+from harness.history import Op
 from tests.integration.evidence import assert_cycle_proves_itself
+from tests.integration.runs import needs_root, run_spec
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    needs_root,
 ]
 
 BASE: dict[str, Any] = dict(
@@ -50,12 +47,8 @@ SSI_FAILURE = "could not serialize access due to read/write dependencies"
 
 
 def _run(tmp_path: Path, **changes: Any) -> tuple[dict[str, Any], list[Op]]:
-    spec = TestSpec(**{**BASE, **changes})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    assert doc["run"]["aborted"] is None, doc["run"]
-    assert not doc["run"]["errors"], doc["run"]["errors"]
-    return doc, load(result.dir)
+    doc, history, _ = run_spec(tmp_path, {**BASE, **changes}, clean=True)
+    return doc, history
 
 
 def _failed(history: list[Op], f: str) -> list[Op]:

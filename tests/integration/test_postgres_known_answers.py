@@ -6,7 +6,6 @@ partition, and a valid history without faults."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -18,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from harness.history import load, pairs
-from harness.runner import run
-from harness.spec import TestSpec
+from tests.integration.runs import needs_root, run_spec
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    needs_root,
 ]
 
 BASE = dict(
@@ -39,11 +37,8 @@ BASE = dict(
 
 
 def _run(tmp_path: Path, **changes) -> tuple[dict, list]:
-    spec = TestSpec(**{**BASE, **changes})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    assert doc["run"]["aborted"] is None, doc["run"]
-    return doc, load(result.dir)
+    doc, history, _ = run_spec(tmp_path, {**BASE, **changes})
+    return doc, history
 
 
 def _counts(doc: dict) -> dict:

@@ -7,7 +7,6 @@ Slow (about 15-25 runs of a real cluster): run it alone on the machine."""
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 
@@ -23,10 +22,11 @@ from harness.hunting.targets import Target
 from harness.plan import check_spec
 from harness.runner import run
 from harness.spec import TestSpec
+from tests.integration.runs import needs_root
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    needs_root,
     pytest.mark.timeout(3600),
 ]
 

@@ -32,6 +32,7 @@ from harness.providers import ssh
 from harness.providers.ssh_conn import SshHost
 from harness.runner import run
 from harness.spec import TestSpec
+from tests.integration.test_postgres_known_answers import BASE as PG_BASE
 from tests.sshd_hosts import NET, SshdHosts, available
 
 WHY = available()
@@ -146,7 +147,9 @@ def test_node_contract(clean: SshdHosts) -> None:
         # session, as PostgreSQL's backends do); pause stops them all and counts as running;
         # kill waits until none is left; start respawns
         log = d / "svc.log"
-        c.spawn("n1", ["sh", "-c", "echo up; setsid sleep 300 & sleep 300"], user="postgres", log=log)
+        c.spawn(
+            "n1", ["sh", "-c", "echo up; setsid sleep 300 & sleep 300"], user="postgres", log=log
+        )
         time.sleep(0.3)
         procs = c.processes("n1")
         assert len(procs) == 3, procs
@@ -547,18 +550,8 @@ def test_host_that_disappears_during_a_run_via_cli(tmp_path) -> None:
 
 
 # -- PostgreSQL's known answers over SSH ---------------------------------------------------------
-BASE = dict(
-    db="postgres",
-    workload="set",
-    concurrency=8,
-    seed=11,
-    time_limit=20,
-    fault_interval=6,
-    op_timeout=3,
-    recovery_timeout=60,
-    nemesis=("failover",),
-    options={"failover_how": "isolate"},
-)
+# the same runs as on the local provider (test_postgres_known_answers)
+BASE = {**PG_BASE, "nemesis": ("failover",), "options": {"failover_how": "isolate"}}
 
 
 SECRET = re.compile(r"password=|passwd=|--password|IDENTIFIED BY|postgres:splitbrain", re.I)

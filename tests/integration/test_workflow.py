@@ -43,7 +43,9 @@ def client() -> Iterator[Any]:
         pytest.skip(str(e))
     yield c
     # every job container goes, also when a job failed or the test was interrupted
-    for leftover in c.containers.list(all=True, filters={"label": "splitbrain.owner=workflow-test"}):
+    for leftover in c.containers.list(
+        all=True, filters={"label": "splitbrain.owner=workflow-test"}
+    ):
         leftover.remove(force=True)
 
 
