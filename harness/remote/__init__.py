@@ -77,9 +77,17 @@ class Remote(ABC):
         """Start argv detached, leading a session of its own, output appended to log;
         return its pid (= the session's id). By default `setsid -f` on the node, whose init
         reaps it (a container's docker-init, a host's systemd)."""
-        from harness.remote.service import detach  # service is written over this class
+        from harness.remote.service import PIDFILE, spawn_argv  # written over this class
 
-        return detach(self, argv, user=user, log=log, cwd=cwd, env=env)
+        r = self.run(spawn_argv(f"{cwd}/{PIDFILE}", log, argv), user=user, env=env, cwd=cwd,
+                     timeout=30)  # fmt: skip
+        pid = r.out.strip().splitlines()[-1] if r.out.strip() else ""
+        if r.rc != 0 or not pid.isdigit():
+            why = (r.err or r.out).strip().splitlines()
+            raise ClusterError(
+                f"{self.label}: could not start {argv[0]}: {why[-1] if why else f'exit {r.rc}'}"
+            )
+        return int(pid)
 
     def reap(self, pid: int) -> None:  # noqa: B027 - a no-op unless the harness is the parent
         """Collect a dead service's exit status if the harness is its parent (so that a

@@ -19,7 +19,7 @@ from __future__ import annotations
 import shlex
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from harness.errors import ClusterError
 from harness.remote import Remote, RemoteTimeout
@@ -149,28 +149,6 @@ def parse_members(text: str) -> dict[int, str]:
         if pid.isdigit():
             out[int(pid)] = state
     return out
-
-
-def detach(
-    remote: Remote,
-    argv: Sequence[str],
-    *,
-    user: str,
-    log: str,
-    cwd: str,
-    env: Mapping[str, str] | None = None,
-) -> int:
-    """Remote.spawn by `setsid -f` on the node (the service is re-parented to the node's
-    init, which reaps it: a container's docker-init, a host's systemd)."""
-    pidfile = f"{cwd}/{PIDFILE}"
-    r = remote.run(spawn_argv(pidfile, log, argv), user=user, env=env, cwd=cwd, timeout=30)
-    pid = r.out.strip().splitlines()[-1] if r.out.strip() else ""
-    if r.rc != 0 or not pid.isdigit():
-        why = (r.err or r.out).strip().splitlines()
-        raise ClusterError(
-            f"{remote.label}: could not start {argv[0]}: {why[-1] if why else f'exit {r.rc}'}"
-        )
-    return int(pid)
 
 
 def alive(remote: Remote, sid: int) -> bool:

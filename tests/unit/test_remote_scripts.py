@@ -15,7 +15,7 @@ import pytest
 
 from harness.errors import ClusterError
 from harness.providers.ssh_cluster import SshCluster, _hide
-from harness.remote import environment, firewall, service
+from harness.remote import Remote, environment, firewall, service
 from harness.remote.local import HostRemote
 from harness.remote.ssh import exec_script
 
@@ -93,8 +93,8 @@ def test_a_binary_that_cannot_start_is_said(tmp_path: Path) -> None:
         remote.spawn(["/nonexistent/db"], user="root", log=f"{tmp_path}/l.log",
                      cwd=str(tmp_path))  # fmt: skip
     # detached with setsid (containers, ssh hosts): it dies at once, and its log says why
-    sid = service.detach(remote, ["/nonexistent/db"], user="root", log=f"{tmp_path}/l.log",
-                         cwd=str(tmp_path))  # fmt: skip
+    sid = Remote.spawn(remote, ["/nonexistent/db"], user="root", log=f"{tmp_path}/l.log",
+                       cwd=str(tmp_path))  # fmt: skip
     deadline = time.monotonic() + 5
     while service.alive(remote, sid) and time.monotonic() < deadline:
         time.sleep(0.02)
