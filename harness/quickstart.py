@@ -295,7 +295,8 @@ def main(argv: list[str]) -> int:
             rc = compose_ready(py, want)
             if rc != 0:
                 return rc
-            cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *rest]
+            # the slowest tests named in every CI log: what to weigh against its time limit
+            cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=30", *rest]
             say(" ".join(cmd))
             return subprocess.run(cmd, cwd=ROOT, env=env).returncode
     except RuntimeError as e:  # dockerd would not start: said in one line
