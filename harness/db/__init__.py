@@ -23,6 +23,7 @@ Topology = Literal["primary-replica", "peer-to-peer"]
 REGISTRY = {
     "postgres": "harness.db.postgres:Postgres",
     "galera": "harness.db.galera:Galera",
+    "mariadb": "harness.db.mariadb:MariaDB",
     "mongodb": "harness.db.mongodb:MongoDB",
     "cassandra": "harness.db.cassandra:Cassandra",
     "memory": "harness.db.memory:MemoryDB",  # test double: a dict-backed store (tests only)
@@ -155,6 +156,12 @@ class Database(ABC):
     def end_failover(self, cluster: Cluster, state: dict[str, Any]) -> dict[str, Any]:
         """Let the old primary come back (as a replica)."""
         return {}
+
+    def failover_events(self, cluster: Cluster, state: dict[str, Any]) -> list[dict[str, Any]]:
+        """Polled while a failover is in effect: what changed on the database's side since
+        the last call, each {"f": name, ...}, recorded by the nemesis as an event in the
+        history (MariaDB: the old primary falling back from semi-sync to async)."""
+        return []
 
     def probe(self, cluster: Cluster, node: str) -> Probe:
         """A connection to the node opened now, asking one trivial request in the database's

@@ -55,6 +55,7 @@ def render(data: RunData) -> str:
     body += _performance(data, df)
     body += _availability(data, df)
     body += _faults(data)
+    body += _events(data)
     body += _anomalies(data)
     body += _files(data)
     return page(f"splitbrain: {data.name}", body)
@@ -206,6 +207,25 @@ def _faults(data: RunData) -> list[str]:
         '<p class="caption">A window runs from the nemesis invoking the fault (where the '
         "plots' shading starts) to the heal completing; took effect = the nemesis's "
         "completion (the dashed line on the plots).</p>",
+    ]
+
+
+def _events(data: RunData) -> list[str]:
+    """What the nemesis saw change while a fault was in effect (lone nemesis info ops that
+    neither start nor stop a fault), e.g. a primary falling back from semi-sync to async."""
+    events = [
+        op
+        for op in data.history
+        if op.process == NEMESIS and op.type == "info" and not op.f.startswith(("start-", "stop-"))
+    ]
+    if not events:
+        return []
+    rows = [(op.f, f"{op.time / 1e9:.3f}", readable(op.value, 300)) for op in events]
+    return [
+        "<h2>What the nemesis saw</h2>",
+        long_table(["event", "at (s)", "what"], rows, "nemesis events"),
+        '<p class="caption">Observed on the database while a fault was in effect, at the '
+        "time the nemesis first saw it (polled every 0.25 s).</p>",
     ]
 
 
