@@ -13,7 +13,7 @@ from harness.errors import SpecError
 from nemesis.faults import names as _fault_names
 from nemesis.grudges import SHAPES as PARTITION_SHAPES
 
-DATABASES = ("postgres", "galera", "mongodb", "cassandra")  # harness.db.REGISTRY
+DATABASES = ("postgres", "galera", "mariadb", "mongodb", "cassandra")  # harness.db.REGISTRY
 PROVIDERS = ("local", "compose", "ssh", "auto")  # harness.providers.REGISTRY + auto
 # Test doubles (in-process nodes and a dict-backed database): accepted, never advertised.
 TEST_DOUBLES = ("memory",)
@@ -25,6 +25,7 @@ ISOLATION = ("read-committed", "repeatable-read", "serializable")
 DEFAULT_MODE = {
     "postgres": "async",
     "galera": "multi-primary",
+    "mariadb": "async",
     "mongodb": "majority",
     "cassandra": "quorum",
     "memory": "async",

@@ -78,9 +78,12 @@ class Nemesis(threading.Thread):
             for event in events:
                 event = dict(event)
                 f = str(event.pop("f"))
+                # when it happened, if the fault knows (else when it was seen), in history time
+                at = float(event.pop("at_monotonic", time.monotonic()))
+                event["at_ns"] = int(at * 1e9) - self.history.origin
                 self.history.append(NEMESIS, INFO, f, event)
-                at = round(time.monotonic() - self.t0, 3)
-                self.events.append({"f": f, "at_s": at, "fault": step.fault, **event})
+                at_s = round(event["at_ns"] / 1e9, 3)
+                self.events.append({"f": f, "at_s": at_s, "fault": step.fault, **event})
             if time.monotonic() >= deadline:
                 return
 

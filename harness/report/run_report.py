@@ -220,12 +220,20 @@ def _events(data: RunData) -> list[str]:
     ]
     if not events:
         return []
-    rows = [(op.f, f"{op.time / 1e9:.3f}", readable(op.value, 300)) for op in events]
+
+    def at(op: Op) -> float:
+        v = op.value.get("at_ns") if isinstance(op.value, dict) else None
+        return (v if isinstance(v, int) else op.time) / 1e9
+
+    rows = [
+        (op.f, f"{at(op):.3f}", f"{op.time / 1e9:.3f}", readable(op.value, 300)) for op in events
+    ]
     return [
         "<h2>What the nemesis saw</h2>",
-        long_table(["event", "at (s)", "what"], rows, "nemesis events"),
-        '<p class="caption">Observed on the database while a fault was in effect, at the '
-        "time the nemesis first saw it (polled every 0.25 s).</p>",
+        long_table(["event", "happened (s)", "recorded (s)", "what"], rows, "nemesis events"),
+        '<p class="caption">Observed on the database while a fault was in effect: when it '
+        "happened (as first read by the fault's own watch) and when the nemesis recorded it."
+        "</p>",
     ]
 
 

@@ -92,7 +92,9 @@ class Fault(ABC):
         self, target: Target, params: dict[str, Any], state: dict[str, Any]
     ) -> list[dict[str, Any]]:
         """Polled while the fault is in effect: events seen since the last call, each
-        {"f": name, ...}; the nemesis records each as an event (a lone info op)."""
+        {"f": name, ...} and optionally "at_monotonic" (time.monotonic() when it happened);
+        the nemesis records each as an event (a lone info op) with its time as "at_ns" in
+        the history's clock."""
         return []
 
     def start(self, target: Target, params: dict[str, Any]) -> dict[str, Any]:
