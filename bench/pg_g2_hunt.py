@@ -141,6 +141,40 @@ def commit_records(path: Path) -> dict[int, tuple[str, str, int]]:
     return out
 
 
+def audit(run_dir: Path) -> dict[str, Any]:
+    """Every client transaction with an append, as the history says it ended, against the
+    server: an `ok` must have run COMMIT with no error after it and have a commit record in
+    the WAL; a `fail` must have none. The harness's record of outcomes, checked whole."""
+    logs = run_dir / "logs" / "n1"
+    log = next(iter(sorted(logs.glob("postgres*.log"))), None) if logs.exists() else None
+    if log is None:
+        return {"error": "no server log"}
+    txns = server_txns(by_backend(parse_log(log)))
+    commits = commit_records(logs / "waldump.log")
+    out: dict[str, int] = defaultdict(int)
+    invoked: dict[Any, Any] = {}
+    for op in load(run_dir):
+        if op.f != "txn":
+            continue
+        if op.type == "invoke":
+            invoked[op.process] = op
+            continue
+        appends = [(k, v) for f, k, v in invoked[op.process].value if f == "append"]
+        if not appends:
+            continue
+        info = next((txns[a] for a in appends if a in txns), None)
+        if info is None:
+            # a txn whose first append never ran (e.g. a deadlock on an earlier statement)
+            out[f"{op.type}: no append reached the server"] += 1
+            continue
+        committed = (
+            info["end"] == "COMMIT" and info["error_after_end"] is None and info["xid"] in commits
+        )
+        out[f"{op.type}: {'committed' if committed else 'not committed'}"] += 1
+    out["commit records"] = len(commits)
+    return dict(out)
+
+
 def explain(run_dir: Path, anomaly: dict[str, Any]) -> list[str]:
     logs = run_dir / "logs" / "n1"
     log = next(iter(sorted(logs.glob("postgres*.log"))), None) if logs.exists() else None
@@ -216,6 +250,8 @@ def main() -> int:
                        "fail": la["stats"]["fail"], "counts": la["counts"],
                        "dir": str(result.dir)}  # fmt: skip
                 f.write(json.dumps(row) + "\n")
+        if a.trace:
+            print(f" server audit: {audit(result.dir)}", flush=True)
         for an in la["anomalies"]:
             print(f" {an['type']} ops {an['ops']}: {an['explanation']}")
             if a.trace:
