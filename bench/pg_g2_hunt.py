@@ -47,8 +47,10 @@ def _waldump_before_teardown() -> None:
         out = f"{self.node_dir(node)}/waldump.log"
         self.exec(
             node,
-            ["sh", "-c", f'first=$(ls {wal} | grep -E "^[0-9A-F]{{24}}$" | head -1); '
-             f'{WALDUMP} -r Transaction -p {wal} "$first" > {out} 2>&1; true'],
+            # from the first segment to the last: given one, pg_waldump reads that one only
+            ["sh", "-c", f'segs=$(ls {wal} | grep -E "^[0-9A-F]{{24}}$"); '
+             f'first=$(echo "$segs" | head -1); last=$(echo "$segs" | tail -1); '
+             f'{WALDUMP} -r Transaction -p {wal} "$first" "$last" > {out} 2>&1; true'],
             user="postgres",
             timeout=120,
         )  # fmt: skip
@@ -167,10 +169,14 @@ def audit(run_dir: Path) -> dict[str, Any]:
             # a txn whose first append never ran (e.g. a deadlock on an earlier statement)
             out[f"{op.type}: no append reached the server"] += 1
             continue
-        committed = (
-            info["end"] == "COMMIT" and info["error_after_end"] is None and info["xid"] in commits
+        said = info["end"] == "COMMIT" and info["error_after_end"] is None
+        record = info["xid"] in commits
+        word = {(True, True): "committed", (False, False): "not committed"}.get(
+            (said, record),
+            f"COMMIT {'ok' if said else 'refused'} but commit record "
+            f"{'present' if record else 'absent'}",
         )
-        out[f"{op.type}: {'committed' if committed else 'not committed'}"] += 1
+        out[f"{op.type}: {word}"] += 1
     out["commit records"] = len(commits)
     return dict(out)
 
