@@ -95,7 +95,11 @@ def _header(data: RunData, df: Any) -> str:
                 f"info {int(by.get('info', 0))}",
             )
         )
-    nemesis_ops = sum(1 for op in data.history if op.process == NEMESIS and op.type != "invoke")
+    nemesis_ops = sum(
+        1
+        for op in data.history
+        if op.process == NEMESIS and op.type != "invoke" and op.f.startswith(("start-", "stop-"))
+    )
     if nemesis_ops:
         facts.append(("nemesis ops", f"{nemesis_ops} fault starts and stops (not plotted)"))
     if run.get("recovery"):
