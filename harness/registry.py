@@ -17,6 +17,7 @@ from harness.errors import SpecError
 DATABASES: dict[str, str] = {
     "postgres": "harness.db.postgres:Postgres",
     "galera": "harness.db.galera:Galera",
+    "mariadb": "harness.db.mariadb:MariaDB",
     "mongodb": "harness.db.mongodb:MongoDB",
     "cassandra": "harness.db.cassandra:Cassandra",
 }

@@ -23,6 +23,9 @@ def summary(spec: TestSpec, doc: dict[str, Any], run_dir: Path) -> str:
     ]
     for reason in run.get("unknown_because", []):
         lines.append(f"UNKNOWN: {reason}")
+    for e in run.get("nemesis_events", []):
+        what = {k: v for k, v in e.items() if k not in ("f", "at_s", "at_ns", "fault")}
+        lines.append(f"nemesis saw {e['f']} at {e['at_s']:g} s during {e['fault']}: {what}")
     for name, v in doc["checkers"].items():
         counts = ", ".join(f"{k} {n}" for k, n in sorted(v["counts"].items())) or "no anomalies"
         models = (v.get("stats") or {}).get("models")  # what a transactional check judged

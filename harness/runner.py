@@ -261,6 +261,8 @@ def _workload_phase(
         "done": list(nemesis.done),
         "failed": list(nemesis.failed),
     }
+    if nemesis.events:
+        info["nemesis_events"] = list(nemesis.events)
     info["unknown_because"] = [
         f"fault {f['fault']} planned at {f['at']:g} s never took effect: {f['error']}"
         for f in nemesis.failed

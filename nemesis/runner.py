@@ -14,6 +14,8 @@ from harness.spec import TestSpec
 from nemesis import faults
 from nemesis.schedule import Step
 
+WATCH_S = 0.25  # how often a fault in effect is asked what it sees change
+
 
 class Nemesis(threading.Thread):
     def __init__(
@@ -40,6 +42,7 @@ class Nemesis(threading.Thread):
         self.failed: list[dict[str, Any]] = []  # steps that did not take effect: {fault, at, error}
         self.began: list[str] = []  # faults that took effect (their end may still fail)
         self.done: list[str] = []  # faults that began and ended
+        self.events: list[dict[str, Any]] = []  # what faults saw change: {f, at_s, ...}
 
     def run(self) -> None:
         for step in self.schedule:
@@ -53,7 +56,7 @@ class Nemesis(threading.Thread):
                 continue
             self.began.append(step.fault)
             self.active.append(step.fault)
-            self._sleep_until(self.t0 + step.at + step.duration)  # cut short by stop: heal now
+            self._watch(fault, step, state)  # until the window ends (cut short by stop: heal now)
             ended = self._do(
                 f"stop-{step.fault}",
                 step,
@@ -63,6 +66,27 @@ class Nemesis(threading.Thread):
             if ended is not None:
                 self.done.append(step.fault)
             if self.stop_event.is_set():
+                return
+
+    def _watch(self, fault: faults.Fault, step: Step, state: dict[str, Any]) -> None:
+        """Wait for the window's end, recording what the fault sees change meanwhile."""
+        deadline = self.t0 + step.at + step.duration
+        while not self._sleep_until(min(deadline, time.monotonic() + WATCH_S)):
+            try:
+                events = fault.watch(self.target, step.params, state)
+            except Exception as e:  # noqa: BLE001 - a failed look is noted, the fault goes on
+                events = []
+                self.errors.append(f"watch {step.fault}: {type(e).__name__}: {one_line(e)}")
+            for event in events:
+                event = dict(event)
+                f = str(event.pop("f"))
+                # when it happened, if the fault knows (else when it was seen), in history time
+                at = float(event.pop("at_monotonic", time.monotonic()))
+                event["at_ns"] = int(at * 1e9) - self.history.origin
+                self.history.append(NEMESIS, INFO, f, event)
+                at_s = round(event["at_ns"] / 1e9, 3)
+                self.events.append({"f": f, "at_s": at_s, "fault": step.fault, **event})
+            if time.monotonic() >= deadline:
                 return
 
     def _sleep_until(self, deadline: float) -> bool:

@@ -10,6 +10,10 @@ Definitions (times are the history's ns):
   read began the earliest missing element had been acknowledged.
 - unexpected: a read holds a value no add ever attempted (for that key).
 - failed-add-visible: a read holds the value of an add that returned fail (it did take effect).
+- read-then-lost: an add that was never acknowledged (indeterminate), yet a client's read
+  returned it, is absent from every final read: a write others could see was then discarded
+  (Jepsen's set-full counts an element as lost once any read saw it; acknowledged adds that
+  are lost are lost-write).
 - divergence: after healing, final reads from different nodes disagree about an element.
 - recovered (stat, not an anomaly): indeterminate adds that the final reads contain.
 - time_to_visibility_s (stat): quantiles, over acknowledged elements that survived, of how
@@ -195,6 +199,21 @@ def check(history: list[Op], **options: Any) -> Verdict:
                         {"value": v, "key": add.key, "acknowledged_s": add.done.time / 1e9},  # type: ignore[union-attr]
                     )
                 )
+        for v, add in adds.items():
+            saw = first_seen.get(v)
+            if add.status == INFO and v not in final_has and saw is not None:
+                anomalies.append(
+                    Anomaly(
+                        "read-then-lost",
+                        [add.invoke.index, saw.index, *final_idx],
+                        f"add of {v} to key {add.key} (op {add.invoke.index}, never acknowledged) "
+                        f"was returned by a read at {_s(saw.time)}"
+                        f"{f' on {saw.node}' if saw.node else ''} (op {saw.index}), and is "
+                        "missing from every final read after the cluster healed: a write "
+                        "that others could see was discarded",
+                        {"value": v, "key": add.key, "seen_s": saw.time / 1e9},
+                    )
+                )
         n_final = set(final_nodes)
         for v, nodes in final_has.items():
             if nodes != n_final:
@@ -210,6 +229,7 @@ def check(history: list[Op], **options: Any) -> Verdict:
                 )
         stats["recovered"] = sum(1 for v, a in adds.items() if a.status == INFO and v in final_has)
         stats["lost"] = sum(1 for a in anomalies if a.type == "lost-write")
+        stats["read_then_lost"] = sum(1 for a in anomalies if a.type == "read-then-lost")
 
     # --- stale reads (only elements that were not lost: a lost one is reported as lost)
     acked_by_key: dict[Any, list[_Add]] = defaultdict(list)

@@ -167,6 +167,12 @@ class Database(ABC):
         """Let the old primary come back (as a replica)."""
         return {}
 
+    def failover_events(self, cluster: Cluster, state: dict[str, Any]) -> list[dict[str, Any]]:
+        """Polled while a failover is in effect: what changed on the database's side since
+        the last call, each {"f": name, ...}, recorded by the nemesis as an event in the
+        history (MariaDB: the old primary falling back from semi-sync to async)."""
+        return []
+
     def probe(self, cluster: Cluster, node: str) -> Probe:
         """A connection to the node opened now, asking one trivial request in the database's
         own protocol (harness.db.probe); raises when the node does not let one be opened."""

@@ -35,7 +35,7 @@ import workloads
 from harness.cluster import Cluster
 from harness.db import Database, Deployment
 from harness.db.probe import Probe, shutdown
-from harness.errors import ClusterError
+from harness.errors import ClusterError, SpecError
 from harness.options import Option
 
 PORT = 3306
@@ -70,8 +70,9 @@ skip-name-resolve
 default_storage_engine = InnoDB
 innodb_buffer_pool_size = 64M
 innodb_log_file_size = 32M
-# 2: write the redo log at commit, fsync it once a second. Survives a SIGKILL of mariadbd
-# (the nemesis' kill), not an OS crash; Galera's durability is the other nodes anyway.
+# option innodb_flush_log_at_trx_commit (default 2: write the redo log to the OS at commit,
+# fsync it once a second: survives a SIGKILL, not a power loss; 0: not even written at
+# commit, so a SIGKILL loses up to a second; 1: fsync at every commit)
 innodb_flush_log_at_trx_commit = {flush}
 max_connections = {max_connections}
 binlog_format = ROW
@@ -133,7 +134,17 @@ WRITE_TO = Option(
     "all: each worker writes through its own node; one: all through n1",
     choices=("all", "one"),
 )
-FSYNC = Option("fsync", bool, False, "flush InnoDB's redo log at every commit")
+INNODB_FLUSH = Option(
+    "innodb_flush_log_at_trx_commit",
+    int,
+    2,
+    "InnoDB redo log at commit: 0 written and flushed once a second (MariaDB's recommended "
+    "Galera setting), 1 flushed at every commit, 2 written at commit, flushed once a second",
+    choices=(0, 1, 2),
+)
+# The first knob, kept working: fsync=true is innodb_flush_log_at_trx_commit=1 (an explicit
+# innodb_flush_log_at_trx_commit wins; both set and disagreeing is refused).
+FSYNC = Option("fsync", bool, False, "old name: true = innodb_flush_log_at_trx_commit=1")
 
 
 class Galera(Database):
@@ -142,11 +153,11 @@ class Galera(Database):
     modes = ("multi-primary",)
     packages = ("mariadb-server", "galera-4", "rsync")
     workloads = ("set", "register", "kv", "append", "bank")
-    options = (SYNC_WAIT, WRITE_TO, FSYNC)
+    options = (SYNC_WAIT, WRITE_TO, INNODB_FLUSH, FSYNC)
     title = "Galera"
     mode_titles = {"multi-primary": ""}  # its only mode: "Galera" says it
     isolation_applies = True
-    consistency_options = (WRITE_TO, SYNC_WAIT, FSYNC)
+    consistency_options = (WRITE_TO, SYNC_WAIT, INNODB_FLUSH, FSYNC)
     certifies = True  # a writeset that conflicts fails certification: error 1213
     deployment = Deployment(
         user=OS_USER,
@@ -167,6 +178,14 @@ class Galera(Database):
     def routes_reads(cls, options: Mapping[str, Any]) -> bool:
         return WRITE_TO.get(options) == "one"  # with write_to=all, read_from is ignored
 
+    def validate(self) -> None:
+        super().validate()
+        flush_of(self.spec.options)
+
+    @property
+    def flush(self) -> int:
+        return flush_of(self.spec.options)
+
     @property
     def sync_wait(self) -> int:
         return int(self.opt(SYNC_WAIT))
@@ -186,7 +205,6 @@ class Galera(Database):
         return f"{self._dir(cluster, node)}/my.cnf"
 
     def _write_cnf(self, cluster: Cluster, node: str) -> None:
-        fsync = self.opt(FSYNC)
         text = MY_CNF.format(
             node=node,
             run_id=cluster.run_id,
@@ -195,7 +213,7 @@ class Galera(Database):
             port=PORT,
             bind=cluster.listen_address(node),
             addr=cluster.peer_address(node),
-            flush=1 if fsync else 2,
+            flush=self.flush,
             max_connections=max(100, 4 * self.spec.concurrency + 20),
             provider=cluster.setting(node, "galera_provider", PROVIDER_LIB),
             peers=",".join(cluster.peer_address(n) for n in cluster.nodes),
@@ -470,6 +488,19 @@ class Galera(Database):
         from harness.db.galera_clients import classify
 
         return classify(exc)
+
+
+def flush_of(options: Mapping[str, Any]) -> int:
+    """innodb_flush_log_at_trx_commit from the options, the old `fsync` knob mapped onto it."""
+    if INNODB_FLUSH.name in options:
+        flush = int(INNODB_FLUSH.get(options))
+        if FSYNC.name in options and bool(FSYNC.get(options)) != (flush == 1):
+            raise SpecError(
+                f"--opt fsync={str(FSYNC.get(options)).lower()} contradicts "
+                f"--opt innodb_flush_log_at_trx_commit={flush} (fsync is its old name: drop it)"
+            )
+        return flush
+    return 1 if FSYNC.get(options) else int(INNODB_FLUSH.default)
 
 
 def _synced(size: int) -> Callable[[dict[str, str]], bool]:

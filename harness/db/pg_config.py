@@ -56,6 +56,16 @@ log_checkpoints = off
 deadlock_timeout = '50ms'           # default 1 s: one deadlock on a hot key stalls every worker
 """
 
+# --opt trace_transactions: every statement as it starts, with the backend's pid, its xid once
+# it has one (%x) and its virtual xid (%v), the bound parameters, and commit timestamps (a
+# commit record's time and order are also in the WAL: pg_waldump).
+TRACE_CONF = """
+log_statement = 'all'
+log_line_prefix = '%m [%p] x=%x v=%v %q%a '
+log_parameter_max_length = -1
+track_commit_timestamp = on
+"""
+
 # Unix sockets (the node's own tools) trust the OS user; the network asks for the password.
 HBA = """
 local all all trust

@@ -15,7 +15,7 @@ import workloads
 from harness.cluster import Cluster
 from harness.db import GENERIC_FAULTS, Deployment
 from harness.db.pg_admin import parallel
-from harness.db.pg_config import CONF, HBA, LOGIN, OS_USER, PORT
+from harness.db.pg_config import CONF, HBA, LOGIN, OS_USER, PORT, TRACE_CONF
 from harness.db.pg_failover import PgReplication
 from harness.options import Option
 
@@ -27,6 +27,13 @@ SYNCHRONOUS_COMMIT = Option(
     "when a commit is acknowledged (off: before its WAL is flushed)",
     choices=("on", "off", "local", "remote_write", "remote_apply"),
 )
+TRACE = Option(
+    "trace_transactions",
+    bool,
+    False,
+    "log every statement with its time, backend, xid and parameters, and keep commit "
+    "timestamps (to check an anomaly from the server's side; slows the server)",
+)
 _HINT = "apt-get install postgresql-15 (or set SPLITBRAIN_PG_BIN)"
 
 
@@ -36,7 +43,7 @@ class Postgres(PgReplication):
     modes = ("async", "sync")
     workloads = ("set", "register", "kv", "append", "bank")
     faults = (*GENERIC_FAULTS, "failover")
-    options = (FSYNC, SYNCHRONOUS_COMMIT)
+    options = (FSYNC, SYNCHRONOUS_COMMIT, TRACE)
     title = "PostgreSQL"
     packages = ("postgresql-15",)
     isolation_applies = True
@@ -78,6 +85,8 @@ class Postgres(PgReplication):
             fsync="on" if self.opt(FSYNC) else "off",
             synchronous_commit=self.opt(SYNCHRONOUS_COMMIT),
         )
+        if self.opt(TRACE):
+            conf += TRACE_CONF
         cluster.write_file(first, f"{data}/postgresql.conf", conf, user=OS_USER, append=True)
         hba = HBA.format(net=cluster.peer_network())
         cluster.write_file(first, f"{data}/pg_hba.conf", hba, user=OS_USER)

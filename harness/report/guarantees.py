@@ -29,6 +29,8 @@ _NAMED = {
     "lost-write": DURABILITY,  # set: acknowledged, missing after healing
     "lost-to-lww": DURABILITY,  # conflicts: silently replaced by an older write
     "counter-lost-increments": DURABILITY,
+    # set: a read saw a write that was then discarded: an aborted read (G1a) in effect
+    "read-then-lost": "read committed",
     "stale-read": LINEARIZABILITY,  # set, register: missed a write acknowledged before it
     "nonlinearizable": LINEARIZABILITY,
     "wrong-total": "snapshot isolation",  # bank: a read saw money appear or vanish

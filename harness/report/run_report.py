@@ -55,6 +55,7 @@ def render(data: RunData) -> str:
     body += _performance(data, df)
     body += _availability(data, df)
     body += _faults(data)
+    body += _events(data)
     body += _anomalies(data)
     body += _files(data)
     return page(f"splitbrain: {data.name}", body)
@@ -94,7 +95,11 @@ def _header(data: RunData, df: Any) -> str:
                 f"info {int(by.get('info', 0))}",
             )
         )
-    nemesis_ops = sum(1 for op in data.history if op.process == NEMESIS and op.type != "invoke")
+    nemesis_ops = sum(
+        1
+        for op in data.history
+        if op.process == NEMESIS and op.type != "invoke" and op.f.startswith(("start-", "stop-"))
+    )
     if nemesis_ops:
         facts.append(("nemesis ops", f"{nemesis_ops} fault starts and stops (not plotted)"))
     if run.get("recovery"):
@@ -206,6 +211,33 @@ def _faults(data: RunData) -> list[str]:
         '<p class="caption">A window runs from the nemesis invoking the fault (where the '
         "plots' shading starts) to the heal completing; took effect = the nemesis's "
         "completion (the dashed line on the plots).</p>",
+    ]
+
+
+def _events(data: RunData) -> list[str]:
+    """What the nemesis saw change while a fault was in effect (lone nemesis info ops that
+    neither start nor stop a fault), e.g. a primary falling back from semi-sync to async."""
+    events = [
+        op
+        for op in data.history
+        if op.process == NEMESIS and op.type == "info" and not op.f.startswith(("start-", "stop-"))
+    ]
+    if not events:
+        return []
+
+    def at(op: Op) -> float:
+        v = op.value.get("at_ns") if isinstance(op.value, dict) else None
+        return (v if isinstance(v, int) else op.time) / 1e9
+
+    rows = [
+        (op.f, f"{at(op):.3f}", f"{op.time / 1e9:.3f}", readable(op.value, 300)) for op in events
+    ]
+    return [
+        "<h2>What the nemesis saw</h2>",
+        long_table(["event", "happened (s)", "recorded (s)", "what"], rows, "nemesis events"),
+        '<p class="caption">Observed on the database while a fault was in effect: when it '
+        "happened (as first read by the fault's own watch) and when the nemesis recorded it."
+        "</p>",
     ]
 
 

@@ -79,6 +79,15 @@ class Fault(ABC):
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         """Undo it (state: what begin returned)."""
 
+    def watch(
+        self, target: Target, params: dict[str, Any], state: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Polled while the fault is in effect: events seen since the last call, each
+        {"f": name, ...} and optionally "at_monotonic" (time.monotonic() when it happened);
+        the nemesis records each as an event (a lone info op) with its time as "at_ns" in
+        the history's clock."""
+        return []
+
     def start(self, target: Target, params: dict[str, Any]) -> dict[str, Any]:
         """begin, then observe; a fault whose effect is not observed is undone and raises, so
         the run that asked for it is never judged valid on the strength of it."""

@@ -64,5 +64,10 @@ class Failover(Fault):
         seen["primary"] = primary
         return seen
 
+    def watch(
+        self, target: Target, params: dict[str, Any], state: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        return target.db.failover_events(target.cluster, state)
+
     def end(self, target: Target, params: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         return target.db.end_failover(target.cluster, state) or {}

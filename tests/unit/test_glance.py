@@ -203,7 +203,7 @@ def test_a_new_database_gets_its_column_from_its_declared_facts(root: Path) -> N
             "peer-to-peer",
         ),
     ]
-    with mariadb_registered():  # as harness/db/mariadb.py will declare itself
+    with mariadb_registered():  # as harness/db/mariadb.py declares itself
         cols = columns([measure(d) for d in runs])
         assert [(c.topology, c.title) for c in cols] == [
             ("primary-replica", "PostgreSQL sync"),
@@ -215,8 +215,16 @@ def test_a_new_database_gets_its_column_from_its_declared_facts(root: Path) -> N
             "read_from": {"primary": None},
         }
     # twin: a database this version does not know still gets a column, from its files
-    (unknown,) = columns([measure(runs[0])])
-    assert (unknown.topology, unknown.title) == ("primary-replica", "mariadb semi-sync")
+    other = save(
+        root,
+        "other",
+        spec("mysql", "semi-sync", isolation="repeatable-read"),
+        ops,
+        checkers,
+        "primary-replica",
+    )
+    (unknown,) = columns([measure(other)])
+    assert (unknown.topology, unknown.title) == ("primary-replica", "mysql semi-sync")
 
 
 def test_fault_kinds_are_named_as_they_apply_to_the_database(root: Path) -> None:

@@ -352,3 +352,19 @@ def test_long_anomaly_lists_are_collapsed_behind_a_count(tmp_path: Path) -> None
     assert shown[1].split("</details>", 1)[0].count('<div class="anomaly"') == 25
     # every timeline is folded: one per distinct op (30 adds and the final read they share)
     assert html.count('<details class="timeline"') == 31 and '<h3 id="op-' not in html
+
+
+def test_what_the_nemesis_saw_is_listed_with_when_it_happened(tmp_path: Path) -> None:
+    ops = small_history()
+    h = H()
+    h.ops = ops
+    event = {"status": {"Rpl_semi_sync_master_status": "OFF"}, "at_ns": 2_500_000_000}
+    h.info(4.1, "nemesis", "semi-sync-fallback", event)
+    doc = compose([Verdict("set", True)])
+    spec = TestSpec(db="postgres", mode="async", nemesis=("partition",), seed=7)
+    page = parse(write_report(save_run(tmp_path, spec, h.ops, doc)))
+    rows = page.table_with("happened (s)")
+    assert rows[1][:3] == ["semi-sync-fallback", "2.500", "4.100"]
+    assert "Rpl_semi_sync_master_status: OFF" in rows[1][3]
+    facts = {r[0]: r[1] for t in page.tables for r in t if len(r) == 2}
+    assert facts["nemesis ops"] == "2 fault starts and stops (not plotted)"  # not the event

@@ -155,3 +155,24 @@ def test_a_history_without_set_ops_is_unknown() -> None:
 def test_the_set_checker_takes_no_options() -> None:
     with pytest.raises(SpecError, match="set option accounts: unknown option here; known: none"):
         check([], accounts=3)
+
+
+def test_an_unacknowledged_add_read_then_lost_is_reported():
+    # Jepsen's set-full counts an element as lost once any read saw it: a write that was never
+    # acknowledged, read by a client, then gone after the cluster healed
+    h = H().call(0, 5.0, 0, "add", [0, 1], typ="info")
+    h.call(1.0, 1.1, 1, "read", [0, None], [0, [1]], node="n1")
+    h.invoke(2.0, 2, "add", [0, 2])  # never completed, never read: nothing to say
+    final(h, 9, "n2", [[0, []]])
+    v = check(h.ops)
+    assert v.counts == {"read-then-lost": 1}
+    a = v.anomalies[0]
+    assert a.data["value"] == 1 and "never acknowledged" in a.explanation
+    assert "on n1" in a.explanation and v.stats["read_then_lost"] == 1 and v.stats["lost"] == 0
+
+
+def test_an_acknowledged_add_read_then_lost_is_a_lost_write_only():
+    h = H().call(0, 0.1, 0, "add", [0, 1])
+    h.call(1.0, 1.1, 1, "read", [0, None], [0, [1]])
+    final(h, 9, "n2", [[0, []]])
+    assert check(h.ops).counts == {"lost-write": 1}
