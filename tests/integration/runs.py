@@ -36,9 +36,10 @@ def run_spec(
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
+_MARIADBD = bool(shutil.which("mariadbd") or os.path.exists("/usr/sbin/mariadbd"))
+needs_mariadb = pytest.mark.skipif(not _MARIADBD, reason="needs mariadb-server")
 needs_galera = pytest.mark.skipif(
-    not (shutil.which("mariadbd") or os.path.exists("/usr/sbin/mariadbd"))
-    or not os.path.exists("/usr/lib/galera/libgalera_smm.so"),
+    not _MARIADBD or not os.path.exists("/usr/lib/galera/libgalera_smm.so"),
     reason="needs mariadb-server and galera-4",
 )
 needs_cassandra = pytest.mark.skipif(

@@ -20,26 +20,20 @@ replication) and a single node, local provider. Figures: docs/mariadb.md.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.history import Op, load
-from harness.runner import run
-from harness.spec import TestSpec
+from harness.ops import Op
 from tests.integration.evidence import (
     assert_cycle_proves_itself,
     assert_internal_proves_itself,
     assert_lost_update_proves_itself,
 )
+from tests.integration.runs import needs_mariadb, needs_root, run_spec
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
-]
+pytestmark = [pytest.mark.integration, needs_root, needs_mariadb]
 
 FAILOVER: dict[str, Any] = dict(
     db="mariadb",
@@ -62,12 +56,8 @@ HOT = {"failover_how": "isolate", "active_keys": 4, "adds_per_key": 100000, "rea
 
 
 def _run(tmp_path: Path, **changes: Any) -> tuple[dict[str, Any], list[Op]]:
-    spec = TestSpec(**{**FAILOVER, **changes})
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    assert doc["run"]["aborted"] is None, doc["run"]
-    assert not doc["run"]["errors"], doc["run"]["errors"]
-    return doc, load(result.dir)
+    doc, history, _ = run_spec(tmp_path, {**FAILOVER, **changes}, clean=True)
+    return doc, history
 
 
 def _cut(history: list[Op]) -> int:
@@ -124,7 +114,7 @@ def test_semi_sync_after_sync_short_partition_loses_nothing(tmp_path: Path) -> N
     # writes did reach the cut-off primary, and none was acknowledged: each waited for an
     # ack that never came, until the client gave up (indeterminate)
     assert _adds_on(history, old, "info", start.time, stop.time)
-    assert not _adds_on(history, old, "ok", start.time + 1e9, stop.time)
+    assert not _adds_on(history, old, "ok", start.time + 10**9, stop.time)
     # and readers on it were served meanwhile, without seeing them
     assert [op for op in history if op.f == "read" and op.type == "ok" and op.node == old
             and start.time < op.time < stop.time]  # fmt: skip
@@ -197,10 +187,7 @@ INNODB_RR = {"G-single", "G2-item", "lost-update", "internal"}  # Jepsen, MySQL 
 
 
 def test_single_node_repeatable_read_is_not_snapshot_isolation(tmp_path: Path) -> None:
-    spec = TestSpec(**APPEND, isolation="repeatable-read")
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
-    history = load(result.dir)
+    doc, history, _ = run_spec(tmp_path, {**APPEND, "isolation": "repeatable-read"})
     la = doc["checkers"]["list-append"]
     assert la["stats"]["ok"] > 5000, la["stats"]
     assert INNODB_RR <= set(la["counts"]) <= INNODB_RR | {"G-nonadjacent"}, la["counts"]
@@ -215,9 +202,7 @@ def test_single_node_repeatable_read_is_not_snapshot_isolation(tmp_path: Path) -
 
 
 def test_single_node_serializable_is_valid(tmp_path: Path) -> None:
-    spec = TestSpec(**APPEND, isolation="serializable")
-    result = run(spec, tmp_path, echo=lambda s: None, progress=False)
-    doc = json.loads((result.dir / "verdict.json").read_text())
+    doc, _, _ = run_spec(tmp_path, {**APPEND, "isolation": "serializable"})
     la = doc["checkers"]["list-append"]
     assert la["stats"]["ok"] > 5000 and la["stats"]["fail"] > 0, la["stats"]  # it did conflict
     assert doc["valid"] is True, la["counts"]
