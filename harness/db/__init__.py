@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from harness.cluster import Cluster
 from harness.db.probe import Answer, Probe, answer
@@ -20,6 +21,7 @@ from harness.registry import DATABASES, resolve
 if TYPE_CHECKING:
     from harness.spec import TestSpec
 
+T = TypeVar("T")
 Topology = Literal["primary-replica", "peer-to-peer"]
 
 
@@ -138,6 +140,17 @@ class Database(ABC):
     def start(self, cluster: Cluster, node: str) -> None:
         """Bring a killed node back (default: restart the same service)."""
         cluster.start(node)
+
+    def restart_stopped(self, cluster: Cluster, out: dict[str, Any]) -> None:
+        """Start every node whose database is not running (a recovery's first step): each
+        one started in out["restarted"], what failed in out["errors"]."""
+        for n in cluster.nodes:
+            if not cluster.is_running(n):
+                try:
+                    self.start(cluster, n)
+                    out.setdefault("restarted", []).append(n)
+                except ClusterError as e:
+                    out.setdefault("errors", []).append(str(e))
 
     def primary(self, cluster: Cluster) -> str | None:
         """The node that currently takes writes (None for peer-to-peer, or when unknown)."""
@@ -258,3 +271,11 @@ def get(spec: TestSpec) -> Database:
     db = database_class(spec.db)(spec)
     db.validate()
     return db
+
+
+def parallel(fn: Callable[[str], T], nodes: list[str]) -> list[T]:
+    """fn on every node at once (setup, status): its results in the nodes' order."""
+    if len(nodes) <= 1:
+        return [fn(n) for n in nodes]
+    with ThreadPoolExecutor(max_workers=len(nodes)) as ex:
+        return list(ex.map(fn, nodes))

@@ -21,29 +21,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import PurePosixPath
 from typing import Any, Literal, TypeVar
 
 import pymysql
 
-import workloads
 from harness.cluster import Cluster
-from harness.db import Database, Deployment
-from harness.db.probe import Probe, shutdown
+from harness.db import Deployment, parallel
+from harness.db.mariadb_server import MARIADBD, OS_USER, PORT, MariaDBServer
 from harness.errors import ClusterError, SpecError
 from harness.options import Option
 
-PORT = 3306
-OS_USER = "mysql"
-DB_USER = "root"  # root@'%' with a password: the same credentials compose.yaml uses
-DB_PASSWORD = "splitbrain"
-DATABASE = "splitbrain"
-MARIADBD = "/usr/sbin/mariadbd"
 PROVIDER_LIB = "/usr/lib/galera/libgalera_smm.so"
 _HINT = "apt-get install mariadb-server galera-4 rsync"
 T = TypeVar("T")
@@ -147,7 +137,8 @@ INNODB_FLUSH = Option(
 FSYNC = Option("fsync", bool, False, "old name: true = innodb_flush_log_at_trx_commit=1")
 
 
-class Galera(Database):
+class Galera(MariaDBServer):
+    log_errors = re.compile(r"ERROR|WSREP.*(fail|abort)")
     name = "galera"
     topology = "peer-to-peer"
     modes = ("multi-primary",)
@@ -195,15 +186,6 @@ class Galera(Database):
         return str(self.opt(WRITE_TO))
 
     # -- paths, config, processes ---------------------------------------------------------
-    def _dir(self, cluster: Cluster, node: str) -> str:
-        return str(PurePosixPath(cluster.node_dir(node)))
-
-    def _data(self, cluster: Cluster, node: str) -> str:
-        return f"{self._dir(cluster, node)}/data"
-
-    def _cnf(self, cluster: Cluster, node: str) -> str:
-        return f"{self._dir(cluster, node)}/my.cnf"
-
     def _write_cnf(self, cluster: Cluster, node: str) -> None:
         text = MY_CNF.format(
             node=node,
@@ -222,51 +204,13 @@ class Galera(Database):
         )
         cluster.write_file(node, self._cnf(cluster, node), text, user=OS_USER)
 
-    def _argv(self, cluster: Cluster, node: str, *extra: str) -> list[str]:
-        mariadbd = cluster.setting(node, "mariadbd", MARIADBD)
-        return [mariadbd, f"--defaults-file={self._cnf(cluster, node)}", *extra]
-
-    def _spawn(self, cluster: Cluster, node: str, *extra: str) -> None:
-        log = PurePosixPath(cluster.node_dir(node)) / "mariadbd.out"  # the error log is apart
+    def _spawn_env(self, cluster: Cluster, node: str) -> dict[str, str] | None:
         # mariadbd prepends its "bin" dir to the SST script's PATH unless PATH already holds
         # that exact string ("/usr//bin" here): listing it last keeps the wrapper dir first.
         path = f"{self._dir(cluster, node)}/bin:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}"
-        path += ":/usr//bin"
-        cluster.spawn(
-            node, self._argv(cluster, node, *extra), user=OS_USER, log=log, env={"PATH": path}
-        )
-
-    def log_tail(self, cluster: Cluster, node: str) -> str:
-        text = cluster.read_file(node, f"{self._dir(cluster, node)}/mariadbd.log")
-        bad = [ln for ln in text.splitlines() if re.search(r"ERROR|WSREP.*(fail|abort)", ln)]
-        return bad[-1].strip() if bad else "no error in the log"
+        return {"PATH": path + ":/usr//bin"}
 
     # -- connections ----------------------------------------------------------------------
-    def connect(self, cluster: Cluster, node: str, timeout: float = 3, **kw: Any) -> Any:
-        kw.setdefault("autocommit", True)
-        host, port = cluster.address(node, PORT)
-        return pymysql.connect(
-            host=host,
-            port=port,
-            user=DB_USER,
-            password=DB_PASSWORD,
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            write_timeout=timeout,
-            **kw,
-        )
-
-    def probe(self, cluster: Cluster, node: str) -> Probe:
-        conn = self.connect(cluster, node, timeout=3)
-
-        def request() -> object:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                return cur.fetchone()
-
-        sock = lambda: None if conn._sock is None else conn._sock.fileno()  # noqa: E731
-        return Probe(request=request, abandon=shutdown(sock), close=conn.close)
-
     def status(self, cluster: Cluster, node: str, timeout: float = 2) -> dict[str, str] | None:
         """The node's wsrep status variables, or None when it does not answer."""
         try:
@@ -286,14 +230,7 @@ class Galera(Database):
 
     def statuses(self, cluster: Cluster) -> dict[str, dict[str, str] | None]:
         nodes = list(cluster.nodes)
-        return dict(zip(nodes, _parallel(lambda n: self.status(cluster, n), nodes), strict=True))
-
-    def _socket_sql(self, cluster: Cluster, node: str, sql: str) -> None:
-        """Run SQL as root@localhost over the node's unix socket (socket authentication).
-        The SQL goes over stdin: it may hold a password (CREATE USER), which `-e` would put
-        on the host's command line."""
-        sock = f"{self._dir(cluster, node)}/mariadbd.sock"
-        cluster.exec(node, ["mariadb", f"--socket={sock}", "-uroot"], user="root", input=sql)
+        return dict(zip(nodes, parallel(lambda n: self.status(cluster, n), nodes), strict=True))
 
     def _wait(
         self,
@@ -313,13 +250,6 @@ class Galera(Database):
         assert isinstance(st, dict)
         return st
 
-    def _wait_socket(self, cluster: Cluster, node: str, timeout: float) -> None:
-        def attempt() -> bool:
-            self._socket_sql(cluster, node, "SELECT 1")
-            return True
-
-        self.wait_for(cluster, node, attempt, "answering on its socket", timeout)
-
     # -- setup ----------------------------------------------------------------------------
     def setup(self, cluster: Cluster) -> None:
         first, joiners = cluster.nodes[0], list(cluster.nodes[1:])
@@ -329,28 +259,10 @@ class Galera(Database):
             self._write_cnf(cluster, node)
             cluster.write_file(node, f"{d}/bin/rsync", RSYNC_WRAPPER, user=OS_USER)
             cluster.exec(node, ["chmod", "755", f"{d}/bin/rsync"], user=OS_USER)
-        cluster.exec(
-            first,
-            ["mariadb-install-db", f"--defaults-file={self._cnf(cluster, first)}",
-             "--skip-test-db", "--auth-root-authentication-method=socket", "--skip-name-resolve"],
-            user=OS_USER,
-            timeout=120,
-        )  # fmt: skip
+        self._install_db(cluster, first)
         self._spawn(cluster, first, "--wsrep-new-cluster")
         self._wait_socket(cluster, first, timeout=60)
-        from harness.db.galera_clients import MARIADB
-        from harness.db.sqlclient import setup_statements
-
-        workload = workloads.get(self.spec, random.Random(self.spec.seed))
-        self._socket_sql(
-            cluster,
-            first,
-            f"CREATE USER '{DB_USER}'@'%' IDENTIFIED BY '{DB_PASSWORD}';"
-            f"GRANT ALL ON *.* TO '{DB_USER}'@'%' WITH GRANT OPTION;"
-            f"CREATE DATABASE {DATABASE};"
-            f"USE {DATABASE};"
-            + "".join(s + ";" for s in setup_statements(MARIADB, workload)),
-        )
+        self._socket_sql(cluster, first, self._admin_sql() + self._schema_sql())
         self._wait(cluster, first, _synced(1), "Synced", timeout=30)
         # One joiner at a time: concurrent rsync SSTs from one donor queue up anyway, and a
         # joiner that fails is then easy to name.
@@ -512,10 +424,3 @@ def _synced(size: int) -> Callable[[dict[str, str]], bool]:
         )
 
     return ok
-
-
-def _parallel(fn: Callable[[str], T], items: list[str]) -> list[T]:
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=len(items)) as ex:
-        return list(ex.map(fn, items))

@@ -45,6 +45,7 @@ class Galera(Protocol):
 
     def connect(self, cluster: Cluster, node: str, timeout: float = 3, **kw: Any) -> Any: ...
 
+
 T = TypeVar("T")
 
 ISOLATION = {
@@ -123,7 +124,57 @@ def route(
     return write, nodes[process % len(nodes)]
 
 
-class GaleraClient(SqlWorkloadClient):
+class PyMySQLClient(SqlWorkloadClient):
+    """One explicit transaction per op over a PyMySQL connection (MariaDB's servers: Galera
+    and primary-replica). A subclass picks the connection (_conn_for sets self.node) and may
+    act on an error (_after_error)."""
+
+    def _conn_for(self, role: str) -> Any:
+        raise NotImplementedError
+
+    def _after_error(self, conn: Any, exc: BaseException) -> None:
+        """What an error says about the connection beyond this op (nothing, by default)."""
+
+    def _txn(self, role: str, body: Callable[[Any], T]) -> T:
+        conn = self._conn_for(role)
+        committing = False
+        with self._running(conn):
+            try:
+                conn.begin()
+                with conn.cursor() as cur:
+                    out = body(cur)
+                committing = True
+                conn.commit()
+                return out
+            except Fail:
+                self._rollback(conn)
+                raise
+            except (pymysql.Error, OSError) as e:
+                self._rollback(conn)
+                self._after_error(conn, e)
+                if not committing:
+                    # COMMIT was never sent: whatever the error (even a lost connection), the
+                    # server rolls the transaction back. Keep the code in the message
+                    # (accounting).
+                    raise Fail(f"{type(e).__name__}: {_one_line(e)}") from e
+                raise
+
+    def _rollback(self, conn: Any) -> None:
+        try:
+            if conn.open:
+                conn.rollback()
+                return
+        except Exception:
+            pass
+        self._drop(conn)
+
+    def _socket_fd(self, conn: Any) -> int | None:
+        # abort() shuts this down; never KILL QUERY (see harness.db.sqlclient)
+        sock = getattr(conn, "_sock", None)  # None once PyMySQL closed the connection
+        return None if sock is None else sock.fileno()
+
+
+class GaleraClient(PyMySQLClient):
     def __init__(
         self, galera: Galera, cluster: Cluster, process: int, node: str | None = None
     ) -> None:
@@ -170,44 +221,10 @@ class GaleraClient(SqlWorkloadClient):
         self.conns[node] = conn
         return conn
 
-    def _txn(self, role: str, body: Callable[[Any], T]) -> T:
+    def _conn_for(self, role: str) -> Any:
         node = self.targets[role]
         self.node = node
-        conn = self._connect(node)
-        committing = False
-        with self._running(conn):
-            try:
-                conn.begin()
-                with conn.cursor() as cur:
-                    out = body(cur)
-                committing = True
-                conn.commit()
-                return out
-            except Fail:
-                self._rollback(conn)
-                raise
-            except (pymysql.Error, OSError) as e:
-                self._rollback(conn)
-                if not committing:
-                    # COMMIT was never sent: whatever the error (even a lost connection), the
-                    # server rolls the transaction back. Keep the code in the message
-                    # (accounting).
-                    raise Fail(f"{type(e).__name__}: {_one_line(e)}") from e
-                raise
-
-    def _rollback(self, conn: Any) -> None:
-        try:
-            if conn.open:
-                conn.rollback()
-                return
-        except Exception:
-            pass
-        self._drop(conn)
-
-    def _socket_fd(self, conn: Any) -> int | None:
-        # abort() shuts this down; never KILL QUERY (see harness.db.sqlclient)
-        sock = getattr(conn, "_sock", None)  # None once PyMySQL closed the connection
-        return None if sock is None else sock.fileno()
+        return self._connect(node)
 
 
 MARIADB = SqlDialect(

@@ -32,26 +32,18 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import PurePosixPath
 from typing import Any, Literal, TypeVar
 
 import pymysql
 
 from harness.cluster import Cluster
-from harness.db import GENERIC_FAULTS, Database, Deployment
-from harness.db.probe import Probe, shutdown
+from harness.db import GENERIC_FAULTS, Deployment, parallel
+from harness.db.mariadb_server import ADMIN, DATABASE, MARIADBD, OS_USER, PORT, MariaDBServer
 from harness.errors import ClusterError, one_line
 from harness.options import Option
-from workloads.bank import ACCOUNTS, INITIAL_BALANCE
 
-PORT = 3306
-OS_USER = "mysql"
-ADMIN = ("root", "splitbrain")  # the harness's admin login (every privilege)
 CLIENT = ("splitbrain", "splitbrain")  # the workload's login: no READ ONLY ADMIN
 REPL = ("repl", "splitbrain")  # what replicas log in as
-DATABASE = "splitbrain"
-MARIADBD = "/usr/sbin/mariadbd"
 _HINT = "apt-get install mariadb-server"
 T = TypeVar("T")
 
@@ -117,19 +109,6 @@ rpl_semi_sync_master_timeout = {timeout}
 rpl_semi_sync_master_wait_point = {wait_point}
 """
 
-SCHEMA = [
-    # set: one row per added element
-    "CREATE TABLE sets (k INT NOT NULL, v INT NOT NULL, PRIMARY KEY (k, v))",
-    # register: one row per key
-    "CREATE TABLE registers (k INT PRIMARY KEY, v INT)",
-    # kv: one string per key
-    "CREATE TABLE kv (k INT PRIMARY KEY, v LONGTEXT NOT NULL)",
-    # append (Elle list-append): a comma-separated list per key, extended with CONCAT
-    "CREATE TABLE lists (k INT PRIMARY KEY, v TEXT NOT NULL)",
-    # bank: fixed accounts, transfers keep the total
-    "CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL)",
-]
-
 SEMI_SYNC_VARS = (
     "Rpl_semi_sync_master_status",
     "Rpl_semi_sync_master_clients",
@@ -148,7 +127,7 @@ def gtid_seq(pos: str | None, domain: int = 0) -> int:
     return -1
 
 
-class MariaDB(Database):
+class MariaDB(MariaDBServer):
     name = "mariadb"
     topology = "primary-replica"
     modes = ("async", "semi-sync")
@@ -185,15 +164,6 @@ class MariaDB(Database):
         return self.spec.mode == "semi-sync"
 
     # -- paths, config, processes ---------------------------------------------------------
-    def _dir(self, cluster: Cluster, node: str) -> str:
-        return str(PurePosixPath(cluster.node_dir(node)))
-
-    def _data(self, cluster: Cluster, node: str) -> str:
-        return f"{self._dir(cluster, node)}/data"
-
-    def _cnf(self, cluster: Cluster, node: str) -> str:
-        return f"{self._dir(cluster, node)}/my.cnf"
-
     def _write_cnf(self, cluster: Cluster, node: str) -> None:
         semi = (
             SEMI_SYNC_CNF.format(
@@ -223,29 +193,6 @@ class MariaDB(Database):
             input=f"[client]\nuser={ADMIN[0]}\npassword={ADMIN[1]}\n",
         )
 
-    def _spawn(self, cluster: Cluster, node: str) -> None:
-        log = PurePosixPath(cluster.node_dir(node)) / "mariadbd.out"  # the error log is apart
-        mariadbd = cluster.setting(node, "mariadbd", MARIADBD)
-        cluster.spawn(
-            node, [mariadbd, f"--defaults-file={self._cnf(cluster, node)}"], user=OS_USER, log=log
-        )
-
-    def _log_tail(self, cluster: Cluster, node: str) -> str:
-        with contextlib.suppress(ClusterError, OSError):
-            text = cluster.read_file(node, f"{self._dir(cluster, node)}/mariadbd.log")
-            bad = [ln for ln in text.splitlines() if "ERROR" in ln]
-            return bad[-1].strip() if bad else "no error in the log"
-        return "no log"
-
-    def _socket_sql(self, cluster: Cluster, node: str, sql: str) -> str:
-        """SQL as root@localhost over the node's unix socket, over stdin (it may hold a
-        password, which `-e` would put on the host's command line)."""
-        sock = f"{self._dir(cluster, node)}/mariadbd.sock"
-        r = cluster.exec(
-            node, ["mariadb", f"--socket={sock}", "-uroot", "-N", "-B"], user="root", input=sql
-        )
-        return str(r.stdout or "")
-
     def _init_node(self, cluster: Cluster, node: str) -> None:
         """A fresh data directory, the server started read-only, the logins created without
         writing the binary log (each node has them; only the schema and data replicate)."""
@@ -253,77 +200,20 @@ class MariaDB(Database):
         cluster.exec(node, ["rm", "-rf", f"{d}/data"], user=OS_USER)
         cluster.exec(node, ["mkdir", "-p", f"{d}/data", f"{d}/tmp"], user=OS_USER)
         self._write_cnf(cluster, node)
-        cluster.exec(
-            node,
-            ["mariadb-install-db", f"--defaults-file={self._cnf(cluster, node)}",
-             "--skip-test-db", "--auth-root-authentication-method=socket", "--skip-name-resolve"],
-            user=OS_USER,
-            timeout=120,
-        )  # fmt: skip
+        self._install_db(cluster, node)
         self._spawn(cluster, node)
         self._wait_socket(cluster, node, timeout=60)
         self._socket_sql(
             cluster,
             node,
             "SET sql_log_bin = 0;"
-            f"CREATE USER '{ADMIN[0]}'@'%' IDENTIFIED BY '{ADMIN[1]}';"
-            f"GRANT ALL ON *.* TO '{ADMIN[0]}'@'%' WITH GRANT OPTION;"
-            f"CREATE USER '{CLIENT[0]}'@'%' IDENTIFIED BY '{CLIENT[1]}';"
+            + self._admin_sql()
+            + f"CREATE USER '{CLIENT[0]}'@'%' IDENTIFIED BY '{CLIENT[1]}';"
             f"GRANT ALL ON {DATABASE}.* TO '{CLIENT[0]}'@'%';"
             f"CREATE USER '{REPL[0]}'@'%' IDENTIFIED BY '{REPL[1]}';"
             f"GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN ON *.* TO '{REPL[0]}'@'%';"
             "RESET MASTER;",
         )
-
-    def _wait_socket(self, cluster: Cluster, node: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._socket_sql(cluster, node, "SELECT 1")
-                return
-            except ClusterError:
-                pass
-            if not cluster.is_running(node):
-                raise ClusterError(f"mariadbd on {node} exited: {self._log_tail(cluster, node)}")
-            if time.monotonic() > deadline:
-                raise ClusterError(
-                    f"mariadbd on {node} not ready after {timeout:g} s: "
-                    f"{self._log_tail(cluster, node)}"
-                )
-            time.sleep(0.1)
-
-    # -- connections ----------------------------------------------------------------------
-    def connect(
-        self,
-        cluster: Cluster,
-        node: str,
-        timeout: float = 3,
-        login: tuple[str, str] = ADMIN,
-        **kw: Any,
-    ) -> Any:
-        kw.setdefault("autocommit", True)
-        host, port = cluster.address(node, PORT)
-        return pymysql.connect(
-            host=host,
-            port=port,
-            user=login[0],
-            password=login[1],
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            write_timeout=timeout,
-            **kw,
-        )
-
-    def probe(self, cluster: Cluster, node: str) -> Probe:
-        conn = self.connect(cluster, node, timeout=3)
-
-        def request() -> object:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                return cur.fetchone()
-
-        sock = lambda: None if conn._sock is None else conn._sock.fileno()  # noqa: E731
-        return Probe(request=request, abandon=shutdown(sock), close=conn.close)
 
     def sql(self, cluster: Cluster, node: str, *stmts: str, timeout: float = 10) -> list[Any]:
         """Run statements as the admin; the last one's rows (dicts)."""
@@ -384,7 +274,7 @@ class MariaDB(Database):
         self, cluster: Cluster, nodes: list[str] | None = None
     ) -> dict[str, dict[str, Any] | None]:
         nodes = list(cluster.nodes) if nodes is None else nodes
-        return dict(zip(nodes, _parallel(lambda n: self.status(cluster, n), nodes), strict=True))
+        return dict(zip(nodes, parallel(lambda n: self.status(cluster, n), nodes), strict=True))
 
     def primary(self, cluster: Cluster) -> str | None:
         """The node the harness made the primary, when it answers as one (read-write, not
@@ -401,25 +291,14 @@ class MariaDB(Database):
     # -- setup ----------------------------------------------------------------------------
     def setup(self, cluster: Cluster) -> None:
         first, replicas = cluster.nodes[0], list(cluster.nodes[1:])
-        _parallel(lambda n: self._init_node(cluster, n), list(cluster.nodes))
+        parallel(lambda n: self._init_node(cluster, n), list(cluster.nodes))
         # replicas first: with semi-sync on and no replica connected, each schema commit
         # would wait rpl_semi_sync_master_timeout for an ack
         for n in replicas:
             self._follow(cluster, n, first)
         if self.semi_sync and replicas:
             self._wait_semi_sync(cluster, first, len(replicas), timeout=30)
-        accounts = ACCOUNTS.get(self.spec.options)
-        balance = INITIAL_BALANCE.get(self.spec.options)
-        self._socket_sql(
-            cluster,
-            first,
-            f"CREATE DATABASE {DATABASE};"
-            f"USE {DATABASE};"
-            + "".join(s + ";" for s in SCHEMA)
-            + "INSERT INTO accounts VALUES "
-            + ",".join(f"({i}, {balance})" for i in range(accounts))
-            + ";",
-        )
+        self._socket_sql(cluster, first, self._schema_sql())
         self._make_primary(cluster, first)
         self.wait_caught_up(cluster, first, replicas, timeout=60)
 
@@ -508,7 +387,7 @@ class MariaDB(Database):
             with contextlib.suppress(pymysql.Error):
                 self.sql(cluster, n, "STOP SLAVE IO_THREAD", timeout=15)
 
-        _parallel(stop_io, others)
+        parallel(stop_io, others)
         stopped = time.monotonic() - stopped
         st = {n: s for n, s in self.statuses(cluster, others).items() if s and s["replicating"]}
         if not st:
@@ -628,13 +507,7 @@ class MariaDB(Database):
         t0 = time.monotonic()
         deadline = t0 + timeout
         out: dict[str, Any] = {"restarted": [], "rejoined": [], "repointed": []}
-        for n in cluster.nodes:
-            if not cluster.is_running(n):
-                try:
-                    self.start(cluster, n)
-                    out["restarted"].append(n)
-                except ClusterError as e:
-                    out.setdefault("errors", []).append(str(e))
+        self.restart_stopped(cluster, out)
         primary = self.current or cluster.nodes[0]
         stuck: dict[str, float] = {}
         while True:
@@ -701,13 +574,6 @@ class MariaDB(Database):
         from harness.db.galera_clients import classify
 
         return classify(exc)
-
-
-def _parallel(fn: Callable[[str], T], items: list[str]) -> list[T]:
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=len(items)) as ex:
-        return list(ex.map(fn, items))
 
 
 class FallbackWatch:

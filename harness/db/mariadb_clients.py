@@ -18,16 +18,15 @@ wsrep-specific in that table but 1047, which MariaDB without Galera never sends.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pymysql
 from pymysql.constants import CLIENT as CLIENT_FLAGS
 
 from harness.cluster import Cluster
-from harness.db.galera_clients import ISOLATION, MARIADB, _one_line, error_code
+from harness.db.galera_clients import ISOLATION, MARIADB, PyMySQLClient, _one_line, error_code
 from harness.db.postgres_clients import read_order
-from harness.db.sqlclient import SqlWorkloadClient, client_classes
+from harness.db.sqlclient import client_classes
 from workloads import Fail
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ def wanted(role: str, read_from: str) -> str:
     return "read-only" if read_from == "replica" else "any"
 
 
-class MariaClient(SqlWorkloadClient):
+class MariaClient(PyMySQLClient):
     def __init__(
         self, db: MariaDB, cluster: Cluster, process: int, node: str | None = None
     ) -> None:
@@ -116,42 +115,14 @@ class MariaClient(SqlWorkloadClient):
         self.node = None
         raise Fail(f"connect ({need}): " + "; ".join(errors))
 
-    def _txn(self, role: str, body: Callable[[Any], T]) -> T:
+    def _conn_for(self, role: str) -> Any:
         conn = self._connect(role)
         self.node = self._node_of.get(id(conn))
-        committing = False
-        with self._running(conn):
-            try:
-                conn.begin()
-                with conn.cursor() as cur:
-                    out = body(cur)
-                committing = True
-                conn.commit()
-                return out
-            except Fail:
-                self._rollback(conn)
-                raise
-            except (pymysql.Error, OSError) as e:
-                self._rollback(conn)
-                if error_code(e) == READ_ONLY_REFUSED:
-                    self._drop(conn)  # no longer the primary: look again at the next op
-                if not committing:
-                    # COMMIT was never sent: the server rolls the transaction back
-                    raise Fail(f"{type(e).__name__}: {_one_line(e)}") from e
-                raise
+        return conn
 
-    def _rollback(self, conn: Any) -> None:
-        try:
-            if conn.open:
-                conn.rollback()
-                return
-        except Exception:
-            pass
-        self._drop(conn)
-
-    def _socket_fd(self, conn: Any) -> int | None:
-        sock = getattr(conn, "_sock", None)
-        return None if sock is None else sock.fileno()
+    def _after_error(self, conn: Any, exc: BaseException) -> None:
+        if error_code(exc) == READ_ONLY_REFUSED:
+            self._drop(conn)  # no longer the primary: look again at the next op
 
 
 def _login() -> tuple[str, str]:

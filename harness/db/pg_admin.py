@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
@@ -15,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from harness.cluster import Cluster
-from harness.db import Database
+from harness.db import Database, parallel
 from harness.db.pg_config import DEFAULT_BIN, LOGIN, OS_USER, PORT, auto_conf, lsn
 from harness.db.probe import Probe, shutdown
 from harness.errors import ClusterError
@@ -266,13 +265,6 @@ class PgAdmin(Database):
                     f"replicas {', '.join(lagging)} not streaming from {primary} after {timeout:g} s"
                 )
             time.sleep(0.1)
-
-
-def parallel(fn: Callable[[str], T], items: list[str]) -> list[T]:
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=len(items)) as ex:
-        return list(ex.map(fn, items))
 
 
 def pgpass_line(user: str, password: str) -> str:

@@ -172,13 +172,7 @@ class PgReplication(PgAdmin):
         t0 = time.monotonic()
         deadline = t0 + timeout
         out: dict[str, Any] = {"restarted": [], "rejoined": [], "promoted": None, "repointed": []}
-        for n in cluster.nodes:
-            if not cluster.is_running(n):
-                try:
-                    self.start(cluster, n)
-                    out["restarted"].append(n)
-                except ClusterError as e:
-                    out.setdefault("errors", []).append(str(e))
+        self.restart_stopped(cluster, out)
         stuck: dict[str, tuple[float, int]] = {}  # node -> (since, replay LSN seen)
         no_primary_since: float | None = None
         while True:

@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 import workloads
 from harness.cluster import Cluster
-from harness.db import GENERIC_FAULTS, Deployment
-from harness.db.pg_admin import parallel
+from harness.db import GENERIC_FAULTS, Deployment, parallel
 from harness.db.pg_config import CONF, HBA, LOGIN, OS_USER, PORT, TRACE_CONF
 from harness.db.pg_failover import PgReplication
 from harness.options import Option

@@ -47,6 +47,7 @@ class Postgres(Protocol):
 
     def address(self, cluster: Cluster, node: str) -> tuple[str, int]: ...
 
+
 T = TypeVar("T")
 
 ISOLATION = {
@@ -226,8 +227,10 @@ PG = SqlDialect(
         "bank_read": "SELECT id, balance FROM accounts ORDER BY id",
     },
     {
-        "set": ("CREATE TABLE sets (k int NOT NULL, v int NOT NULL)",
-                "CREATE INDEX sets_k ON sets (k)"),
+        "set": (
+            "CREATE TABLE sets (k int NOT NULL, v int NOT NULL)",
+            "CREATE INDEX sets_k ON sets (k)",
+        ),
         "register": ("CREATE TABLE registers (k int PRIMARY KEY, v int)",),
         "kv": ("CREATE TABLE kv (k int PRIMARY KEY, v text NOT NULL)",),
         "append": ("CREATE TABLE lists (k int PRIMARY KEY, v int[] NOT NULL)",),
