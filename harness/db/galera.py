@@ -341,10 +341,21 @@ class Galera(MariaDBServer):
             except ClusterError as e:
                 out.setdefault("errors", []).append(str(e))
         no_primary_since: float | None = None
+        told = {node: self._restarts_required(cluster, node) for node in cluster.nodes}
         while True:
             now = time.monotonic()
             st = self.statuses(cluster)
             good = [node for node, s in st.items() if s is not None and _synced(n)(s)]
+            for node in set(cluster.nodes) - set(good):
+                # A joiner whose state transfer failed says "node restart required" and
+                # waits in Joining forever (seen after every node was SIGKILLed: "IST didn't
+                # contain all write sets"); an operator restarts it, and so do we.
+                said = self._restarts_required(cluster, node)
+                if said > told[node]:
+                    told[node] = said
+                    cluster.kill(node)
+                    self.start(cluster, node)
+                    out.setdefault("restarted_on_request", []).append(node)
             if len(good) == n:
                 out.update(
                     duration_s=round(now - t0, 2),
@@ -389,6 +400,13 @@ class Galera(MariaDBServer):
             else:
                 no_primary_since = None
             time.sleep(0.2)
+
+    def _restarts_required(self, cluster: Cluster, node: str) -> int:
+        """How often the node's log has said that it must be restarted."""
+        with contextlib.suppress(ClusterError, OSError):
+            text = cluster.read_file(node, f"{self._dir(cluster, node)}/mariadbd.log")
+            return text.count("node restart required")
+        return 0
 
     # -- clients --------------------------------------------------------------------------
     def client(self, cluster: Cluster, process: int, node: str | None = None) -> Any:

@@ -28,7 +28,7 @@ from harness.spec import TestSpec
 TEST_ONLY = ("chromium", "openssh-server", "sudo")
 # The compose tests' images (MongoDB's cannot be built where MongoDB's repository is not
 # reachable, as on this project's machines; its cases build it where it is).
-TEST_IMAGES = ("postgres", "galera", "cassandra")
+TEST_IMAGES = ("postgres", "galera", "mariadb", "cassandra")
 TEST_PROVIDERS = ("local", "compose", "ssh")
 
 

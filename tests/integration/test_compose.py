@@ -1,6 +1,6 @@
 """Known answers under the compose provider, on a real Docker engine, with the images the
 project builds (`splitbrain images build`): the same assertions as on the local provider.
-One known answer per database here (with kill and pause on each); the rest under compose
+One known answer per database here (MariaDB's failover too) (with kill and pause on each); the rest under compose
 (PostgreSQL sync failover, Cassandra QUORUM without faults) are suites/nightly.yaml cases.
 
 CI runs these (marked `compose`); the engine is started by `python3 -m harness.quickstart
@@ -115,6 +115,26 @@ def test_postgres_kill_and_pause_take_effect_and_a_paused_node_answers_nothing(
     assert pause_windows(history)
     assert completed_while_paused(history) == []
     assert "lost-write" not in _set(doc)["counts"]
+
+
+def test_mariadb_async_isolating_failover_loses_acknowledged_writes(client, tmp_path) -> None:
+    """The same code as on the local provider (tests/integration/test_mariadb.py): the old
+    primary, cut off, acknowledges writes the promoted replica never gets; re-cloned, it
+    discards them."""
+    _image(client, "mariadb")
+    doc, history, run_dir = _run(
+        tmp_path, db="mariadb", mode="async", nemesis=("failover",), isolation="repeatable-read",
+        options={"failover_how": "isolate"},
+    )  # fmt: skip
+    _faults_observed(doc, history, "failover")
+    (start,) = [o for o in history if o.f == "start-failover" and o.type == "info"]
+    old = start.value["old_primary"]
+    lost = [a for a in _set(doc)["anomalies"] if a["type"] == "lost-write"]
+    assert doc["valid"] is False and lost, _set(doc)["counts"]
+    by_index = {op.index: op for op in history}
+    assert all(by_index[a["ops"][1]].node == old for a in lost)  # acknowledged by the old one
+    assert all((run_dir / "logs" / n / "mariadbd.log").is_file() for n in ("n1", "n2", "n3"))
+    assert _ours(client) == []
 
 
 def test_galera_partition_loses_nothing_acknowledged(client, tmp_path) -> None:

@@ -3,7 +3,8 @@ README's main job shape (async replication; partition, kill and an isolating fai
 45 s) shows lost writes; `shrink` must hand back a single fault in at most 20 s of workload
 that still loses writes at its threshold, and its one printed command must show them again.
 
-Slow (about 15-25 runs of a real cluster): run it alone on the machine."""
+Slow (about 15-25 runs of a real cluster, 13 min here): marked `long`, so the test command
+(and CI) leave it out; `python -m pytest -m long` runs it. Run it alone on the machine."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.integration.runs import needs_root
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.long,  # 13 min (773 s on 2026-12-06): `python -m pytest -m long`
     needs_root,
     pytest.mark.timeout(3600),
 ]

@@ -119,7 +119,7 @@ def test_install_needs_come_from_the_components(args: list[str], capsys) -> None
     assert "postgresql-15" in got["apt"] and "mariadb-server" in got["apt"]
     assert got["prepare"] == ["cassandra"]  # its jars and user
     if args == ["--tests"]:
-        assert got["engine"] is True and set(got["images"]) == {"postgres", "galera", "cassandra"}
+        assert got["engine"] is True and set(got["images"]) == {"postgres", "galera", "mariadb", "cassandra"}
         assert {"docker.io", "chromium", "faketime", "fuse3"} <= set(got["apt"])
 
 
