@@ -197,10 +197,10 @@ def data_loss(c: Config) -> Cell:
     for _, w in faulted:
         by_kind.setdefault(w.kind, []).append(w.lost)
     hit = sorted((k for k in by_kind if sum(by_kind[k])), key=lambda k: -sum(by_kind[k]))
-    if len(by_kind) == 1:  # "in 1 failover (isolate)", "in 2 of 3 kill (primary)"
-        text = f"in {_windows(by_kind[hit[0]])} {hit[0]}"
+    if len(by_kind) == 1:  # "in 1 failover (isolate)", "in 2 of 3 kills (primary)"
+        text = f"in {_windows(by_kind[hit[0]], hit[0])}"
     else:
-        parts = [f"{sum(by_kind[k]):,} in {_windows(by_kind[k])} {k}" for k in hit[:2]]
+        parts = [f"{sum(by_kind[k]):,} in {_windows(by_kind[k], k)}" for k in hit[:2]]
         text = ": " + ", ".join(parts) + (f" +{len(hit) - 2} kinds" if len(hit) > 2 else "")
     text += outside_text
     spans = [w.interval_s for _, w in faulted if w.interval_s is not None]
@@ -219,10 +219,13 @@ def _plural(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
 
-def _windows(lost: list[int]) -> str:
-    """ "1" or "2 of 3": the windows of a kind that lost writes."""
+def _windows(lost: list[int], kind: str) -> str:
+    """ "1 failover (isolate)", "2 failovers (isolate)", "2 of 3 kills (primary)": the
+    windows of a kind that lost writes."""
     hit = sum(1 for n in lost if n)
-    return str(hit) if hit == len(lost) else f"{hit} of {len(lost)}"
+    first, _, rest = kind.partition(" ")
+    name = (first if len(lost) == 1 else first + "s") + (f" {rest}" if rest else "")
+    return f"{hit} {name}" if hit == len(lost) else f"{hit} of {len(lost)} {name}"
 
 
 def must_handle(c: Config) -> Cell:

@@ -460,3 +460,12 @@ def test_the_page_puts_table_pictures_and_column_contents_first(
     # the configurations are listed under the table, each column's anchor resolves
     for a in re.findall(r'href="#([^"]+)"', html):
         assert f'id="{a}"' in html, a
+
+
+def test_fault_windows_are_counted_in_words() -> None:
+    from harness.report.tradeoffs import _windows
+
+    assert _windows([5], "failover (isolate)") == "1 failover (isolate)"
+    assert _windows([5, 3], "failover (isolate)") == "2 failovers (isolate)"
+    assert _windows([0, 3, 0], "kill (primary)") == "1 of 3 kills (primary)"
+    assert _windows([1, 2], "partition") == "2 partitions"
