@@ -137,7 +137,7 @@ class TestSpec:
             raise SpecError(f"--name {self.name!r} may only hold letters, digits, - _ + .")
 
     def _validate_schedule(self) -> None:
-        from nemesis.schedule import parse_steps  # the nemesis imports this module
+        from nemesis.steps import parse_steps
 
         steps = parse_steps(self.schedule)
         for st in steps:

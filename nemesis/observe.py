@@ -33,7 +33,9 @@ def separation(
     lossy = lossy or {}
     pairs = list(itertools.combinations(cluster.nodes, 2))
     with ThreadPoolExecutor(max_workers=max(1, len(pairs))) as ex:
-        seen = dict(zip(pairs, ex.map(lambda p: cluster.reach(p[0], p[1], port), pairs), strict=True))
+        seen = dict(
+            zip(pairs, ex.map(lambda p: cluster.reach(p[0], p[1], port), pairs), strict=True)
+        )
     wrong = []
     for (a, b), how in seen.items():
         if cut(grudge, a, b) and how != "silent":
@@ -57,9 +59,7 @@ def rules(cluster: Cluster, node_rules: dict[str, dict[str, float]]) -> dict[str
     return {n: len(r) for n, r in node_rules.items()}
 
 
-def stopped(
-    cluster: Cluster, db: Database, node: str, opened: Any, wait: float
-) -> dict[str, Any]:
+def stopped(cluster: Cluster, db: Database, node: str, opened: Any, wait: float) -> dict[str, Any]:
     """A paused node: every process of its database stopped, and for `wait` seconds neither
     a connection that answered just before the pause (`opened`) nor a new one gets an
     answer. A node that served nothing before the pause (still restarting) cannot be asked

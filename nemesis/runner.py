@@ -12,7 +12,7 @@ from harness.errors import one_line
 from harness.history import INFO, INVOKE, NEMESIS, HistoryWriter
 from harness.spec import TestSpec
 from nemesis import faults
-from nemesis.schedule import Step
+from nemesis.steps import Step
 
 WATCH_S = 0.25  # how often a fault in effect is asked what it sees change
 
@@ -33,7 +33,9 @@ class Nemesis(threading.Thread):
         self.schedule = schedule
         self.target = faults.Target(cluster, db)
         # the run's plan made them (a strobe's state lives in its Fault object)
-        self.faults = kinds or {name: faults.get(name, spec) for name in {s.fault for s in schedule}}
+        self.faults = kinds or {
+            name: faults.get(name, spec) for name in {s.fault for s in schedule}
+        }
         self.history = history
         self.t0 = start_monotonic
         self.stop_event = stop

@@ -38,11 +38,11 @@ import pymysql
 
 from harness.cluster import Cluster
 from harness.db import GENERIC_FAULTS, Deployment, parallel
+from harness.db.mariadb_clients import CLIENT
 from harness.db.mariadb_server import ADMIN, DATABASE, MARIADBD, OS_USER, PORT, MariaDBServer
 from harness.errors import ClusterError, one_line
 from harness.options import Option
 
-CLIENT = ("splitbrain", "splitbrain")  # the workload's login: no READ ONLY ADMIN
 REPL = ("repl", "splitbrain")  # what replicas log in as
 _HINT = "apt-get install mariadb-server"
 T = TypeVar("T")

@@ -18,7 +18,7 @@ wsrep-specific in that table but 1047, which MariaDB without Galera never sends.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pymysql
 from pymysql.constants import CLIENT as CLIENT_FLAGS
@@ -27,10 +27,27 @@ from harness.cluster import Cluster
 from harness.db.galera_clients import ISOLATION, MARIADB, PyMySQLClient, _one_line, error_code
 from harness.db.postgres_clients import read_order
 from harness.db.sqlclient import client_classes
+from harness.spec import TestSpec
 from workloads import Fail
 
-if TYPE_CHECKING:
-    from harness.db.mariadb import MariaDB
+CLIENT = ("splitbrain", "splitbrain")  # the workload's login: no READ ONLY ADMIN
+
+
+class MariaDB(Protocol):
+    """What the clients use of the definition (harness.db.mariadb.MariaDB): its spec and how
+    it connects to a node as a given login."""
+
+    spec: TestSpec
+
+    def connect(
+        self,
+        cluster: Cluster,
+        node: str,
+        timeout: float = 3,
+        login: tuple[str, str] = ...,
+        **kw: Any,
+    ) -> Any: ...
+
 
 T = TypeVar("T")
 READ_ONLY_REFUSED = 1290  # ER_OPTION_PREVENTS_STATEMENT: --read-only
@@ -72,7 +89,7 @@ class MariaClient(PyMySQLClient):
             self.cluster,
             node,
             timeout=t,
-            login=_login(),
+            login=CLIENT,
             database="splitbrain",
             autocommit=False,
             client_flag=CLIENT_FLAGS.FOUND_ROWS,  # UPDATE counts rows matched (cas v -> v)
@@ -123,12 +140,6 @@ class MariaClient(PyMySQLClient):
     def _after_error(self, conn: Any, exc: BaseException) -> None:
         if error_code(exc) == READ_ONLY_REFUSED:
             self._drop(conn)  # no longer the primary: look again at the next op
-
-
-def _login() -> tuple[str, str]:
-    from harness.db.mariadb import CLIENT
-
-    return CLIENT
 
 
 MariaClient.dialect = MARIADB

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from harness.spec import TestSpec
-from nemesis.schedule import Step, format_steps, parse_steps
+from nemesis.steps import Step, format_steps, parse_steps
 
 TWO_SIDED = frozenset({"partition", "packet-loss", "failover"})  # need two nodes at least
 

@@ -41,7 +41,7 @@ from harness.hunting.trial import (
 from harness.report.results import anomaly_types
 from harness.spec import TestSpec
 from nemesis import schedule as schedules
-from nemesis.schedule import Step
+from nemesis.steps import Step
 
 Validate = Callable[[TestSpec], None]
 

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from harness.spec import TestSpec
 
 
-
 class NotObserved(ClusterError):
     """A fault was injected but its effect was not seen (harness.nemesis.observe)."""
 
