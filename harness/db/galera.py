@@ -30,7 +30,7 @@ import pymysql
 
 from harness.cluster import Cluster
 from harness.db import Deployment, parallel
-from harness.db.mariadb_server import MARIADBD, OS_USER, PORT, MariaDBServer
+from harness.db.mariadb_server import MARIADBD, OS_USER, PORT, MariaDBServer, server_binaries
 from harness.errors import ClusterError, SpecError
 from harness.options import Option
 
@@ -155,9 +155,7 @@ class Galera(MariaDBServer):
         ports={"client": PORT},
         image="splitbrain/galera:10.11",
         binaries=(
-            ("{mariadbd}", _HINT),
-            ("mariadb-install-db", _HINT),
-            ("mariadb", _HINT),
+            *server_binaries(_HINT),
             ("rsync", "apt-get install rsync (Galera's rsync SST)"),
             ("wsrep_sst_rsync", _HINT),
         ),

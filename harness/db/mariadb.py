@@ -39,7 +39,15 @@ import pymysql
 from harness.cluster import Cluster
 from harness.db import GENERIC_FAULTS, Deployment, parallel
 from harness.db.mariadb_clients import CLIENT
-from harness.db.mariadb_server import ADMIN, DATABASE, MARIADBD, OS_USER, PORT, MariaDBServer
+from harness.db.mariadb_server import (
+    ADMIN,
+    DATABASE,
+    MARIADBD,
+    OS_USER,
+    PORT,
+    MariaDBServer,
+    server_binaries,
+)
 from harness.errors import ClusterError, one_line
 from harness.options import Option
 
@@ -145,9 +153,7 @@ class MariaDB(MariaDBServer):
         ports={"client": PORT},
         image="splitbrain/mariadb:10.11",
         binaries=(
-            ("{mariadbd}", _HINT),
-            ("mariadb-install-db", _HINT),
-            ("mariadb", _HINT),
+            *server_binaries(_HINT),
             ("mariadb-dump", _HINT),
         ),
         settings={"mariadbd": MARIADBD},

@@ -27,6 +27,11 @@ DATABASE = "splitbrain"
 MARIADBD = "/usr/sbin/mariadbd"
 
 
+def server_binaries(hint: str) -> tuple[tuple[str, str], ...]:
+    """What every MariaDB node runs (Deployment.binaries), with the install hint to show."""
+    return (("{mariadbd}", hint), ("mariadb-install-db", hint), ("mariadb", hint))
+
+
 class MariaDBServer(Database):
     log_errors = re.compile(r"ERROR")  # the log lines log_tail reports
 
