@@ -30,7 +30,14 @@ import pymysql
 
 from harness.cluster import Cluster
 from harness.db import Deployment, parallel
-from harness.db.mariadb_server import MARIADBD, OS_USER, PORT, MariaDBServer, server_binaries
+from harness.db.mariadb_server import (
+    CNF_HEAD,
+    MARIADBD,
+    OS_USER,
+    PORT,
+    MariaDBServer,
+    server_binaries,
+)
 from harness.errors import ClusterError, SpecError
 from harness.options import Option
 
@@ -47,13 +54,9 @@ PROVIDER_OPTIONS = (
     "gcache.size=256M"
 )
 
-MY_CNF = """\
-# splitbrain: node {node} of run {run_id}
-[mariadbd]
-datadir = {data}
-socket = {dir}/mariadbd.sock
-pid-file = {dir}/mariadbd.pid
-log-error = {dir}/mariadbd.log
+MY_CNF = (
+    CNF_HEAD
+    + """\
 port = {port}
 bind-address = {bind}
 skip-name-resolve
@@ -77,6 +80,7 @@ wsrep_sst_method = rsync
 wsrep_sync_wait = {sync_wait}
 wsrep_provider_options = "{provider_options}"
 """
+)
 
 # wsrep_sst_rsync starts an rsync daemon on the joiner, which looks up the donor's address in
 # DNS for every connection; a node's namespace has no reachable DNS server, so each of the
@@ -344,10 +348,15 @@ class Galera(MariaDBServer):
             now = time.monotonic()
             st = self.statuses(cluster)
             good = [node for node, s in st.items() if s is not None and _synced(n)(s)]
-            for node in set(cluster.nodes) - set(good):
+            joining = [
+                node for node, s in st.items()
+                if s is not None and s["wsrep_local_state_comment"].startswith("Joining")
+            ]  # fmt: skip
+            for node in joining:
                 # A joiner whose state transfer failed says "node restart required" and
                 # waits in Joining forever (seen after every node was SIGKILLed: "IST didn't
-                # contain all write sets"); an operator restarts it, and so do we.
+                # contain all write sets"); an operator restarts it, and so do we. Only a
+                # joiner's log is read: a synced or stopped node has nothing to say here.
                 said = self._restarts_required(cluster, node)
                 if said > told[node]:
                     told[node] = said

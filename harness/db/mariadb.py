@@ -41,6 +41,7 @@ from harness.db import GENERIC_FAULTS, Deployment, parallel
 from harness.db.mariadb_clients import CLIENT
 from harness.db.mariadb_server import (
     ADMIN,
+    CNF_HEAD,
     DATABASE,
     MARIADBD,
     OS_USER,
@@ -81,13 +82,9 @@ INNODB_FLUSH = Option(
     choices=(0, 1, 2),
 )
 
-MY_CNF = """\
-# splitbrain: node {node} of run {run_id}
-[mariadbd]
-datadir = {data}
-socket = {dir}/mariadbd.sock
-pid-file = {dir}/mariadbd.pid
-log-error = {dir}/mariadbd.log
+MY_CNF = (
+    CNF_HEAD
+    + """\
 # its own: three mariadb-install-db at once in one /tmp trip over each other's temporary tables
 tmpdir = {dir}/tmp
 port = {port}
@@ -109,6 +106,7 @@ innodb_log_file_size = 32M
 innodb_flush_log_at_trx_commit = {flush}
 max_connections = {max_connections}
 {semi_sync}"""
+)
 
 SEMI_SYNC_CNF = """\
 rpl_semi_sync_master_enabled = ON

@@ -6,14 +6,12 @@ its nodes are configured, started and joined."""
 from __future__ import annotations
 
 import contextlib
-import random
 import re
 from pathlib import PurePosixPath
 from typing import Any
 
 import pymysql
 
-import workloads
 from harness.cluster import Cluster
 from harness.db import Database
 from harness.db.probe import Probe, shutdown
@@ -25,6 +23,15 @@ OS_USER = "mysql"
 ADMIN = ("root", "splitbrain")
 DATABASE = "splitbrain"
 MARIADBD = "/usr/sbin/mariadbd"
+# where each node keeps its files (my.cnf goes on from here)
+CNF_HEAD = """\
+# splitbrain: node {node} of run {run_id}
+[mariadbd]
+datadir = {data}
+socket = {dir}/mariadbd.sock
+pid-file = {dir}/mariadbd.pid
+log-error = {dir}/mariadbd.log
+"""
 
 
 def server_binaries(hint: str) -> tuple[tuple[str, str], ...]:
@@ -102,10 +109,9 @@ class MariaDBServer(Database):
         """The database and the run's workload's tables, as its client family says (Jepsen's
         setup!)."""
         from harness.db.galera_clients import MARIADB
-        from harness.db.sqlclient import setup_statements
+        from harness.db.sqlclient import run_setup_statements
 
-        workload = workloads.get(self.spec, random.Random(self.spec.seed))
-        stmts = setup_statements(MARIADB, workload)
+        stmts = run_setup_statements(MARIADB, self.spec)
         return f"CREATE DATABASE {DATABASE};USE {DATABASE};" + "".join(s + ";" for s in stmts)
 
     def connect(

@@ -8,10 +8,8 @@ Config text lives in pg_config, admin SQL in pg_admin, failover and rejoining in
 
 from __future__ import annotations
 
-import random
 from typing import Any, Literal
 
-import workloads
 from harness.cluster import Cluster
 from harness.db import GENERIC_FAULTS, Deployment, parallel
 from harness.db.pg_config import CONF, HBA, LOGIN, OS_USER, PORT, TRACE_CONF
@@ -108,11 +106,10 @@ class Postgres(PgReplication):
     def _create_schema(self, cluster: Cluster, node: str) -> None:
         """The run's workload's tables, as its client family says (Jepsen's setup!)."""
         from harness.db.postgres_clients import PG
-        from harness.db.sqlclient import setup_statements
+        from harness.db.sqlclient import run_setup_statements
 
-        workload = workloads.get(self.spec, random.Random(self.spec.seed))
         with self.admin(cluster, node, timeout=30) as conn, conn.transaction():
-            for stmt in setup_statements(PG, workload):
+            for stmt in run_setup_statements(PG, self.spec):
                 conn.execute(stmt)
 
     # -- clients --------------------------------------------------------------------------

@@ -270,6 +270,15 @@ def setup_statements(dialect: SqlDialect, workload: Any) -> list[str]:
     return ops.setup(dialect, workload)
 
 
+def run_setup_statements(dialect: SqlDialect, spec: Any) -> list[str]:
+    """setup_statements for the workload a run of `spec` makes (Jepsen's setup!)."""
+    import random
+
+    import workloads
+
+    return setup_statements(dialect, workloads.get(spec, random.Random(spec.seed)))
+
+
 def client_classes(connection: type[SqlWorkloadClient]) -> dict[str, type[SqlWorkloadClient]]:
     """workload -> a client class combining the workload's ops with a database's connections."""
     return {
